@@ -1,0 +1,172 @@
+//! Per-frame measurements on decoded RGB frames: the content difference that finds hard
+//! cuts (the mean HSV difference PySceneDetect's ContentDetector uses, on OpenCV's 8-bit HSV
+//! scale so its threshold of 27 carries over), and blackness.
+
+/// One decoded frame's HSV planes, kept to compare with the next frame.
+#[derive(Default)]
+pub struct HsvFrame {
+    hue: Vec<u8>,
+    saturation: Vec<u8>,
+    value: Vec<u8>,
+}
+
+impl HsvFrame {
+    /// Converts packed RGB24 to HSV the way OpenCV does for 8-bit images
+    /// (H in 0–179, S and V in 0–255).
+    pub fn fill_from_rgb(&mut self, rgb: &[u8]) {
+        let pixels = rgb.len() / 3;
+        self.hue.resize(pixels, 0);
+        self.saturation.resize(pixels, 0);
+        self.value.resize(pixels, 0);
+        for (index, pixel) in rgb.chunks_exact(3).enumerate() {
+            let (red, green, blue) = (pixel[0] as i32, pixel[1] as i32, pixel[2] as i32);
+            let max = red.max(green).max(blue);
+            let min = red.min(green).min(blue);
+            let delta = max - min;
+            let saturation = if max == 0 { 0 } else { (255 * delta + max / 2) / max };
+            let hue = if delta == 0 {
+                0
+            } else {
+                let degrees = if max == red {
+                    60 * (green - blue) / delta
+                } else if max == green {
+                    120 + 60 * (blue - red) / delta
+                } else {
+                    240 + 60 * (red - green) / delta
+                };
+                let degrees = if degrees < 0 { degrees + 360 } else { degrees };
+                degrees / 2
+            };
+            self.hue[index] = hue as u8;
+            self.saturation[index] = saturation as u8;
+            self.value[index] = max as u8;
+        }
+    }
+
+    /// Mean absolute difference of H, S and V between two frames, averaged over the three
+    /// channels (0–255 scale).
+    pub fn difference(&self, other: &HsvFrame) -> f64 {
+        let pixels = self.value.len();
+        if pixels == 0 || other.value.len() != pixels {
+            return 0.0;
+        }
+        fn channel(left: &[u8], right: &[u8]) -> u64 {
+            left.iter()
+                .zip(right)
+                .map(|(a, b)| (*a as i32 - *b as i32).unsigned_abs() as u64)
+                .sum()
+        }
+        let total = channel(&self.hue, &other.hue)
+            + channel(&self.saturation, &other.saturation)
+            + channel(&self.value, &other.value);
+        total as f64 / (3.0 * pixels as f64)
+    }
+
+    pub fn swap(&mut self, other: &mut HsvFrame) {
+        std::mem::swap(self, other);
+    }
+}
+
+/// The share of pixels whose luma (BT.601) is below `luma_threshold`.
+pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8) -> f64 {
+    let pixels = rgb.len() / 3;
+    if pixels == 0 {
+        return 0.0;
+    }
+    let threshold = luma_threshold as u32;
+    let dark = rgb
+        .chunks_exact(3)
+        .filter(|pixel| {
+            let luma = (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
+            luma < threshold
+        })
+        .count();
+    dark as f64 / pixels as f64
+}
+
+/// Keeps a few frames of the current shot so that, when the shot ends, one from its middle
+/// can become the keyframe without buffering the whole shot: frames at offsets 0, 1, 2, 4,
+/// 8, … from the shot's start are kept, and the one nearest half the shot's length wins.
+#[derive(Default)]
+pub struct KeyframePicker {
+    shot_start: u64,
+    kept: Vec<(u64, Vec<u8>)>,
+}
+
+impl KeyframePicker {
+    pub fn start_shot(&mut self, frame_index: u64) {
+        self.shot_start = frame_index;
+        self.kept.clear();
+    }
+
+    pub fn offer(&mut self, frame_index: u64, rgb: &[u8]) {
+        let offset = frame_index - self.shot_start;
+        if offset == 0 || offset.is_power_of_two() {
+            self.kept.push((frame_index, rgb.to_vec()));
+        }
+    }
+
+    /// The chosen frame of the shot that ended just before `end_frame_index`.
+    pub fn pick(&mut self, end_frame_index: u64) -> Option<(u64, Vec<u8>)> {
+        let length = end_frame_index.saturating_sub(self.shot_start);
+        let middle = self.shot_start + length / 2;
+        let best = self
+            .kept
+            .iter()
+            .enumerate()
+            .filter(|(_, (index, _))| *index < end_frame_index.max(self.shot_start + 1))
+            .min_by_key(|(_, (index, _))| index.abs_diff(middle))
+            .map(|(position, _)| position)?;
+        Some(self.kept.swap_remove(best))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(red: u8, green: u8, blue: u8, pixels: usize) -> Vec<u8> {
+        [red, green, blue].repeat(pixels)
+    }
+
+    #[test]
+    fn hsv_matches_opencv_for_primaries() {
+        let mut frame = HsvFrame::default();
+        frame.fill_from_rgb(&[255, 0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255]);
+        assert_eq!(frame.hue, vec![0, 60, 120, 0, 0]);
+        assert_eq!(frame.saturation, vec![255, 255, 255, 0, 0]);
+        assert_eq!(frame.value, vec![255, 255, 255, 0, 255]);
+    }
+
+    #[test]
+    fn identical_frames_differ_by_zero_and_black_to_white_by_a_lot() {
+        let mut black = HsvFrame::default();
+        black.fill_from_rgb(&solid(0, 0, 0, 100));
+        let mut white = HsvFrame::default();
+        white.fill_from_rgb(&solid(255, 255, 255, 100));
+        assert_eq!(black.difference(&black), 0.0);
+        assert!((black.difference(&white) - 85.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dark_share_counts_pixels_under_the_threshold() {
+        let mut rgb = solid(0, 0, 0, 3);
+        rgb.extend(solid(200, 200, 200, 1));
+        assert!((dark_pixel_share(&rgb, 32) - 0.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn keyframe_picker_takes_a_frame_near_the_middle() {
+        let mut picker = KeyframePicker::default();
+        picker.start_shot(10);
+        for index in 10..110 {
+            picker.offer(index, &[index as u8]);
+        }
+        let (index, _) = picker.pick(110).unwrap();
+        // kept offsets 0,1,2,4,...,64 → the nearest to 50 is 64 (index 74) vs 32 (42): 74−60=14, 60−42=18
+        assert_eq!(index, 74);
+        picker.start_shot(110);
+        picker.offer(110, &[1]);
+        assert_eq!(picker.pick(111).unwrap().0, 110);
+    }
+}

@@ -1,0 +1,421 @@
+//! The local analyzer, v1: one ffmpeg decoding pass yields, together,
+//! - downscaled RGB frames on stdout, from which we find hard cuts, black frames and one
+//!   keyframe per shot;
+//! - per-frame timestamps (showinfo), so variable-frame-rate video gets exact times;
+//! - silent segments (silencedetect) and EBU R128 loudness (ebur128) from the audio.
+//!
+//! The pixel work is done here rather than by ffmpeg's scene filters so that the cut score
+//! matches PySceneDetect's ContentDetector and one pass feeds every detector.
+
+mod frames;
+mod logparse;
+
+pub use frames::{dark_pixel_share, HsvFrame, KeyframePicker};
+pub use logparse::{parse_line, parse_loudness_summary, LogEvent, LEVEL_FLOOR};
+
+use std::path::Path;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use vidsight_domain::insights::{Loudness, Segment, Shot, Transition, TransitionKind, SCHEMA_V1};
+use vidsight_domain::{Error, ErrorCode, Insights, MediaInfo, Result};
+use vidsight_media::MediaTools;
+
+/// Detector settings (the `[analysis]` section of the configuration).
+#[derive(Clone, Debug)]
+pub struct AnalyzerSettings {
+    pub cut_threshold: f64,
+    pub min_shot_seconds: f64,
+    pub frame_width: u32,
+    pub black_pixel_ratio: f64,
+    pub black_pixel_luma: u8,
+    pub black_min_seconds: f64,
+    pub silence_noise_db: f64,
+    pub silence_min_seconds: f64,
+    pub keyframe_quality: u8,
+}
+
+impl Default for AnalyzerSettings {
+    fn default() -> Self {
+        Self {
+            cut_threshold: 27.0,
+            min_shot_seconds: 0.4,
+            frame_width: 480,
+            black_pixel_ratio: 0.98,
+            black_pixel_luma: 32,
+            black_min_seconds: 0.1,
+            silence_noise_db: -50.0,
+            silence_min_seconds: 0.5,
+            keyframe_quality: 85,
+        }
+    }
+}
+
+/// A keyframe image, JPEG-encoded.
+#[derive(Clone, Debug)]
+pub struct Keyframe {
+    /// File name, e.g. `shot-0003.jpg`; the insights document refers to it.
+    pub name: String,
+    pub jpeg: Vec<u8>,
+}
+
+/// What one analysis produced.
+#[derive(Clone, Debug)]
+pub struct AnalysisOutput {
+    pub insights: Insights,
+    pub keyframes: Vec<Keyframe>,
+    /// Frames decoded.
+    pub frames: u64,
+}
+
+/// The analyzed frame size: the display size (rotation and pixel aspect applied), at most
+/// `max_width` wide, both sides even.
+pub fn analysis_frame_size(media: &MediaInfo, max_width: u32) -> (u32, u32) {
+    let display_width = media.display_width.max(2);
+    let display_height = media.display_height.max(2);
+    let width = display_width.min(max_width).max(2) & !1;
+    let height = ((width as f64 * display_height as f64 / display_width as f64).round() as u32)
+        .max(2)
+        & !1;
+    (width, height.max(2))
+}
+
+/// Runs the analysis over a local file whose facts `media` were probed before.
+/// `progress` receives 0.0–1.0 as decoding advances.
+pub async fn analyze(
+    tools: &MediaTools,
+    path: &Path,
+    media: &MediaInfo,
+    settings: &AnalyzerSettings,
+    progress: &(dyn Fn(f64) + Send + Sync),
+) -> Result<AnalysisOutput> {
+    let work = run_pass(tools, path, media, settings, progress);
+    match tokio::time::timeout(tools.analysis_timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::new(
+            ErrorCode::MediaTimeout,
+            format!(
+                "analysis took longer than {} s and was stopped",
+                tools.analysis_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+struct StderrFindings {
+    frame_times: Vec<f64>,
+    silence_events: Vec<LogEvent>,
+    loudness_lines: Vec<String>,
+    diagnostics: Vec<String>,
+}
+
+async fn run_pass(
+    tools: &MediaTools,
+    path: &Path,
+    media: &MediaInfo,
+    settings: &AnalyzerSettings,
+    progress: &(dyn Fn(f64) + Send + Sync),
+) -> Result<AnalysisOutput> {
+    let (width, height) = analysis_frame_size(media, settings.frame_width);
+    let has_audio = media.audio_codec.is_some();
+    let mut command = tools.ffmpeg_command();
+    command
+        .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
+        .args(["-protocol_whitelist", "file"]);
+    if tools.threads > 0 {
+        command.args(["-threads", &tools.threads.to_string()]);
+    }
+    command.arg("-i").arg(vidsight_media::input_url(path));
+    command
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-vf"])
+        .arg(format!(
+            "scale={width}:{height}:flags=area,setsar=1,format=rgb24,showinfo"
+        ))
+        .args(["-f", "rawvideo", "pipe:1"]);
+    if has_audio {
+        command.args(["-map", "0:a:0", "-af"]).arg(format!(
+            "silencedetect=noise={}dB:duration={},ebur128=peak=true:framelog=verbose",
+            settings.silence_noise_db, settings.silence_min_seconds
+        ));
+        command.args(["-f", "null", "-"]);
+    }
+
+    let mut child = command
+        .spawn()
+        .map_err(|error| vidsight_media::classify_spawn_error("ffmpeg", error))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+
+    let duration = media.duration.max(0.001);
+    let (time_sender, mut time_receiver) = tokio::sync::watch::channel(0.0f64);
+    let stderr_task = tokio::spawn(async move {
+        let mut reader = BufReader::new(stderr);
+        let mut findings = StderrFindings {
+            frame_times: Vec::new(),
+            silence_events: Vec::new(),
+            loudness_lines: Vec::new(),
+            diagnostics: Vec::new(),
+        };
+        let mut in_summary = false;
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            match reader.read_until(b'\n', &mut raw).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&raw);
+            let line = line.trim_end();
+            match parse_line(line, &mut in_summary) {
+                LogEvent::Frame(time) => {
+                    findings.frame_times.push(time);
+                    let _ = time_sender.send(time);
+                }
+                event @ (LogEvent::SilenceStart(_) | LogEvent::SilenceEnd(_)) => {
+                    findings.silence_events.push(event)
+                }
+                LogEvent::LoudnessSummary(line) => findings.loudness_lines.push(line),
+                LogEvent::Other => {
+                    if findings.diagnostics.len() >= 200 {
+                        findings.diagnostics.remove(0);
+                    }
+                    findings.diagnostics.push(line.to_owned());
+                }
+            }
+        }
+        findings
+    });
+
+    let frame_bytes = (width * height * 3) as usize;
+    let mut rgb = vec![0u8; frame_bytes];
+    let mut current = HsvFrame::default();
+    let mut previous = HsvFrame::default();
+    let min_shot_frames = (settings.min_shot_seconds * media.fps.max(1.0)).round().max(1.0) as u64;
+    let mut frame_index: u64 = 0;
+    let mut cut_frames: Vec<u64> = Vec::new();
+    let mut black_flags: Vec<bool> = Vec::new();
+    let mut picker = KeyframePicker::default();
+    let mut chosen: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut last_reported = -1.0f64;
+    picker.start_shot(0);
+    loop {
+        match read_frame(&mut stdout, &mut rgb).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => {
+                return Err(Error::new(ErrorCode::MediaToolFailed, "reading decoded frames failed")
+                    .with_source(error))
+            }
+        }
+        current.fill_from_rgb(&rgb);
+        if frame_index > 0 {
+            let score = current.difference(&previous);
+            let since_last_cut = frame_index - cut_frames.last().copied().unwrap_or(0);
+            if score >= settings.cut_threshold && since_last_cut >= min_shot_frames {
+                if let Some(frame) = picker.pick(frame_index) {
+                    chosen.push(frame);
+                }
+                cut_frames.push(frame_index);
+                picker.start_shot(frame_index);
+            }
+        }
+        black_flags.push(dark_pixel_share(&rgb, settings.black_pixel_luma) >= settings.black_pixel_ratio);
+        picker.offer(frame_index, &rgb);
+        current.swap(&mut previous);
+        frame_index += 1;
+
+        if time_receiver.has_changed().unwrap_or(false) {
+            let fraction = (*time_receiver.borrow_and_update() / duration).clamp(0.0, 1.0);
+            if fraction - last_reported >= 0.01 {
+                last_reported = fraction;
+                progress(fraction);
+            }
+        }
+    }
+    if let Some(frame) = picker.pick(frame_index) {
+        chosen.push(frame);
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|error| Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error))?;
+    let findings = stderr_task
+        .await
+        .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
+    if !status.success() || frame_index == 0 {
+        let text = findings.diagnostics.join("\n");
+        let mut error = vidsight_media::classify_failure(&text);
+        if frame_index == 0 && status.success() {
+            error = Error::new(ErrorCode::UndecodableMedia, "no video frame could be decoded");
+        }
+        tracing::warn!(code = %error.code, exit = ?status.code(), "analysis pass failed");
+        return Err(error);
+    }
+    if findings.frame_times.len() as u64 != frame_index {
+        tracing::warn!(
+            frames = frame_index,
+            timestamps = findings.frame_times.len(),
+            "frame and timestamp counts differ; missing times are extrapolated"
+        );
+    }
+    progress(1.0);
+
+    let total_frames = frame_index;
+    let fps = if media.fps > 0.0 { media.fps } else { 25.0 };
+    let time_of = |index: u64| -> f64 {
+        findings
+            .frame_times
+            .get(index as usize)
+            .copied()
+            .unwrap_or_else(|| {
+                let last = findings.frame_times.last().copied().unwrap_or(0.0);
+                last + (index as f64 + 1.0 - findings.frame_times.len() as f64) / fps
+            })
+    };
+    let last_frame_end = time_of(total_frames - 1) + 1.0 / fps;
+    let end_of_video = media.duration.max(last_frame_end.min(media.duration + 1.0));
+
+    // Shots, keyframes and cut transitions.
+    let mut starts = vec![0u64];
+    starts.extend(&cut_frames);
+    let mut shots = Vec::with_capacity(starts.len());
+    let mut keyframes = Vec::with_capacity(starts.len());
+    for (position, start_frame) in starts.iter().enumerate() {
+        let start = if position == 0 { 0.0 } else { time_of(*start_frame) };
+        let end = starts
+            .get(position + 1)
+            .map(|next| time_of(*next))
+            .unwrap_or(end_of_video);
+        let name = format!("shot-{:04}.jpg", position + 1);
+        let keyframe = match chosen.get(position) {
+            Some((_, pixels)) => {
+                let jpeg = encode_jpeg(pixels, width, height, settings.keyframe_quality)?;
+                keyframes.push(Keyframe { name: name.clone(), jpeg });
+                Some(name)
+            }
+            None => None,
+        };
+        shots.push(Shot {
+            index: position as u32,
+            start: round_time(start),
+            end: round_time(end),
+            keyframe,
+        });
+    }
+    let transitions = cut_frames
+        .iter()
+        .map(|frame| {
+            let time = round_time(time_of(*frame));
+            Transition { kind: TransitionKind::Cut, start: time, end: time }
+        })
+        .collect();
+
+    // Black segments: runs of black frames at least `black_min_seconds` long.
+    let mut black = Vec::new();
+    let mut run_start: Option<u64> = None;
+    for index in 0..=total_frames {
+        let is_black = black_flags.get(index as usize).copied().unwrap_or(false);
+        match (is_black, run_start) {
+            (true, None) => run_start = Some(index),
+            (false, Some(first)) => {
+                let start = if first == 0 { 0.0 } else { time_of(first) };
+                let end = if index == total_frames { end_of_video } else { time_of(index) };
+                if end - start >= settings.black_min_seconds - 1e-6 {
+                    black.push(Segment { start: round_time(start), end: round_time(end) });
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+
+    // Silent segments, closed at the end of the video when the silence runs to it.
+    let mut silence = Vec::new();
+    let mut open: Option<f64> = None;
+    for event in &findings.silence_events {
+        match event {
+            LogEvent::SilenceStart(time) => open = Some(time.max(0.0)),
+            LogEvent::SilenceEnd(time) => {
+                if let Some(start) = open.take() {
+                    silence.push(Segment { start: round_time(start), end: round_time(time.min(end_of_video)) });
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = open {
+        if end_of_video - start >= settings.silence_min_seconds {
+            silence.push(Segment { start: round_time(start), end: round_time(end_of_video) });
+        }
+    }
+
+    let loudness = if has_audio {
+        parse_loudness_summary(&findings.loudness_lines).map(|(integrated, range, peak)| Loudness {
+            integrated_lufs: integrated,
+            lra: range,
+            true_peak_dbtp: peak,
+        })
+    } else {
+        None
+    };
+
+    Ok(AnalysisOutput {
+        insights: Insights {
+            schema: SCHEMA_V1.to_owned(),
+            media: media.clone(),
+            shots,
+            transitions,
+            black,
+            silence,
+            loudness,
+        },
+        keyframes,
+        frames: total_frames,
+    })
+}
+
+/// Times are reported to the microsecond.
+fn round_time(seconds: f64) -> f64 {
+    (seconds * 1_000_000.0).round() / 1_000_000.0
+}
+
+/// Fills `buffer` with the next frame; false at a clean end of stream.
+async fn read_frame(
+    reader: &mut (impl AsyncReadExt + Unpin),
+    buffer: &mut [u8],
+) -> std::io::Result<bool> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let read = reader.read(&mut buffer[filled..]).await?;
+        if read == 0 {
+            // a partial last frame (the process died mid-write) is dropped
+            return Ok(false);
+        }
+        filled += read;
+    }
+    Ok(true)
+}
+
+fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
+    let mut jpeg = Vec::with_capacity(rgb.len() / 8);
+    let encoder = jpeg_encoder::Encoder::new(&mut jpeg, quality);
+    encoder
+        .encode(rgb, width as u16, height as u16, jpeg_encoder::ColorType::Rgb)
+        .map_err(|error| Error::internal("keyframe encoding failed").with_source(error))?;
+    Ok(jpeg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_size_honours_display_aspect_and_stays_even() {
+        let media = MediaInfo {
+            display_width: 1024,
+            display_height: 576,
+            ..MediaInfo::default()
+        };
+        assert_eq!(analysis_frame_size(&media, 480), (480, 270));
+        let small = MediaInfo { display_width: 175, display_height: 143, ..MediaInfo::default() };
+        assert_eq!(analysis_frame_size(&small, 480), (174, 142));
+    }
+}

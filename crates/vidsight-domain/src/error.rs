@@ -1,0 +1,154 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Stable, machine-readable error codes. Clients match on these strings; never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    // --- client errors: request shape
+    BadRequest,
+    InvalidMultipart,
+    MissingFile,
+    InvalidFilename,
+    InvalidCursor,
+    InvalidId,
+    // --- client errors: uploaded media
+    EmptyFile,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotAVideo,
+    TruncatedMedia,
+    UndecodableMedia,
+    // --- resources
+    NotFound,
+    VideoNotReady,
+    AnalysisInProgress,
+    RangeNotSatisfiable,
+    /// A worker's claim on a job ended (another worker reclaimed it, or it was removed).
+    LeaseLost,
+    // --- server side
+    MediaToolFailed,
+    MediaTimeout,
+    StorageUnavailable,
+    DatabaseUnavailable,
+    QueueUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad-request",
+            ErrorCode::InvalidMultipart => "invalid-multipart",
+            ErrorCode::MissingFile => "missing-file",
+            ErrorCode::InvalidFilename => "invalid-filename",
+            ErrorCode::InvalidCursor => "invalid-cursor",
+            ErrorCode::InvalidId => "invalid-id",
+            ErrorCode::EmptyFile => "empty-file",
+            ErrorCode::PayloadTooLarge => "payload-too-large",
+            ErrorCode::UnsupportedMediaType => "unsupported-media-type",
+            ErrorCode::NotAVideo => "not-a-video",
+            ErrorCode::TruncatedMedia => "truncated-media",
+            ErrorCode::UndecodableMedia => "undecodable-media",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::VideoNotReady => "video-not-ready",
+            ErrorCode::AnalysisInProgress => "analysis-in-progress",
+            ErrorCode::RangeNotSatisfiable => "range-not-satisfiable",
+            ErrorCode::LeaseLost => "lease-lost",
+            ErrorCode::MediaToolFailed => "media-tool-failed",
+            ErrorCode::MediaTimeout => "media-timeout",
+            ErrorCode::StorageUnavailable => "storage-unavailable",
+            ErrorCode::DatabaseUnavailable => "database-unavailable",
+            ErrorCode::QueueUnavailable => "queue-unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidMultipart
+            | ErrorCode::MissingFile
+            | ErrorCode::InvalidFilename
+            | ErrorCode::InvalidCursor
+            | ErrorCode::InvalidId => 400,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::EmptyFile
+            | ErrorCode::NotAVideo
+            | ErrorCode::TruncatedMedia
+            | ErrorCode::UndecodableMedia => 422,
+            ErrorCode::NotFound => 404,
+            ErrorCode::VideoNotReady | ErrorCode::AnalysisInProgress | ErrorCode::LeaseLost => 409,
+            ErrorCode::RangeNotSatisfiable => 416,
+            ErrorCode::StorageUnavailable
+            | ErrorCode::DatabaseUnavailable
+            | ErrorCode::QueueUnavailable => 503,
+            ErrorCode::MediaToolFailed | ErrorCode::MediaTimeout | ErrorCode::Internal => 500,
+        }
+    }
+
+    /// Whether the fault lies with the input (it will fail the same way on retry).
+    pub fn is_client_error(self) -> bool {
+        (400..500).contains(&self.http_status())
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The one error type: a stable code and a human message saying what to change.
+///
+/// Internal details (the `source`) are logged, never sent to clients.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// Whether retrying the same work later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.code,
+            ErrorCode::StorageUnavailable
+                | ErrorCode::DatabaseUnavailable
+                | ErrorCode::QueueUnavailable
+                | ErrorCode::MediaTimeout
+                | ErrorCode::Internal
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

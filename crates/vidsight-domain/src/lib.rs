@@ -1,0 +1,16 @@
+//! Domain types shared by every vidsight crate: identifiers, videos, analyses, jobs, the
+//! insights document and the one error type with stable codes.
+//!
+//! Nothing here does I/O; backends and the API depend on this crate, never the reverse.
+
+mod error;
+mod ids;
+pub mod insights;
+pub mod media;
+mod model;
+
+pub use error::{Error, ErrorCode, Result};
+pub use ids::{AnalysisId, JobId, VideoId};
+pub use insights::Insights;
+pub use media::MediaInfo;
+pub use model::*;

@@ -1,0 +1,149 @@
+//! Media tools: ffprobe and ffmpeg run as child processes, never linked in.
+//!
+//! Every child gets a wall-clock timeout, an address-space and CPU-time limit, no stdin,
+//! and is killed when its handle is dropped (a cancelled job never leaves ffmpeg behind).
+//! An upload is untrusted input: inputs are opened through the `file:` protocol only and
+//! the container must be one of a known list of video formats (no playlists, no concat
+//! scripts that could make ffmpeg read other files or the network).
+
+mod probe;
+mod process;
+
+pub use probe::{parse_probe_output, ProbeReport};
+pub use process::{spawn_error as classify_spawn_error, ChildLimits, ToolOutput};
+
+use std::path::Path;
+use std::time::Duration;
+use vidsight_domain::{Error, ErrorCode, MediaInfo, Result};
+
+/// Where the tools are and how they are bounded.
+#[derive(Clone, Debug)]
+pub struct MediaTools {
+    pub ffmpeg: String,
+    pub ffprobe: String,
+    pub probe_timeout: Duration,
+    pub analysis_timeout: Duration,
+    pub limits: ChildLimits,
+    /// Decoder threads for ffmpeg (0 = ffmpeg decides).
+    pub threads: u32,
+}
+
+impl Default for MediaTools {
+    fn default() -> Self {
+        Self {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            probe_timeout: Duration::from_secs(30),
+            analysis_timeout: Duration::from_secs(3600),
+            limits: ChildLimits::default(),
+            threads: 0,
+        }
+    }
+}
+
+impl MediaTools {
+    /// A command for ffmpeg, limited and killed on drop.
+    pub fn ffmpeg_command(&self) -> tokio::process::Command {
+        process::limited_command(&self.ffmpeg, &self.limits)
+    }
+
+    /// Reads the technical facts of a file. Fails with a client error code when the file is
+    /// not a usable video (empty, not media, truncated, no video stream).
+    pub async fn probe(&self, path: &Path) -> Result<MediaInfo> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|error| Error::internal("cannot read the file to probe").with_source(error))?
+            .len();
+        if size == 0 {
+            return Err(Error::new(ErrorCode::EmptyFile, "the file is empty (0 bytes)"));
+        }
+        let mut command = process::limited_command(&self.ffprobe, &self.limits);
+        command
+            .args(["-hide_banner", "-v", "error", "-protocol_whitelist", "file"])
+            .args(["-print_format", "json", "-show_format", "-show_streams"])
+            .arg(input_url(path));
+        let output = process::run(command, self.probe_timeout, "ffprobe").await?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.success {
+            return Err(classify_failure(&stderr));
+        }
+        let report = parse_probe_output(&output.stdout)?;
+        report.into_media_info()
+    }
+
+    /// Probes, then decodes the first video frame, so that a file whose headers parse but
+    /// whose pictures do not is refused at upload rather than failing later.
+    pub async fn validate_upload(&self, path: &Path) -> Result<MediaInfo> {
+        let info = self.probe(path).await?;
+        let mut command = self.ffmpeg_command();
+        command
+            .args(["-hide_banner", "-nostdin", "-v", "error", "-xerror"])
+            .args(["-protocol_whitelist", "file", "-i"])
+            .arg(input_url(path))
+            .args(["-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"]);
+        let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
+        if !output.success {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let mut error = classify_failure(&stderr);
+            if error.code == ErrorCode::NotAVideo || error.code == ErrorCode::UnsupportedMediaType {
+                error = Error::new(
+                    ErrorCode::UndecodableMedia,
+                    "the video stream cannot be decoded",
+                );
+            }
+            return Err(error);
+        }
+        Ok(info)
+    }
+}
+
+/// The input URL ffmpeg is given: the `file:` protocol, so a name can never be read as
+/// another protocol or as an option.
+pub fn input_url(path: &Path) -> String {
+    format!("file:{}", path.display())
+}
+
+/// Maps ffprobe/ffmpeg error output to a stable code with a human message.
+pub fn classify_failure(stderr: &str) -> Error {
+    let lower = stderr.to_ascii_lowercase();
+    let first_line = stderr
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("no output")
+        .trim();
+    if lower.contains("moov atom not found")
+        || lower.contains("end of file")
+        || lower.contains("partial file")
+        || lower.contains("truncat")
+    {
+        Error::new(
+            ErrorCode::TruncatedMedia,
+            "the file is truncated: it ends before the video does (was the upload cut short?)",
+        )
+    } else if lower.contains("invalid data found when processing input")
+        || lower.contains("unknown format")
+        || lower.contains("could not find codec parameters")
+    {
+        Error::new(
+            ErrorCode::UnsupportedMediaType,
+            "the file is not a video format vidsight can read",
+        )
+    } else if lower.contains("error while decoding")
+        || lower.contains("invalid nal")
+        || lower.contains("decode")
+    {
+        Error::new(ErrorCode::UndecodableMedia, "the video stream cannot be decoded")
+    } else {
+        Error::new(
+            ErrorCode::UndecodableMedia,
+            format!("the media tools could not read the file: {}", truncate(first_line, 200)),
+        )
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
+}

@@ -1,0 +1,93 @@
+//! Child processes with limits. Written by hand (a few lines of `setrlimit` in `pre_exec`)
+//! because no maintained crate offers rlimits on tokio's `Command`.
+use std::process::Stdio;
+use std::time::Duration;
+use vidsight_domain::{Error, ErrorCode, Result};
+
+/// Resource limits applied to each child with `setrlimit` before it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildLimits {
+    /// Address-space limit in bytes (`RLIMIT_AS`); `None` for no limit.
+    pub memory_bytes: Option<u64>,
+    /// CPU seconds (`RLIMIT_CPU`); the kernel kills the child past it.
+    pub cpu_seconds: Option<u64>,
+}
+
+/// What a finished child left behind.
+#[derive(Debug)]
+pub struct ToolOutput {
+    pub success: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+pub(crate) fn limited_command(program: &str, limits: &ChildLimits) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let limits = *limits;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // async-signal-safe functions (setrlimit), allocating nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(bytes) = limits.memory_bytes {
+                set_limit(libc::RLIMIT_AS, bytes)?;
+            }
+            if let Some(seconds) = limits.cpu_seconds {
+                set_limit(libc::RLIMIT_CPU, seconds)?;
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: value as libc::rlim_t,
+        rlim_max: value as libc::rlim_t,
+    };
+    // SAFETY: plain syscall with a valid pointer to a local struct.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs a command to completion within `timeout`, capturing its output. On timeout the
+/// child is killed (kill-on-drop) and `media-timeout` returned.
+pub(crate) async fn run(
+    mut command: tokio::process::Command,
+    timeout: Duration,
+    tool: &str,
+) -> Result<ToolOutput> {
+    let child = command.spawn().map_err(|error| spawn_error(tool, error))?;
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => Ok(ToolOutput {
+            success: output.status.success(),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        }),
+        Ok(Err(error)) => Err(Error::new(
+            ErrorCode::MediaToolFailed,
+            format!("{tool} could not be run to completion"),
+        )
+        .with_source(error)),
+        Err(_) => Err(Error::new(
+            ErrorCode::MediaTimeout,
+            format!("{tool} took longer than {} s and was stopped", timeout.as_secs()),
+        )),
+    }
+}
+
+pub fn spawn_error(tool: &str, error: std::io::Error) -> Error {
+    let message = if error.kind() == std::io::ErrorKind::NotFound {
+        format!("{tool} is not installed or not on PATH (set media.{tool} in the configuration)")
+    } else {
+        format!("{tool} could not be started")
+    };
+    Error::new(ErrorCode::MediaToolFailed, message).with_source(error)
+}

@@ -1,0 +1,159 @@
+use async_trait::async_trait;
+use std::time::Duration;
+use vidsight_domain::{
+    Analysis, AnalysisId, ErrorCode, FailureInfo, Job, JobLease, JobPayload, MediaInfo, Result,
+    Video, VideoId,
+};
+
+/// A video about to be recorded, with its first analysis.
+#[derive(Clone, Debug)]
+pub struct NewVideo {
+    pub id: VideoId,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub media: MediaInfo,
+}
+
+/// One page of a listing, newest first.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `after` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How an analysis ended.
+#[derive(Clone, Debug)]
+pub enum AnalysisOutcome {
+    Succeeded { insights: serde_json::Value },
+    Failed(FailureInfo),
+}
+
+/// The insights of a video's latest successful analysis.
+#[derive(Clone, Debug)]
+pub struct StoredInsights {
+    pub analysis_id: AnalysisId,
+    pub insights: serde_json::Value,
+}
+
+/// Videos and analyses.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    /// Records the video, its first analysis and the job that runs it, atomically: either all
+    /// three exist or none does.
+    async fn create_video(&self, video: NewVideo, max_attempts: u32) -> Result<(Video, Analysis)>;
+
+    async fn get_video(&self, id: VideoId) -> Result<Option<Video>>;
+
+    /// Newest first; `after` is a cursor from a previous page.
+    async fn list_videos(&self, after: Option<&str>, limit: u32) -> Result<Page<Video>>;
+
+    /// Deletes the video, its analyses and jobs. Returns false when there was none.
+    async fn delete_video(&self, id: VideoId) -> Result<bool>;
+
+    /// Queues a new analysis of an existing video; `analysis-in-progress` when one is
+    /// already queued or running.
+    async fn create_analysis(&self, video_id: VideoId, max_attempts: u32) -> Result<Analysis>;
+
+    async fn get_analysis(&self, id: AnalysisId) -> Result<Option<Analysis>>;
+
+    /// Marks an analysis running (an attempt begins).
+    async fn start_analysis(&self, lease: &JobLease, analysis_id: AnalysisId) -> Result<()>;
+
+    /// Records progress, 0–100.
+    async fn set_progress(&self, analysis_id: AnalysisId, progress: u8) -> Result<()>;
+
+    /// Puts an analysis back to `queued` after a transient failure, keeping the reason.
+    async fn analysis_will_retry(&self, analysis_id: AnalysisId, reason: &FailureInfo) -> Result<()>;
+
+    /// Records the outcome and ends the job (done or dead) in the same transaction, only if
+    /// `lease` still holds it; otherwise `lease-lost` and nothing changes. This is what makes
+    /// a job's result recorded exactly once.
+    async fn finish_analysis(
+        &self,
+        lease: &JobLease,
+        analysis_id: AnalysisId,
+        outcome: AnalysisOutcome,
+    ) -> Result<()>;
+
+    /// Fails an analysis whose job died without a worker to finish it (leases expired too
+    /// often).
+    async fn fail_orphaned_analysis(&self, analysis_id: AnalysisId, reason: &FailureInfo) -> Result<()>;
+
+    async fn latest_insights(&self, video_id: VideoId) -> Result<Option<StoredInsights>>;
+}
+
+/// Counts that feed metrics and autoscaling.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub ready: u64,
+    pub running: u64,
+    pub done: u64,
+    pub dead: u64,
+    /// Age of the oldest ready job whose time has come, milliseconds.
+    pub oldest_ready_age_ms: u64,
+}
+
+/// Jobs whose leases expired, put back or given up.
+#[derive(Clone, Debug, Default)]
+pub struct Reclaimed {
+    /// Put back to ready for another attempt.
+    pub requeued: Vec<Job>,
+    /// Out of attempts: now dead.
+    pub dead: Vec<Job>,
+}
+
+/// A durable job queue with leases.
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// Adds a job; with a unique key already active, `analysis-in-progress` (conflict).
+    async fn enqueue(&self, payload: JobPayload, max_attempts: u32) -> Result<Job>;
+
+    /// Takes the oldest ready job whose time has come, leasing it to `worker_id`.
+    async fn claim(&self, worker_id: &str, lease: Duration) -> Result<Option<JobLease>>;
+
+    /// Extends the lease; `lease-lost` if another worker reclaimed the job meanwhile.
+    async fn heartbeat(&self, lease: &JobLease, extend: Duration) -> Result<()>;
+
+    /// Ends the job successfully.
+    async fn complete(&self, lease: &JobLease) -> Result<()>;
+
+    /// Puts the job back for another attempt after `delay`; dead when out of attempts.
+    /// Returns the job's new state.
+    async fn retry(&self, lease: &JobLease, error: &str, delay: Duration) -> Result<Job>;
+
+    /// Gives up on the job (a permanent failure).
+    async fn kill(&self, lease: &JobLease, error: &str) -> Result<()>;
+
+    /// Requeues running jobs whose lease has expired (their worker died), or marks them dead
+    /// when out of attempts.
+    async fn reclaim_expired(&self) -> Result<Reclaimed>;
+
+    async fn get_job(&self, id: vidsight_domain::JobId) -> Result<Option<Job>>;
+
+    async fn stats(&self) -> Result<QueueStats>;
+}
+
+/// The error for a lease that is no longer ours.
+pub fn lease_lost() -> vidsight_domain::Error {
+    vidsight_domain::Error::new(
+        ErrorCode::LeaseLost,
+        "the job was reclaimed by another worker or removed",
+    )
+}
+
+/// Whether an error is [`lease_lost`].
+pub fn is_lease_lost(error: &vidsight_domain::Error) -> bool {
+    error.code == ErrorCode::LeaseLost
+}
+
+/// Exponential backoff: `base * 2^(attempt-1)`, capped at `max`.
+pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
+    base.saturating_mul(factor).min(max)
+}
