@@ -1,1 +1,146 @@
+//! REST API v1 (axum). Each resource module exposes its handlers; [`router`] merges them,
+//! generates the OpenAPI 3.1 document from the handlers' annotations (utoipa), and wraps
+//! everything in request ids, tracing, metrics and panic recovery.
 
+mod analyses;
+mod error;
+mod health;
+mod range;
+mod upload;
+mod videos;
+mod vtt;
+
+pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use vidsight_telemetry::PrometheusHandle;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+use vidsight_blob::BlobStore;
+use vidsight_cache::Cache;
+use vidsight_domain::ErrorCode;
+use vidsight_media::MediaTools;
+use vidsight_store::{JobQueue, Store};
+use vidsight_telemetry::names;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub cache: Arc<dyn Cache>,
+    pub tools: MediaTools,
+    pub metrics: PrometheusHandle,
+    pub settings: Arc<ApiSettings>,
+}
+
+/// API tuning, from the configuration.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub max_upload_bytes: u64,
+    /// Where uploads are spooled while they are hashed and validated.
+    pub tmp_dir: PathBuf,
+    /// Attempts given to each analysis job.
+    pub max_attempts: u32,
+    /// How long hot reads stay cached.
+    pub cache_ttl: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "vidsight",
+        version = "1.0.0",
+        description = "Self-hosted video intelligence: upload videos, get back shots, keyframes, black and silent segments, loudness.\n\nErrors are always `{\"error\":{\"code\":\"…\",\"message\":\"…\"}}`; match on `code`.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "videos", description = "Upload, list, play and delete videos; read their insights."),
+        (name = "analyses", description = "Analysis runs of a video."),
+        (name = "operations", description = "Health, readiness and metrics.")
+    ),
+    components(schemas(ErrorBody, ErrorDetail, vidsight_domain::ErrorCode))
+)]
+struct ApiDoc;
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(upload::upload_video, videos::list_videos))
+        .routes(routes!(videos::get_video, videos::delete_video))
+        .routes(routes!(videos::get_content))
+        .routes(routes!(videos::get_insights))
+        .routes(routes!(videos::get_insights_vtt))
+        .routes(routes!(videos::get_keyframe))
+        .routes(routes!(analyses::create_analysis))
+        .routes(routes!(analyses::get_analysis))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, openapi) = api_routes().split_for_parts();
+    openapi
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api_routes().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /api/docs") })
+        .layer(axum::middleware::from_fn(track_metrics))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(ErrorCode::Internal, "internal error").into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn track_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(names::HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Parses a video id from the path, or answers `invalid-id`.
+pub(crate) fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> ApiResult<T> {
+    text.parse()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidId, format!("`{text}` is not a {what} id (ids are UUIDs)")))
+}
+
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,1 +1,179 @@
+//! A cache for hot reads behind the small [`Cache`] trait, chosen by URL scheme:
+//! `memory://` here; `redis://` plugs in with the production backends. A cache is only ever
+//! an accelerator: callers treat any cache error as a miss.
+//!
+//! The in-memory cache is written by hand (a map with expiry and a size bound, evicting
+//! the entries nearest expiry) because it is a few dozen lines; a crate such as moka would
+//! add far more build time than it saves here.
 
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vidsight_domain::{Error, ErrorCode, Result};
+
+#[async_trait]
+pub trait Cache: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Deletes every key starting with `prefix`.
+    async fn delete_prefix(&self, prefix: &str) -> Result<()>;
+}
+
+/// Opens the cache named by `url`.
+pub fn open(url: &str) -> Result<Arc<dyn Cache>> {
+    if url.starts_with("memory://") {
+        return Ok(Arc::new(MemoryCache::new(64 * 1024 * 1024)));
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    Err(Error::new(
+        ErrorCode::Internal,
+        format!("cache scheme `{scheme}` is not supported by this build (use memory://)"),
+    ))
+}
+
+struct Entry {
+    value: Bytes,
+    expires: Instant,
+}
+
+/// An in-process cache bounded by the total size of its values.
+pub struct MemoryCache {
+    capacity_bytes: usize,
+    inner: Mutex<(HashMap<String, Entry>, usize)>,
+}
+
+impl MemoryCache {
+    pub fn new(capacity_bytes: usize) -> Self {
+        Self { capacity_bytes, inner: Mutex::new((HashMap::new(), 0)) }
+    }
+}
+
+#[async_trait]
+impl Cache for MemoryCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let mut guard = self.inner.lock().expect("cache lock");
+        let (map, used) = &mut *guard;
+        match map.get(key) {
+            Some(entry) if entry.expires > Instant::now() => Ok(Some(entry.value.clone())),
+            Some(_) => {
+                if let Some(entry) = map.remove(key) {
+                    *used -= entry.value.len();
+                }
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<()> {
+        if value.len() > self.capacity_bytes {
+            return Ok(());
+        }
+        let mut guard = self.inner.lock().expect("cache lock");
+        let (map, used) = &mut *guard;
+        if let Some(old) = map.remove(key) {
+            *used -= old.value.len();
+        }
+        let now = Instant::now();
+        if *used + value.len() > self.capacity_bytes {
+            map.retain(|_, entry| entry.expires > now);
+            *used = map.values().map(|entry| entry.value.len()).sum();
+        }
+        while *used + value.len() > self.capacity_bytes {
+            let Some(victim) = map.iter().min_by_key(|(_, entry)| entry.expires).map(|(key, _)| key.clone()) else {
+                break;
+            };
+            if let Some(entry) = map.remove(&victim) {
+                *used -= entry.value.len();
+            }
+        }
+        *used += value.len();
+        map.insert(key.to_owned(), Entry { value, expires: now + ttl });
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let mut guard = self.inner.lock().expect("cache lock");
+        let (map, used) = &mut *guard;
+        if let Some(entry) = map.remove(key) {
+            *used -= entry.value.len();
+        }
+        Ok(())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        let mut guard = self.inner.lock().expect("cache lock");
+        let (map, used) = &mut *guard;
+        map.retain(|key, _| !key.starts_with(prefix));
+        *used = map.values().map(|entry| entry.value.len()).sum();
+        Ok(())
+    }
+}
+
+/// The cache conformance suite: every [`Cache`] must pass it. Run it with
+/// [`cache_conformance_tests!`](crate::cache_conformance_tests).
+pub mod conformance {
+    use super::*;
+
+    pub async fn set_get_delete_and_expiry(cache: Arc<dyn Cache>) {
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        cache.set("k", Bytes::from_static(b"v1"), Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v1"[..]));
+        cache.set("k", Bytes::from_static(b"v2"), Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v2"[..]));
+        cache.delete("k").await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        cache.set("short", Bytes::from_static(b"x"), Duration::from_millis(20)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(cache.get("short").await.unwrap(), None, "expired entries are not served");
+    }
+
+    pub async fn delete_by_prefix(cache: Arc<dyn Cache>) {
+        for key in ["video:1:meta", "video:1:insights", "video:2:meta"] {
+            cache.set(key, Bytes::from_static(b"x"), Duration::from_secs(60)).await.unwrap();
+        }
+        cache.delete_prefix("video:1:").await.unwrap();
+        assert_eq!(cache.get("video:1:meta").await.unwrap(), None);
+        assert_eq!(cache.get("video:1:insights").await.unwrap(), None);
+        assert!(cache.get("video:2:meta").await.unwrap().is_some());
+    }
+}
+
+/// Generates one test per conformance check; `$make` is an async expression returning a
+/// fresh `Arc<dyn Cache>`.
+#[macro_export]
+macro_rules! cache_conformance_tests {
+    ($make:expr) => {
+        #[tokio::test]
+        async fn cache_set_get_delete_and_expiry() {
+            $crate::conformance::set_get_delete_and_expiry($make.await).await;
+        }
+        #[tokio::test]
+        async fn cache_delete_by_prefix() {
+            $crate::conformance::delete_by_prefix($make.await).await;
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::cache_conformance_tests!(async { open("memory://").unwrap() });
+
+    #[tokio::test]
+    async fn memory_cache_stays_within_its_capacity() {
+        let cache = MemoryCache::new(10);
+        for index in 0..5 {
+            cache.set(&format!("k{index}"), Bytes::from_static(b"1234"), Duration::from_secs(index + 1)).await.unwrap();
+        }
+        // 10 bytes hold two 4-byte values: the two newest (latest expiry) survive
+        assert!(cache.get("k4").await.unwrap().is_some());
+        assert!(cache.get("k3").await.unwrap().is_some());
+        assert!(cache.get("k0").await.unwrap().is_none());
+        assert!(cache.get("k2").await.unwrap().is_none());
+    }
+}

@@ -1,1 +1,355 @@
+//! The worker role: claims analysis jobs from the queue, runs the local analyzer, stores
+//! keyframes and insights, and reports progress.
+//!
+//! - A claimed job is leased; a heartbeat renews the lease while the job runs, and a job
+//!   whose lease is lost (another worker reclaimed it) is cancelled at once.
+//! - A maintenance loop reclaims jobs whose worker died (their lease expired) and fails
+//!   the analyses of jobs that ran out of attempts that way.
+//! - Transient failures retry with exponential backoff; bad media fails at once with its
+//!   code; after `max_attempts` the analysis fails.
+//! - On shutdown no new job is claimed; in-flight jobs get `shutdown_grace` to finish, and
+//!   any still running are handed back to the queue for another worker.
 
+use metrics::{counter, gauge, histogram};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use tokio_util::sync::CancellationToken;
+use vidsight_analysis::AnalyzerSettings;
+use vidsight_blob::{keys, BlobStore};
+use vidsight_cache::Cache;
+use vidsight_domain::{AnalysisId, Error, ErrorCode, FailureInfo, JobLease, JobPayload, Result, VideoId};
+use vidsight_media::MediaTools;
+use vidsight_store::{backoff, is_lease_lost, AnalysisOutcome, JobQueue, Store};
+use vidsight_telemetry::names;
+
+/// Worker tuning (from the `[worker]` configuration section).
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub poll_interval: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl WorkerSettings {
+    pub fn from_config(config: &vidsight_config::WorkerConfig) -> Self {
+        Self {
+            concurrency: config.concurrency,
+            lease: Duration::from_secs(config.lease_seconds),
+            heartbeat: Duration::from_secs(config.heartbeat_seconds),
+            max_attempts: config.max_attempts,
+            retry_base: Duration::from_secs_f64(config.retry_base_seconds),
+            retry_max: Duration::from_secs_f64(config.retry_max_seconds),
+            poll_interval: Duration::from_millis(config.poll_interval_ms),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_seconds),
+        }
+    }
+}
+
+/// Everything a worker needs.
+pub struct Worker {
+    pub id: String,
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub cache: Arc<dyn Cache>,
+    pub tools: MediaTools,
+    pub analyzer: AnalyzerSettings,
+    pub settings: WorkerSettings,
+    /// Where videos are downloaded when the store has no local path.
+    pub tmp_dir: PathBuf,
+}
+
+/// Whether one `try_run_one` call found work.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    RanJob,
+    EmptyQueue,
+}
+
+impl Worker {
+    /// A worker id unique to this process.
+    pub fn default_id() -> String {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        format!("{host}-{}", std::process::id())
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        tracing::info!(worker = %self.id, concurrency = self.settings.concurrency, "worker: on");
+        let maintenance = tokio::spawn(self.clone().maintenance_loop(shutdown.clone()));
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.settings.concurrency));
+        let mut running: JoinSet<()> = JoinSet::new();
+        // cancelled only when the grace period is over: running jobs then give up their lease
+        let abandon = CancellationToken::new();
+        loop {
+            while running.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            };
+            match self.queue.claim(&self.id, self.settings.lease).await {
+                Ok(Some(lease)) => {
+                    let worker = self.clone();
+                    let abandon = abandon.clone();
+                    let span = tracing::info_span!("job", job = %lease.job.id, attempt = lease.job.attempts);
+                    running.spawn(
+                        async move {
+                            gauge!(names::JOBS_IN_FLIGHT).increment(1.0);
+                            worker.process(lease, abandon).await;
+                            gauge!(names::JOBS_IN_FLIGHT).decrement(1.0);
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    }
+                }
+                Err(error) => {
+                    drop(permit);
+                    tracing::warn!(error = %error, "claiming a job failed; retrying shortly");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(self.settings.poll_interval.max(Duration::from_secs(1))) => {}
+                    }
+                }
+            }
+        }
+        let in_flight = running.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, grace_seconds = self.settings.shutdown_grace.as_secs(), "worker: draining");
+        }
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("worker: grace period over; handing unfinished jobs back to the queue");
+            abandon.cancel();
+            while running.join_next().await.is_some() {}
+        }
+        maintenance.abort();
+        tracing::info!(worker = %self.id, "worker: stopped");
+    }
+
+    /// Claims and runs one job if one is ready (tests drain queues with this, no sleeping).
+    pub async fn try_run_one(self: &Arc<Self>) -> Result<Step> {
+        match self.queue.claim(&self.id, self.settings.lease).await? {
+            Some(lease) => {
+                self.process(lease, CancellationToken::new()).await;
+                Ok(Step::RanJob)
+            }
+            None => Ok(Step::EmptyQueue),
+        }
+    }
+
+    /// Reclaims expired leases now; fails the analyses of jobs that died that way.
+    pub async fn reclaim_once(&self) -> Result<()> {
+        let reclaimed = self.queue.reclaim_expired().await?;
+        for job in &reclaimed.requeued {
+            tracing::warn!(job = %job.id, attempts = job.attempts, "reclaimed a job whose worker stopped heartbeating");
+        }
+        for job in reclaimed.dead {
+            tracing::error!(job = %job.id, attempts = job.attempts, "job ran out of attempts after its workers died");
+            if let JobPayload::Analyze { video_id, analysis_id } = job.payload {
+                let reason = FailureInfo {
+                    code: ErrorCode::Internal,
+                    message: format!(
+                        "the analysis was interrupted {} times (its worker crashed or was killed); start it again with POST /api/v1/videos/{video_id}/analyses",
+                        job.attempts
+                    ),
+                };
+                self.store.fail_orphaned_analysis(analysis_id, &reason).await?;
+                self.invalidate(video_id).await;
+            }
+            counter!(names::JOBS_FINISHED, "outcome" => "failed").increment(1);
+        }
+        Ok(())
+    }
+
+    async fn maintenance_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let period = (self.settings.lease / 4).clamp(Duration::from_millis(200), Duration::from_secs(15));
+        loop {
+            if let Err(error) = self.reclaim_once().await {
+                tracing::warn!(error = %error, "reclaiming expired leases failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+        }
+    }
+
+    async fn invalidate(&self, video_id: VideoId) {
+        let _ = self.cache.delete_prefix(&format!("video:{video_id}:")).await;
+    }
+
+    /// Runs one leased job to its end: success, retry, failure, or hand-back.
+    async fn process(&self, lease: JobLease, abandon: CancellationToken) {
+        let job_id = lease.job.id;
+        let (video_id, analysis_id) = match &lease.job.payload {
+            JobPayload::Analyze { video_id, analysis_id } => (*video_id, *analysis_id),
+            JobPayload::Noop { .. } => {
+                if let Err(error) = self.queue.complete(&lease).await {
+                    tracing::warn!(job = %job_id, error = %error, "completing a no-op job failed");
+                }
+                counter!(names::JOBS_FINISHED, "outcome" => "succeeded").increment(1);
+                return;
+            }
+        };
+
+        // The heartbeat renews the lease; losing it cancels the work.
+        let lost = CancellationToken::new();
+        let heartbeat = {
+            let queue = self.queue.clone();
+            let lease = lease.clone();
+            let lost = lost.clone();
+            let period = self.settings.heartbeat;
+            let extend = self.settings.lease;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(period).await;
+                    match queue.heartbeat(&lease, extend).await {
+                        Ok(()) => {}
+                        Err(error) if is_lease_lost(&error) => {
+                            lost.cancel();
+                            return;
+                        }
+                        Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
+                    }
+                }
+            })
+        };
+
+        let started = Instant::now();
+        let work = self.analyze(&lease, video_id, analysis_id);
+        let result = tokio::select! {
+            result = work => Some(result),
+            _ = lost.cancelled() => None,
+            _ = abandon.cancelled() => {
+                heartbeat.abort();
+                tracing::warn!(job = %job_id, "handing the job back: shutdown grace period over");
+                if let Err(error) = self.queue.retry(&lease, "worker shut down before finishing", Duration::ZERO).await {
+                    tracing::warn!(error = %error, "handing the job back failed; its lease will expire");
+                }
+                return;
+            }
+        };
+        heartbeat.abort();
+        let Some(result) = result else {
+            tracing::warn!(job = %job_id, "lease lost mid-job; another worker has it");
+            counter!(names::JOBS_FINISHED, "outcome" => "lease_lost").increment(1);
+            return;
+        };
+
+        let outcome = match result {
+            Ok(insights) => {
+                histogram!(names::ANALYSIS_DURATION).record(started.elapsed().as_secs_f64());
+                self.store
+                    .finish_analysis(&lease, analysis_id, AnalysisOutcome::Succeeded { insights })
+                    .await
+                    .map(|()| "succeeded")
+            }
+            Err(error) => self.handle_failure(&lease, analysis_id, error).await,
+        };
+        match outcome {
+            Ok(outcome) => {
+                tracing::info!(job = %job_id, video = %video_id, outcome, seconds = started.elapsed().as_secs_f64(), "job finished");
+                counter!(names::JOBS_FINISHED, "outcome" => outcome).increment(1);
+            }
+            Err(error) if is_lease_lost(&error) => {
+                counter!(names::JOBS_FINISHED, "outcome" => "lease_lost").increment(1);
+                // the video may have been deleted while we worked: leave nothing behind
+                if matches!(self.store.get_video(video_id).await, Ok(None)) {
+                    let _ = self.blobs.delete_prefix(&keys::video_prefix(video_id)).await;
+                }
+            }
+            Err(error) => {
+                // the lease will expire and another attempt will record the result
+                tracing::error!(job = %job_id, error = %error, "recording the job's outcome failed");
+            }
+        }
+        self.invalidate(video_id).await;
+    }
+
+    async fn handle_failure(&self, lease: &JobLease, analysis_id: AnalysisId, error: Error) -> Result<&'static str> {
+        let reason = FailureInfo { code: error.code, message: error.message.clone() };
+        let attempts_left = lease.job.attempts < lease.job.max_attempts;
+        if error.is_transient() && attempts_left {
+            let delay = backoff(lease.job.attempts, self.settings.retry_base, self.settings.retry_max);
+            tracing::warn!(code = %error.code, error = ?error, retry_in_seconds = delay.as_secs_f64(), "analysis failed; will retry");
+            self.queue.retry(lease, &format!("{}: {}", error.code, error.message), delay).await?;
+            self.store.analysis_will_retry(analysis_id, &reason).await?;
+            return Ok("retried");
+        }
+        tracing::warn!(code = %error.code, error = ?error, "analysis failed");
+        self.store.finish_analysis(lease, analysis_id, AnalysisOutcome::Failed(reason)).await?;
+        Ok("failed")
+    }
+
+    /// The pipeline for one analysis; returns the insights document.
+    async fn analyze(&self, lease: &JobLease, video_id: VideoId, analysis_id: AnalysisId) -> Result<serde_json::Value> {
+        self.store.start_analysis(lease, analysis_id).await?;
+        let video = self.store.get_video(video_id).await?.ok_or_else(|| Error::not_found("video"))?;
+        let original = keys::original(video_id);
+
+        // ffmpeg reads the local object directly, or a temporary download of it
+        let mut _download_guard = None;
+        let path = match self.blobs.local_path(&original).filter(|path| path.exists()) {
+            Some(path) => path,
+            None => {
+                tokio::fs::create_dir_all(&self.tmp_dir).await.map_err(|error| Error::internal("cannot create the temporary directory").with_source(error))?;
+                let file = tempfile::Builder::new()
+                    .prefix("analysis-")
+                    .tempfile_in(&self.tmp_dir)
+                    .map_err(|error| Error::internal("cannot create a temporary file").with_source(error))?;
+                self.blobs.download_to(&original, file.path()).await?;
+                let path = file.path().to_owned();
+                _download_guard = Some(file);
+                path
+            }
+        };
+
+        // progress flows through a watch channel so the analyzer never waits on the database
+        let (progress_sender, mut progress_receiver) = tokio::sync::watch::channel(0u8);
+        let reporter = {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let mut last = 0u8;
+                while progress_receiver.changed().await.is_ok() {
+                    let value = *progress_receiver.borrow_and_update();
+                    if value > last {
+                        last = value;
+                        let _ = store.set_progress(analysis_id, value).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            })
+        };
+        let report = move |fraction: f64| {
+            // 99 at most: 100 means the result is stored
+            let _ = progress_sender.send((fraction * 99.0).floor().clamp(0.0, 99.0) as u8);
+        };
+        let output = vidsight_analysis::analyze(&self.tools, &path, &video.media, &self.analyzer, &report).await;
+        reporter.abort();
+        let output = output?;
+
+        for keyframe in &output.keyframes {
+            let key = keys::keyframe(video_id, analysis_id, &keyframe.name);
+            self.blobs.put_bytes(&key, keyframe.jpeg.clone().into()).await?;
+        }
+        serde_json::to_value(&output.insights).map_err(|error| Error::internal("insights do not serialise").with_source(error))
+    }
+}

@@ -1,1 +1,272 @@
-fn main() {}
+//! The `vidsight` command line.
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use vidsight::app;
+use vidsight_config::{Config, ConfigSource, LogFormat, Overrides};
+use vidsight_domain::Insights;
+
+#[derive(Parser)]
+#[command(name = "vidsight", version, about = "Self-hosted video intelligence")]
+struct Cli {
+    /// Configuration file (default: ./vidsight.toml when it exists).
+    #[arg(long, global = true, env = "VIDSIGHT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server: the API, the worker, or both (the default).
+    Serve {
+        /// Roles to run: `all`, or a comma-separated set of `api` and `worker`.
+        #[arg(long)]
+        roles: Option<String>,
+        /// Address the API listens on.
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// Directory for the embedded database, objects and temporary files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Analyses a local file with the same pipeline as the server, without a server.
+    Analyze {
+        file: PathBuf,
+        /// Print the insights document (JSON) instead of a summary.
+        #[arg(long)]
+        json: bool,
+        /// Write keyframe images into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Applies pending database migrations and exits.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Exits 0 when URL answers 2xx (for container health checks), 1 otherwise.
+    Healthcheck {
+        /// e.g. http://127.0.0.1:8080/readyz (a bare address checks /healthz).
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Prints the merged configuration (defaults → file → environment), secrets redacted.
+    Show,
+}
+
+fn load_config(cli_config: &Option<PathBuf>, overrides: &Overrides) -> anyhow::Result<Config> {
+    let source = match cli_config {
+        Some(path) => ConfigSource::File(path),
+        None => ConfigSource::Default,
+    };
+    Ok(Config::load(source, overrides)?)
+}
+
+fn init_logging(config: &Config, default_level: Option<&str>) {
+    let format = match config.log.format {
+        LogFormat::Text => vidsight_telemetry::LogFormat::Text,
+        LogFormat::Json => vidsight_telemetry::LogFormat::Json,
+    };
+    vidsight_telemetry::init_logging(format, default_level.unwrap_or(&config.log.level));
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    match cli.command {
+        Command::Serve { roles, addr, data_dir } => {
+            let overrides = Overrides { addr, roles, data_dir };
+            let config = load_config(&cli.config, &overrides)?;
+            init_logging(&config, None);
+            let _ = vidsight_telemetry::metrics_handle();
+            let shutdown = CancellationToken::new();
+            let running = app::start(&config, shutdown.clone()).await?;
+            if let Some(addr) = running.api_addr {
+                println!("vidsight listening on http://{addr}");
+            }
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            running.stop().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Analyze { file, json, out } => {
+            let config = load_config(&cli.config, &Overrides::default())?;
+            init_logging(&config, Some("warn"));
+            analyze(&config, &file, json, out).await
+        }
+        Command::Migrate => {
+            let config = load_config(&cli.config, &Overrides::default())?;
+            init_logging(&config, None);
+            let url = config.database_url();
+            vidsight_store::open(&url, true)
+                .await
+                .with_context(|| format!("migrating {}", vidsight_config::redact_url(&url)))?;
+            println!("database is up to date: {}", vidsight_config::redact_url(&url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { command: ConfigCommand::Show } => {
+            let config = load_config(&cli.config, &Overrides::default())?;
+            println!("{}", serde_json::to_string_pretty(&config.redacted())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { url, timeout } => {
+            let url = if url.trim_end_matches('/').matches('/').count() <= 2 {
+                format!("{}/healthz", url.trim_end_matches('/'))
+            } else {
+                url
+            };
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(timeout)).build()?;
+            match client.get(&url).send().await {
+                Ok(response) if response.status().is_success() => {
+                    println!("ok: {url} answered {}", response.status());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(response) => {
+                    println!("unhealthy: {url} answered {}", response.status());
+                    Ok(ExitCode::from(1))
+                }
+                Err(error) => {
+                    println!("unhealthy: {url}: {error}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn analyze(config: &Config, file: &std::path::Path, json: bool, out: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+    let tools = app::media_tools(config);
+    let settings = app::analyzer_settings(config);
+    let media = match tools.validate_upload(file).await {
+        Ok(media) => media,
+        Err(error) => {
+            eprintln!("error: {}: {} ({})", file.display(), error.message, error.code);
+            return Ok(std::process::ExitCode::from(1));
+        }
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(1000),
+        if std::io::stderr().is_terminal() {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} analysing [{bar:40}] {percent:>3}% {elapsed} (eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let progress_bar = bar.clone();
+    let report = move |fraction: f64| progress_bar.set_position((fraction * 1000.0) as u64);
+    let output = vidsight_analysis::analyze(&tools, file, &media, &settings, &report).await;
+    bar.finish_and_clear();
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => {
+            eprintln!("error: {}: {} ({})", file.display(), error.message, error.code);
+            return Ok(std::process::ExitCode::from(1));
+        }
+    };
+    if let Some(dir) = &out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for keyframe in &output.keyframes {
+            let path = dir.join(&keyframe.name);
+            std::fs::write(&path, &keyframe.jpeg).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&output.insights)?);
+    } else {
+        print_summary(file, &output.insights, out.as_deref());
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::path::Path>) {
+    let media = &insights.media;
+    let audio = media.audio_codec.as_deref().unwrap_or("no audio");
+    println!(
+        "{}: {:.2} s, {}x{} (shown {}x{}, {}), {:.3} fps{}, {} / {}",
+        file.display(),
+        media.duration,
+        media.width,
+        media.height,
+        media.display_width,
+        media.display_height,
+        media.display_aspect,
+        media.fps,
+        if media.variable_frame_rate { " (variable)" } else { "" },
+        media.video_codec,
+        audio
+    );
+    println!("{} shots, {} cuts", insights.shots.len(), insights.transitions.len());
+    for shot in &insights.shots {
+        println!(
+            "  shot {:>3}  {:>9.3} – {:>9.3} s  {}",
+            shot.index + 1,
+            shot.start,
+            shot.end,
+            match (&shot.keyframe, out) {
+                (Some(name), Some(dir)) => dir.join(name).display().to_string(),
+                (Some(name), None) => name.clone(),
+                (None, _) => String::new(),
+            }
+        );
+    }
+    let segments = |segments: &[vidsight_domain::insights::Segment]| {
+        if segments.is_empty() {
+            "none".to_owned()
+        } else {
+            segments.iter().map(|segment| format!("{:.3}–{:.3} s", segment.start, segment.end)).collect::<Vec<_>>().join(", ")
+        }
+    };
+    println!("black: {}", segments(&insights.black));
+    println!("silence: {}", segments(&insights.silence));
+    match &insights.loudness {
+        Some(loudness) => println!(
+            "loudness: {:.1} LUFS integrated, {:.1} LU range, {:.1} dBTP true peak",
+            loudness.integrated_lufs, loudness.lra, loudness.true_peak_dbtp
+        ),
+        None => println!("loudness: no audio"),
+    }
+}

@@ -1,0 +1,154 @@
+//! Builds the backends named by the configuration and runs the enabled roles under one
+//! cancellation token.
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vidsight_analysis::AnalyzerSettings;
+use vidsight_blob::BlobStore;
+use vidsight_cache::Cache;
+use vidsight_config::{Config, Role};
+use vidsight_media::{ChildLimits, MediaTools};
+use vidsight_store::{JobQueue, Store};
+use vidsight_worker::{Worker, WorkerSettings};
+
+/// Every backend the roles share.
+#[derive(Clone)]
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub cache: Arc<dyn Cache>,
+}
+
+/// Opens the database (migrating it), storage and cache named by the configuration.
+pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
+    let database_url = config.database_url();
+    let database = vidsight_store::open(&database_url, true)
+        .await
+        .with_context(|| format!("opening the database {}", vidsight_config::redact_url(&database_url)))?;
+    let blobs = vidsight_blob::open(&config.storage_url())
+        .with_context(|| format!("opening storage {}", vidsight_config::redact_url(&config.storage_url())))?;
+    let cache = vidsight_cache::open(&config.cache_url).context("opening the cache")?;
+    Ok(Backends { store: database.store, queue: database.queue, blobs, cache })
+}
+
+pub fn media_tools(config: &Config) -> MediaTools {
+    let media = &config.media;
+    MediaTools {
+        ffmpeg: media.ffmpeg.clone(),
+        ffprobe: media.ffprobe.clone(),
+        probe_timeout: Duration::from_secs(media.probe_timeout_seconds),
+        analysis_timeout: Duration::from_secs(media.analysis_timeout_seconds),
+        limits: ChildLimits {
+            memory_bytes: (media.memory_limit_mb > 0).then(|| media.memory_limit_mb * 1024 * 1024),
+            cpu_seconds: (media.cpu_limit_seconds > 0).then_some(media.cpu_limit_seconds),
+        },
+        threads: media.threads,
+    }
+}
+
+pub fn analyzer_settings(config: &Config) -> AnalyzerSettings {
+    let analysis = &config.analysis;
+    AnalyzerSettings {
+        cut_threshold: analysis.cut_threshold,
+        min_shot_seconds: analysis.min_shot_seconds,
+        frame_width: analysis.frame_width,
+        black_pixel_ratio: analysis.black_pixel_ratio,
+        black_pixel_luma: analysis.black_pixel_luma,
+        black_min_seconds: analysis.black_min_seconds,
+        silence_noise_db: analysis.silence_noise_db,
+        silence_min_seconds: analysis.silence_min_seconds,
+        keyframe_quality: analysis.keyframe_quality,
+    }
+}
+
+/// A started server: its address (when the API role runs) and its tasks.
+pub struct Running {
+    pub api_addr: Option<SocketAddr>,
+    pub backends: Backends,
+    pub shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits until every role has stopped (after `shutdown` is cancelled).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Cancels and waits.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+/// Starts the roles the configuration enables. The API binds `config.addr` (port 0 picks a
+/// free port, reported in [`Running::api_addr`]).
+pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let backends = open_backends(config).await?;
+    let tools = media_tools(config);
+    let mut tasks = Vec::new();
+    let mut api_addr = None;
+
+    if config.roles.contains(Role::Api) {
+        let state = vidsight_api::AppState {
+            store: backends.store.clone(),
+            queue: backends.queue.clone(),
+            blobs: backends.blobs.clone(),
+            cache: backends.cache.clone(),
+            tools: tools.clone(),
+            metrics: vidsight_telemetry::metrics_handle(),
+            settings: Arc::new(vidsight_api::ApiSettings {
+                max_upload_bytes: config.upload.max_bytes,
+                tmp_dir: config.tmp_dir(),
+                max_attempts: config.worker.max_attempts,
+                cache_ttl: Duration::from_secs(10),
+            }),
+        };
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {} (is another process using it? set --addr or VIDSIGHT_ADDR)", config.addr))?;
+        let addr = listener.local_addr()?;
+        api_addr = Some(addr);
+        tracing::info!(%addr, "api: on");
+        let router = vidsight_api::router(state);
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(error = %error, "api server failed");
+            }
+            tracing::info!("api: stopped");
+        }));
+    } else {
+        tracing::info!("api: off");
+    }
+
+    if config.roles.contains(Role::Worker) {
+        let worker = Arc::new(Worker {
+            id: Worker::default_id(),
+            store: backends.store.clone(),
+            queue: backends.queue.clone(),
+            blobs: backends.blobs.clone(),
+            cache: backends.cache.clone(),
+            tools,
+            analyzer: analyzer_settings(config),
+            settings: WorkerSettings::from_config(&config.worker),
+            tmp_dir: config.tmp_dir(),
+        });
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(worker.run(stop)));
+    } else {
+        tracing::info!("worker: off");
+    }
+
+    Ok(Running { api_addr, backends, shutdown, tasks })
+}

@@ -1,0 +1,5 @@
+//! The vidsight application: wiring of backends, the roles, and the process lifecycle.
+//! `main.rs` is only the command line over this library; integration tests start the real
+//! server through [`app::start`].
+
+pub mod app;
