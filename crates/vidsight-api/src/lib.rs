@@ -103,6 +103,8 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /api/docs") })
+        // uploads enforce upload.max_bytes themselves, while streaming
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(track_metrics))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "internal error").into_response()

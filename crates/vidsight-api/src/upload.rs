@@ -52,12 +52,19 @@ pub async fn upload_video(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared_length.is_some_and(|length| length > limit + MULTIPART_OVERHEAD) {
+    let declared_too_large = declared_length.is_some_and(|length| length > limit + MULTIPART_OVERHEAD);
+    if declared_length.is_some_and(|length| length > limit + MULTIPART_OVERHEAD + DRAIN_LIMIT) {
+        // far too large to read through: answer now (clients sending `Expect: 100-continue`
+        // get this cleanly; others see the connection close)
         return Err(too_large(limit));
     }
     let mut multipart = multipart.map_err(|rejection| {
         ApiError::new(ErrorCode::InvalidMultipart, format!("{}; send multipart/form-data with a `file` field", rejection.body_text()))
     })?;
+    if declared_too_large {
+        drain(&mut multipart).await;
+        return Err(too_large(limit));
+    }
 
     loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;
@@ -96,6 +103,8 @@ pub async fn upload_video(
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             size += chunk.len() as u64;
             if size > limit {
+                drop(field);
+                drain(&mut multipart).await;
                 return Err(too_large(limit));
             }
             hasher.update(&chunk);
@@ -136,6 +145,26 @@ pub async fn upload_video(
         let location = format!("/api/v1/videos/{}", video.id);
         return Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(video)));
     }
+}
+
+/// How much of a refused body is read and thrown away so that the client, still sending,
+/// receives the error instead of a broken connection.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Reads and discards the rest of a refused upload, up to [`DRAIN_LIMIT`] bytes and 30 s.
+async fn drain(multipart: &mut Multipart) {
+    let work = async {
+        let mut discarded = 0u64;
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                discarded += chunk.len() as u64;
+                if discarded > DRAIN_LIMIT {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), work).await;
 }
 
 fn too_large(limit: u64) -> ApiError {

@@ -71,29 +71,48 @@ impl MediaTools {
         report.into_media_info()
     }
 
-    /// Probes, then decodes the first video frame, so that a file whose headers parse but
-    /// whose pictures do not is refused at upload rather than failing later.
+    /// Probes, then decodes the first video frame and the last second, so that a file whose
+    /// headers parse but whose pictures do not — or whose data stops early, as when an
+    /// upload with its index at the front was cut short — is refused at upload rather than
+    /// failing later.
     pub async fn validate_upload(&self, path: &Path) -> Result<MediaInfo> {
         let info = self.probe(path).await?;
+        self.decode_check(path, &["-frames:v", "1"], &[]).await?;
+        if info.duration > 1.0 {
+            self.decode_check(path, &[], &["-sseof", "-1"]).await.map_err(|error| {
+                if error.code == ErrorCode::MediaTimeout || error.code == ErrorCode::MediaToolFailed {
+                    return error;
+                }
+                Error::new(
+                    ErrorCode::TruncatedMedia,
+                    "the end of the video cannot be read: the file is truncated or damaged (was the upload cut short?)",
+                )
+            })?;
+        }
+        Ok(info)
+    }
+
+    async fn decode_check(&self, path: &Path, output_args: &[&str], input_args: &[&str]) -> Result<()> {
         let mut command = self.ffmpeg_command();
         command
             .args(["-hide_banner", "-nostdin", "-v", "error", "-xerror"])
-            .args(["-protocol_whitelist", "file", "-i"])
+            .args(["-protocol_whitelist", "file"])
+            .args(input_args)
+            .arg("-i")
             .arg(input_url(path))
-            .args(["-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"]);
+            .args(["-map", "0:v:0"])
+            .args(output_args)
+            .args(["-f", "null", "-"]);
         let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
-        if !output.success {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let mut error = classify_failure(&stderr);
-            if error.code == ErrorCode::NotAVideo || error.code == ErrorCode::UnsupportedMediaType {
-                error = Error::new(
-                    ErrorCode::UndecodableMedia,
-                    "the video stream cannot be decoded",
-                );
-            }
-            return Err(error);
+        if output.success {
+            return Ok(());
         }
-        Ok(info)
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let mut error = classify_failure(&stderr);
+        if error.code == ErrorCode::NotAVideo || error.code == ErrorCode::UnsupportedMediaType {
+            error = Error::new(ErrorCode::UndecodableMedia, "the video stream cannot be decoded");
+        }
+        Err(error)
     }
 }
 

@@ -107,7 +107,8 @@ impl RawStream {
         let degrees = from_side_data
             .or_else(|| self.tags.get("rotate").and_then(|text| text.parse::<i32>().ok()))
             .unwrap_or(0);
-        degrees.rem_euclid(360)
+        // players only turn by quarter turns
+        ((degrees.rem_euclid(360) + 45) / 90 * 90) % 360
     }
 }
 
@@ -121,6 +122,11 @@ impl ProbeReport {
             .format_name
             .split(',')
             .any(|name| ACCEPTED_CONTAINERS.contains(&name));
+        let audio_only = !self.streams.is_empty()
+            && self.streams.iter().all(|stream| stream.kind() == "audio" || stream.is_attached_picture());
+        if audio_only {
+            return Err(Error::new(ErrorCode::NotAVideo, "the file has sound but no video stream"));
+        }
         if !accepted {
             return Err(Error::new(
                 ErrorCode::UnsupportedMediaType,

@@ -1,0 +1,217 @@
+//! Helpers shared by the integration tests: a real server on port 0 with a temporary data
+//! directory, media generated with ffmpeg, polling with deadlines (no fixed sleeps).
+#![allow(dead_code)]
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use vidsight::app::{self, Running};
+use vidsight_config::Config;
+
+pub struct TestServer {
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    running: Option<Running>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Test configuration: defaults, a data directory, fast polling, plus `extra`.
+pub fn test_config(data_dir: &Path, extra: Value) -> Config {
+    let base = json!({
+        "addr": "127.0.0.1:0",
+        "data_dir": data_dir,
+        "worker": { "poll_interval_ms": 50, "retry_base_seconds": 0.2, "retry_max_seconds": 1.0 },
+        "log": { "level": "warn" },
+    });
+    let figment = Figment::from(Toml::string(vidsight_config::REFERENCE_TOML))
+        .merge(Serialized::defaults(base))
+        .merge(Serialized::defaults(extra));
+    Config::from_figment(figment).expect("test configuration is valid")
+}
+
+impl TestServer {
+    /// Starts every role on a fresh data directory.
+    pub async fn start(extra: Value) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::start_in(dir.path(), extra).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts on an existing data directory (the caller keeps it).
+    pub async fn start_in(data_dir: &Path, extra: Value) -> TestServer {
+        vidsight_telemetry::init_logging(vidsight_telemetry::LogFormat::Text, "warn");
+        let config = test_config(data_dir, extra);
+        let running = app::start(&config, CancellationToken::new()).await.expect("server starts");
+        let addr = running.api_addr.expect("api role on");
+        TestServer {
+            base: format!("http://{addr}"),
+            data_dir: data_dir.to_owned(),
+            client: reqwest::Client::new(),
+            running: Some(running),
+            _dir: None,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn upload(&self, bytes: Vec<u8>, filename: &str, content_type: &str) -> (u16, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()).mime_str(content_type).unwrap();
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let response = self.client.post(self.url("/api/v1/videos")).multipart(form).send().await.expect("upload sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn upload_file(&self, path: &Path) -> (u16, Value) {
+        let bytes = std::fs::read(path).expect("read media");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        self.upload(bytes, &name, "video/mp4").await
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the video until it is `ready` or `failed`, or the deadline passes.
+    pub async fn wait_finished(&self, id: &str, timeout: Duration) -> Value {
+        wait_finished(&self.client, &self.base, id, timeout).await
+    }
+}
+
+pub async fn wait_finished(client: &reqwest::Client, base: &str, id: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let video: Value = client
+            .get(format!("{base}/api/v1/videos/{id}"))
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("video json");
+        let status = video["status"].as_str().unwrap_or("").to_owned();
+        if status == "ready" || status == "failed" {
+            return video;
+        }
+        assert!(Instant::now() < deadline, "video {id} still {status} after {timeout:?}: {video}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// `../shared/media` beside the repository, when present.
+pub fn shared_media() -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/media");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP: {} is absent; the real-clip checks are skipped", dir.display());
+        None
+    }
+}
+
+pub fn ffmpeg(args: &[&str]) {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed (make test installs it)");
+    assert!(output.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Timeline of [`reference_clip`], 25 fps, 320x240:
+/// 0–2 s testsrc2 (440 Hz) | 2–4 s smptebars (660 Hz) | 4–5 s black (440 Hz) |
+/// 5–7 s rgbtestsrc (silent) | 7–9 s yellow (880 Hz).
+/// Hard cuts at 2, 4, 5 and 7 s; black 4–5 s; silence 5–7 s.
+pub const REFERENCE_CUTS: [f64; 4] = [2.0, 4.0, 5.0, 7.0];
+
+pub fn reference_clip(dir: &Path) -> PathBuf {
+    let path = dir.join("reference.mp4");
+    let video = |source: &str, seconds: u32| format!("{source}=size=320x240:rate=25:duration={seconds}");
+    let tone = |hz: u32, seconds: u32| format!("sine=frequency={hz}:sample_rate=48000:duration={seconds}");
+    let inputs = [
+        video("testsrc2", 2),
+        tone(440, 2),
+        video("smptebars", 2),
+        tone(660, 2),
+        "color=c=black:size=320x240:rate=25:duration=1".to_owned(),
+        tone(440, 1),
+        video("rgbtestsrc", 2),
+        "anullsrc=r=48000:cl=mono:d=2".to_owned(),
+        "color=c=yellow:size=320x240:rate=25:duration=2".to_owned(),
+        tone(880, 2),
+    ];
+    let mut args: Vec<String> = Vec::new();
+    for input in &inputs {
+        args.extend(["-f".into(), "lavfi".into(), "-i".into(), input.clone()]);
+    }
+    let mut graph = String::new();
+    for pair in 0..5 {
+        graph.push_str(&format!("[{}:v]setsar=1,format=yuv420p[v{pair}];[{}:a]aformat=channel_layouts=mono[a{pair}];", pair * 2, pair * 2 + 1));
+    }
+    for pair in 0..5 {
+        graph.push_str(&format!("[v{pair}][a{pair}]"));
+    }
+    graph.push_str("concat=n=5:v=1:a=1[v][a]");
+    args.extend(["-filter_complex".into(), graph, "-map".into(), "[v]".into(), "-map".into(), "[a]".into()]);
+    args.extend(
+        ["-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-c:a", "aac", "-b:a", "96k"]
+            .iter()
+            .map(|text| text.to_string()),
+    );
+    args.push(path.display().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ffmpeg(&refs);
+    path
+}
+
+/// Validates an insights document against the checked-in JSON Schema.
+pub fn assert_valid_insights(document: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schemas/insights-v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(document).map(|error| format!("{} at {}", error, error.instance_path)).collect();
+    assert!(errors.is_empty(), "insights do not match the schema: {errors:#?}\n{document}");
+}
+
+/// Regular files under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(files_under(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+pub fn assert_close(actual: f64, expected: f64, tolerance: f64, what: &str) {
+    assert!((actual - expected).abs() <= tolerance, "{what}: {actual} is not within {tolerance} of {expected}");
+}
