@@ -23,7 +23,11 @@ impl HsvFrame {
             let max = red.max(green).max(blue);
             let min = red.min(green).min(blue);
             let delta = max - min;
-            let saturation = if max == 0 { 0 } else { (255 * delta + max / 2) / max };
+            let saturation = if max == 0 {
+                0
+            } else {
+                (255 * delta + max / 2) / max
+            };
             let hue = if delta == 0 {
                 0
             } else {

@@ -72,9 +72,8 @@ pub fn analysis_frame_size(media: &MediaInfo, max_width: u32) -> (u32, u32) {
     let display_width = media.display_width.max(2);
     let display_height = media.display_height.max(2);
     let width = display_width.min(max_width).max(2) & !1;
-    let height = ((width as f64 * display_height as f64 / display_width as f64).round() as u32)
-        .max(2)
-        & !1;
+    let height =
+        ((width as f64 * display_height as f64 / display_width as f64).round() as u32).max(2) & !1;
     (width, height.max(2))
 }
 
@@ -188,7 +187,9 @@ async fn run_pass(
     let mut rgb = vec![0u8; frame_bytes];
     let mut current = HsvFrame::default();
     let mut previous = HsvFrame::default();
-    let min_shot_frames = (settings.min_shot_seconds * media.fps.max(1.0)).round().max(1.0) as u64;
+    let min_shot_frames = (settings.min_shot_seconds * media.fps.max(1.0))
+        .round()
+        .max(1.0) as u64;
     let mut frame_index: u64 = 0;
     let mut cut_frames: Vec<u64> = Vec::new();
     let mut black_flags: Vec<bool> = Vec::new();
@@ -201,8 +202,10 @@ async fn run_pass(
             Ok(true) => {}
             Ok(false) => break,
             Err(error) => {
-                return Err(Error::new(ErrorCode::MediaToolFailed, "reading decoded frames failed")
-                    .with_source(error))
+                return Err(
+                    Error::new(ErrorCode::MediaToolFailed, "reading decoded frames failed")
+                        .with_source(error),
+                )
             }
         }
         current.fill_from_rgb(&rgb);
@@ -217,7 +220,8 @@ async fn run_pass(
                 picker.start_shot(frame_index);
             }
         }
-        black_flags.push(dark_pixel_share(&rgb, settings.black_pixel_luma) >= settings.black_pixel_ratio);
+        black_flags
+            .push(dark_pixel_share(&rgb, settings.black_pixel_luma) >= settings.black_pixel_ratio);
         picker.offer(frame_index, &rgb);
         current.swap(&mut previous);
         frame_index += 1;
@@ -233,10 +237,9 @@ async fn run_pass(
     if let Some(frame) = picker.pick(frame_index) {
         chosen.push(frame);
     }
-    let status = child
-        .wait()
-        .await
-        .map_err(|error| Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error))?;
+    let status = child.wait().await.map_err(|error| {
+        Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
+    })?;
     let findings = stderr_task
         .await
         .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
@@ -244,7 +247,10 @@ async fn run_pass(
         let text = findings.diagnostics.join("\n");
         let mut error = vidsight_media::classify_failure(&text);
         if frame_index == 0 && status.success() {
-            error = Error::new(ErrorCode::UndecodableMedia, "no video frame could be decoded");
+            error = Error::new(
+                ErrorCode::UndecodableMedia,
+                "no video frame could be decoded",
+            );
         }
         tracing::warn!(code = %error.code, exit = ?status.code(), "analysis pass failed");
         return Err(error);
@@ -279,7 +285,11 @@ async fn run_pass(
     let mut shots = Vec::with_capacity(starts.len());
     let mut keyframes = Vec::with_capacity(starts.len());
     for (position, start_frame) in starts.iter().enumerate() {
-        let start = if position == 0 { 0.0 } else { time_of(*start_frame) };
+        let start = if position == 0 {
+            0.0
+        } else {
+            time_of(*start_frame)
+        };
         let end = starts
             .get(position + 1)
             .map(|next| time_of(*next))
@@ -288,7 +298,10 @@ async fn run_pass(
         let keyframe = match chosen.get(position) {
             Some((_, pixels)) => {
                 let jpeg = encode_jpeg(pixels, width, height, settings.keyframe_quality)?;
-                keyframes.push(Keyframe { name: name.clone(), jpeg });
+                keyframes.push(Keyframe {
+                    name: name.clone(),
+                    jpeg,
+                });
                 Some(name)
             }
             None => None,
@@ -304,7 +317,11 @@ async fn run_pass(
         .iter()
         .map(|frame| {
             let time = round_time(time_of(*frame));
-            Transition { kind: TransitionKind::Cut, start: time, end: time }
+            Transition {
+                kind: TransitionKind::Cut,
+                start: time,
+                end: time,
+            }
         })
         .collect();
 
@@ -317,9 +334,16 @@ async fn run_pass(
             (true, None) => run_start = Some(index),
             (false, Some(first)) => {
                 let start = if first == 0 { 0.0 } else { time_of(first) };
-                let end = if index == total_frames { end_of_video } else { time_of(index) };
+                let end = if index == total_frames {
+                    end_of_video
+                } else {
+                    time_of(index)
+                };
                 if end - start >= settings.black_min_seconds - 1e-6 {
-                    black.push(Segment { start: round_time(start), end: round_time(end) });
+                    black.push(Segment {
+                        start: round_time(start),
+                        end: round_time(end),
+                    });
                 }
                 run_start = None;
             }
@@ -335,7 +359,10 @@ async fn run_pass(
             LogEvent::SilenceStart(time) => open = Some(time.max(0.0)),
             LogEvent::SilenceEnd(time) => {
                 if let Some(start) = open.take() {
-                    silence.push(Segment { start: round_time(start), end: round_time(time.min(end_of_video)) });
+                    silence.push(Segment {
+                        start: round_time(start),
+                        end: round_time(time.min(end_of_video)),
+                    });
                 }
             }
             _ => {}
@@ -343,7 +370,10 @@ async fn run_pass(
     }
     if let Some(start) = open {
         if end_of_video - start >= settings.silence_min_seconds {
-            silence.push(Segment { start: round_time(start), end: round_time(end_of_video) });
+            silence.push(Segment {
+                start: round_time(start),
+                end: round_time(end_of_video),
+            });
         }
     }
 
@@ -398,7 +428,12 @@ fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u
     let mut jpeg = Vec::with_capacity(rgb.len() / 8);
     let encoder = jpeg_encoder::Encoder::new(&mut jpeg, quality);
     encoder
-        .encode(rgb, width as u16, height as u16, jpeg_encoder::ColorType::Rgb)
+        .encode(
+            rgb,
+            width as u16,
+            height as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
         .map_err(|error| Error::internal("keyframe encoding failed").with_source(error))?;
     Ok(jpeg)
 }
@@ -415,7 +450,11 @@ mod tests {
             ..MediaInfo::default()
         };
         assert_eq!(analysis_frame_size(&media, 480), (480, 270));
-        let small = MediaInfo { display_width: 175, display_height: 143, ..MediaInfo::default() };
+        let small = MediaInfo {
+            display_width: 175,
+            display_height: 143,
+            ..MediaInfo::default()
+        };
         assert_eq!(analysis_frame_size(&small, 480), (174, 142));
     }
 }

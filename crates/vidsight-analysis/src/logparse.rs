@@ -75,8 +75,10 @@ pub fn parse_loudness_summary(lines: &[String]) -> Option<(f64, f64, f64)> {
     let mut section = "";
     for line in lines {
         let trimmed = line.trim();
-        if trimmed.ends_with(':') && !trimmed.contains(' ') || trimmed.starts_with("Integrated")
-            || trimmed.starts_with("Loudness range") || trimmed.starts_with("True peak")
+        if trimmed.ends_with(':') && !trimmed.contains(' ')
+            || trimmed.starts_with("Integrated")
+            || trimmed.starts_with("Loudness range")
+            || trimmed.starts_with("True peak")
         {
             section = if trimmed.starts_with("Integrated") {
                 "integrated"
@@ -123,7 +125,10 @@ mod tests {
             LogEvent::SilenceStart(4.00533)
         );
         assert_eq!(
-            parse_line("[silencedetect @ 0x1] silence_end: 5.5 | silence_duration: 1.49467", &mut summary),
+            parse_line(
+                "[silencedetect @ 0x1] silence_end: 5.5 | silence_duration: 1.49467",
+                &mut summary
+            ),
             LogEvent::SilenceEnd(5.5)
         );
         assert_eq!(
@@ -152,6 +157,9 @@ mod tests {
             "True peak:".into(),
             "Peak:        -inf dBFS".into(),
         ];
-        assert_eq!(parse_loudness_summary(&silent), Some((-70.0, 0.0, LEVEL_FLOOR)));
+        assert_eq!(
+            parse_loudness_summary(&silent),
+            Some((-70.0, 0.0, LEVEL_FLOOR))
+        );
     }
 }

@@ -12,10 +12,19 @@ use vidsight_domain::{Analysis, AnalysisId, ErrorCode, VideoId};
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 409, body = ErrorBody, description = "`analysis-in-progress`: one is already queued or running.")
     ))]
-pub async fn create_analysis(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Analysis>)> {
+pub async fn create_analysis(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Analysis>)> {
     let video_id: VideoId = parse_id(&id, "video")?;
-    let analysis = state.store.create_analysis(video_id, state.settings.max_attempts).await?;
-    let _ = state.cache.delete_prefix(&format!("video:{video_id}:")).await;
+    let analysis = state
+        .store
+        .create_analysis(video_id, state.settings.max_attempts)
+        .await?;
+    let _ = state
+        .cache
+        .delete_prefix(&format!("video:{video_id}:"))
+        .await;
     Ok((StatusCode::ACCEPTED, Json(analysis)))
 }
 
@@ -23,7 +32,10 @@ pub async fn create_analysis(State(state): State<AppState>, Path(id): Path<Strin
 #[utoipa::path(get, path = "/api/v1/analyses/{id}", tag = "analyses",
     params(("id" = String, Path, description = "Analysis id")),
     responses((status = 200, body = Analysis), (status = 404, body = ErrorBody, description = "`not-found`")))]
-pub async fn get_analysis(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Analysis>> {
+pub async fn get_analysis(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Analysis>> {
     let analysis_id: AnalysisId = parse_id(&id, "analysis")?;
     let analysis = state
         .store

@@ -19,6 +19,7 @@ pub struct ErrorDetail {
 }
 
 /// Wraps the domain error so handlers can use `?`.
+#[derive(Debug)]
 pub struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
@@ -38,7 +39,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = self.0;
-        let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(error.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let message = if status.is_server_error() {
             // internals are logged, never sent
             tracing::error!(code = %error.code, error = ?error, "request failed");
@@ -52,10 +54,17 @@ impl IntoResponse for ApiError {
         } else {
             error.message.clone()
         };
-        let body = ErrorBody { error: ErrorDetail { code: error.code, message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: error.code,
+                message,
+            },
+        };
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }

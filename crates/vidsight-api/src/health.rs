@@ -19,7 +19,10 @@ pub struct Health {
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), checks: BTreeMap::new() })
+    Json(Health {
+        status: "ok".into(),
+        checks: BTreeMap::new(),
+    })
 }
 
 /// Readiness: the database, storage and queue all answer.
@@ -38,10 +41,20 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     checks.insert("database".into(), describe(state.store.ping().await));
     checks.insert("storage".into(), describe(state.blobs.ping().await));
-    checks.insert("queue".into(), describe(state.queue.stats().await.map(|_| ())));
+    checks.insert(
+        "queue".into(),
+        describe(state.queue.stats().await.map(|_| ())),
+    );
     let ready = checks.values().all(|value| value == "ok");
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = Health { status: if ready { "ready" } else { "unavailable" }.into(), checks };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Health {
+        status: if ready { "ready" } else { "unavailable" }.into(),
+        checks,
+    };
     (status, Json(body))
 }
 
@@ -50,10 +63,16 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     match state.queue.stats().await {
         Ok(stats) => {
-            for (label, value) in [("ready", stats.ready), ("running", stats.running), ("done", stats.done), ("dead", stats.dead)] {
+            for (label, value) in [
+                ("ready", stats.ready),
+                ("running", stats.running),
+                ("done", stats.done),
+                ("dead", stats.dead),
+            ] {
                 metrics::gauge!(names::QUEUE_JOBS, "state" => label).set(value as f64);
             }
-            metrics::gauge!(names::QUEUE_OLDEST_READY_AGE).set(stats.oldest_ready_age_ms as f64 / 1000.0);
+            metrics::gauge!(names::QUEUE_OLDEST_READY_AGE)
+                .set(stats.oldest_ready_age_ms as f64 / 1000.0);
         }
         Err(error) => tracing::warn!(error = ?error, "queue stats unavailable for /metrics"),
     }

@@ -17,7 +17,6 @@ use axum::http::{HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use vidsight_telemetry::PrometheusHandle;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +33,7 @@ use vidsight_domain::ErrorCode;
 use vidsight_media::MediaTools;
 use vidsight_store::{JobQueue, Store};
 use vidsight_telemetry::names;
+use vidsight_telemetry::PrometheusHandle;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -133,14 +133,19 @@ async fn track_metrics(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!(names::HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
-    metrics::histogram!(names::HTTP_DURATION, "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(names::HTTP_DURATION, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
     response
 }
 
 /// Parses a video id from the path, or answers `invalid-id`.
 pub(crate) fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> ApiResult<T> {
-    text.parse()
-        .map_err(|_| ApiError::new(ErrorCode::InvalidId, format!("`{text}` is not a {what} id (ids are UUIDs)")))
+    text.parse().map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidId,
+            format!("`{text}` is not a {what} id (ids are UUIDs)"),
+        )
+    })
 }
 
 pub(crate) fn no_content() -> Response {

@@ -14,22 +14,32 @@ pub enum RangeRequest {
 }
 
 pub fn parse(header: Option<&str>, size: u64) -> RangeRequest {
-    let Some(header) = header else { return RangeRequest::Whole };
-    let Some(spec) = header.trim().strip_prefix("bytes=") else { return RangeRequest::Whole };
+    let Some(header) = header else {
+        return RangeRequest::Whole;
+    };
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return RangeRequest::Whole;
+    };
     if spec.contains(',') {
         return RangeRequest::Whole;
     }
-    let Some((start, end)) = spec.trim().split_once('-') else { return RangeRequest::Whole };
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return RangeRequest::Whole;
+    };
     let (start, end) = (start.trim(), end.trim());
     if start.is_empty() {
         // suffix: the last N bytes
-        let Ok(length) = end.parse::<u64>() else { return RangeRequest::Whole };
+        let Ok(length) = end.parse::<u64>() else {
+            return RangeRequest::Whole;
+        };
         if length == 0 || size == 0 {
             return RangeRequest::Unsatisfiable;
         }
         return RangeRequest::Part(size.saturating_sub(length)..size);
     }
-    let Ok(first) = start.parse::<u64>() else { return RangeRequest::Whole };
+    let Ok(first) = start.parse::<u64>() else {
+        return RangeRequest::Whole;
+    };
     let last = if end.is_empty() {
         size.saturating_sub(1)
     } else {
@@ -53,7 +63,10 @@ mod tests {
         assert_eq!(parse(None, 100), RangeRequest::Whole);
         assert_eq!(parse(Some("bytes=0-"), 100), RangeRequest::Part(0..100));
         assert_eq!(parse(Some("bytes=10-19"), 100), RangeRequest::Part(10..20));
-        assert_eq!(parse(Some("bytes=90-500"), 100), RangeRequest::Part(90..100));
+        assert_eq!(
+            parse(Some("bytes=90-500"), 100),
+            RangeRequest::Part(90..100)
+        );
         assert_eq!(parse(Some("bytes=-10"), 100), RangeRequest::Part(90..100));
         assert_eq!(parse(Some("bytes=-500"), 100), RangeRequest::Part(0..100));
         assert_eq!(parse(Some("bytes=100-"), 100), RangeRequest::Unsatisfiable);

@@ -52,14 +52,21 @@ pub async fn upload_video(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    let declared_too_large = declared_length.is_some_and(|length| length > limit + MULTIPART_OVERHEAD);
+    let declared_too_large =
+        declared_length.is_some_and(|length| length > limit + MULTIPART_OVERHEAD);
     if declared_length.is_some_and(|length| length > limit + MULTIPART_OVERHEAD + DRAIN_LIMIT) {
         // far too large to read through: answer now (clients sending `Expect: 100-continue`
         // get this cleanly; others see the connection close)
         return Err(too_large(limit));
     }
     let mut multipart = multipart.map_err(|rejection| {
-        ApiError::new(ErrorCode::InvalidMultipart, format!("{}; send multipart/form-data with a `file` field", rejection.body_text()))
+        ApiError::new(
+            ErrorCode::InvalidMultipart,
+            format!(
+                "{}; send multipart/form-data with a `file` field",
+                rejection.body_text()
+            ),
+        )
     })?;
     if declared_too_large {
         drain(&mut multipart).await;
@@ -69,7 +76,10 @@ pub async fn upload_video(
     loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;
         let Some(mut field) = field else {
-            return Err(ApiError::new(ErrorCode::MissingFile, "no `file` field in the form; send the video as `file`"));
+            return Err(ApiError::new(
+                ErrorCode::MissingFile,
+                "no `file` field in the form; send the video as `file`",
+            ));
         };
         if field.name() != Some("file") {
             // other fields are read and ignored
@@ -90,14 +100,20 @@ pub async fn upload_video(
         // spool to a temporary file, hashing and counting as bytes arrive
         tokio::fs::create_dir_all(&state.settings.tmp_dir)
             .await
-            .map_err(|error| vidsight_domain::Error::internal("cannot create the upload directory").with_source(error))?;
+            .map_err(|error| {
+                vidsight_domain::Error::internal("cannot create the upload directory")
+                    .with_source(error)
+            })?;
         let spool = tempfile::Builder::new()
             .prefix("upload-")
             .tempfile_in(&state.settings.tmp_dir)
-            .map_err(|error| vidsight_domain::Error::internal("cannot create a temporary file").with_source(error))?;
-        let mut file = tokio::fs::File::from_std(
-            spool.reopen().map_err(|error| vidsight_domain::Error::internal("cannot open the temporary file").with_source(error))?,
-        );
+            .map_err(|error| {
+                vidsight_domain::Error::internal("cannot create a temporary file")
+                    .with_source(error)
+            })?;
+        let mut file = tokio::fs::File::from_std(spool.reopen().map_err(|error| {
+            vidsight_domain::Error::internal("cannot open the temporary file").with_source(error)
+        })?);
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -108,14 +124,19 @@ pub async fn upload_video(
                 return Err(too_large(limit));
             }
             hasher.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|error| vidsight_domain::Error::internal("writing the upload failed").with_source(error))?;
+            file.write_all(&chunk).await.map_err(|error| {
+                vidsight_domain::Error::internal("writing the upload failed").with_source(error)
+            })?;
         }
-        file.flush().await.map_err(|error| vidsight_domain::Error::internal("writing the upload failed").with_source(error))?;
+        file.flush().await.map_err(|error| {
+            vidsight_domain::Error::internal("writing the upload failed").with_source(error)
+        })?;
         drop(file);
         if size == 0 {
-            return Err(ApiError::new(ErrorCode::EmptyFile, "the file is empty (0 bytes)"));
+            return Err(ApiError::new(
+                ErrorCode::EmptyFile,
+                "the file is empty (0 bytes)",
+            ));
         }
 
         let media = state.tools.validate_upload(spool.path()).await?;
@@ -131,19 +152,29 @@ pub async fn upload_video(
             sha256: hex::encode(hasher.finalize()),
             media,
         };
-        let created = state.store.create_video(new_video, state.settings.max_attempts).await;
+        let created = state
+            .store
+            .create_video(new_video, state.settings.max_attempts)
+            .await;
         let (video, _analysis) = match created {
             Ok(created) => created,
             Err(error) => {
                 // no row: the object must not outlive the request
-                let _ = state.blobs.delete_prefix(&keys::video_prefix(video_id)).await;
+                let _ = state
+                    .blobs
+                    .delete_prefix(&keys::video_prefix(video_id))
+                    .await;
                 return Err(error.into());
             }
         };
         metrics::counter!(names::UPLOAD_BYTES).increment(size);
         tracing::info!(video = %video.id, bytes = size, content_type, "video uploaded");
         let location = format!("/api/v1/videos/{}", video.id);
-        return Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(video)));
+        return Ok((
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            Json(video),
+        ));
     }
 }
 
@@ -189,7 +220,13 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError 
 pub fn sanitize_filename(name: &str) -> ApiResult<String> {
     let trimmed = name.trim();
     let refuse = |why: &str| {
-        ApiError::new(ErrorCode::InvalidFilename, format!("the file name `{}` is not allowed: {why}", trimmed.escape_debug()))
+        ApiError::new(
+            ErrorCode::InvalidFilename,
+            format!(
+                "the file name `{}` is not allowed: {why}",
+                trimmed.escape_debug()
+            ),
+        )
     };
     if trimmed.is_empty() {
         return Err(refuse("it is empty"));
@@ -210,12 +247,21 @@ pub fn sanitize_filename(name: &str) -> ApiResult<String> {
 }
 
 fn acceptable_declared_type(declared: &str) -> bool {
-    let essence = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence.is_empty()
         || essence.starts_with("video/")
         || matches!(
             essence.as_str(),
-            "application/octet-stream" | "application/mp4" | "application/x-matroska" | "application/mxf" | "binary/octet-stream"
+            "application/octet-stream"
+                | "application/mp4"
+                | "application/x-matroska"
+                | "application/mxf"
+                | "binary/octet-stream"
         )
 }
 
@@ -263,9 +309,20 @@ mod tests {
     #[test]
     fn filenames_with_paths_or_controls_are_refused() {
         assert_eq!(sanitize_filename("clip.mp4").unwrap(), "clip.mp4");
-        assert_eq!(sanitize_filename(" my clip (1).mp4 ").unwrap(), "my clip (1).mp4");
-        for bad in ["../../etc/passwd", "..", "a/b.mp4", "C:\\x\\y.mp4", "bad\u{0}.mp4", "", "..mp4"] {
-            let error = sanitize_filename(bad).err().expect(bad);
+        assert_eq!(
+            sanitize_filename(" my clip (1).mp4 ").unwrap(),
+            "my clip (1).mp4"
+        );
+        for bad in [
+            "../../etc/passwd",
+            "..",
+            "a/b.mp4",
+            "C:\\x\\y.mp4",
+            "bad\u{0}.mp4",
+            "",
+            "..mp4",
+        ] {
+            let error = sanitize_filename(bad).expect_err(bad);
             assert_eq!(error.0.code, ErrorCode::InvalidFilename, "{bad}");
         }
     }

@@ -35,13 +35,23 @@ pub async fn list_videos(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<VideoList>> {
-    let Query(query) = query.map_err(|rejection| ApiError::new(ErrorCode::BadRequest, rejection.body_text()))?;
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(ErrorCode::BadRequest, rejection.body_text()))?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::new(ErrorCode::BadRequest, "limit must be between 1 and 100"));
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "limit must be between 1 and 100",
+        ));
     }
-    let page = state.store.list_videos(query.after.as_deref(), limit).await?;
-    Ok(Json(VideoList { items: page.items, next_cursor: page.next_cursor }))
+    let page = state
+        .store
+        .list_videos(query.after.as_deref(), limit)
+        .await?;
+    Ok(Json(VideoList {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 pub(crate) async fn load_video(state: &AppState, id: &str) -> ApiResult<Video> {
@@ -57,7 +67,10 @@ pub(crate) async fn load_video(state: &AppState, id: &str) -> ApiResult<Video> {
 #[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos",
     params(("id" = String, Path, description = "Video id")),
     responses((status = 200, body = Video), (status = 404, body = ErrorBody, description = "`not-found`")))]
-pub async fn get_video(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Video>> {
+pub async fn get_video(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Video>> {
     Ok(Json(load_video(&state, &id).await?))
 }
 
@@ -65,17 +78,27 @@ pub async fn get_video(State(state): State<AppState>, Path(id): Path<String>) ->
 #[utoipa::path(delete, path = "/api/v1/videos/{id}", tag = "videos",
     params(("id" = String, Path, description = "Video id")),
     responses((status = 204, description = "Deleted."), (status = 404, body = ErrorBody, description = "`not-found`")))]
-pub async fn delete_video(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn delete_video(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let video_id: VideoId = parse_id(&id, "video")?;
     if !state.store.delete_video(video_id).await? {
         return Err(ApiError::new(ErrorCode::NotFound, "video not found"));
     }
     // the rows are gone first, so a failure here leaves unreferenced objects, never a
     // video whose file is missing
-    if let Err(error) = state.blobs.delete_prefix(&keys::video_prefix(video_id)).await {
+    if let Err(error) = state
+        .blobs
+        .delete_prefix(&keys::video_prefix(video_id))
+        .await
+    {
         tracing::error!(video = %video_id, error = ?error, "deleting the video's objects failed; they are orphaned");
     }
-    let _ = state.cache.delete_prefix(&format!("video:{video_id}:")).await;
+    let _ = state
+        .cache
+        .delete_prefix(&format!("video:{video_id}:"))
+        .await;
     Ok(no_content())
 }
 
@@ -89,15 +112,25 @@ pub async fn delete_video(State(state): State<AppState>, Path(id): Path<String>)
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 416, body = ErrorBody, description = "`range-not-satisfiable`")
     ))]
-pub async fn get_content(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn get_content(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let video = load_video(&state, &id).await?;
     let key = keys::original(video.id);
-    let size = state
-        .blobs
-        .size(&key)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the video's file is missing from storage"))?;
-    let requested = range::parse(headers.get(header::RANGE).and_then(|value| value.to_str().ok()), size);
+    let size = state.blobs.size(&key).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "the video's file is missing from storage",
+        )
+    })?;
+    let requested = range::parse(
+        headers
+            .get(header::RANGE)
+            .and_then(|value| value.to_str().ok()),
+        size,
+    );
     let (status, range) = match requested {
         RangeRequest::Whole => (StatusCode::OK, None),
         RangeRequest::Part(range) => (StatusCode::PARTIAL_CONTENT, Some(range)),
@@ -107,19 +140,24 @@ pub async fn get_content(State(state): State<AppState>, Path(id): Path<String>, 
                 format!("the range is outside the {size}-byte file"),
             )
             .into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"));
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
+            );
             return Ok(response);
         }
     };
-    let read = state
-        .blobs
-        .read(&key, range)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the video's file is missing from storage"))?;
+    let read = state.blobs.read(&key, range).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "the video's file is missing from storage",
+        )
+    })?;
     let length = read.range.end - read.range.start;
-    let body = Body::from_stream(read.stream.map(|chunk| chunk.map_err(std::io::Error::other)));
+    let body = Body::from_stream(
+        read.stream
+            .map(|chunk| chunk.map_err(std::io::Error::other)),
+    );
     let mut response = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, &video.content_type)
@@ -130,14 +168,22 @@ pub async fn get_content(State(state): State<AppState>, Path(id): Path<String>, 
     if status == StatusCode::PARTIAL_CONTENT {
         response = response.header(
             header::CONTENT_RANGE,
-            format!("bytes {}-{}/{}", read.range.start, read.range.end - 1, read.total_size),
+            format!(
+                "bytes {}-{}/{}",
+                read.range.start,
+                read.range.end - 1,
+                read.total_size
+            ),
         );
     }
     Ok(response.body(body).expect("valid response"))
 }
 
 /// The latest successful insights document as JSON bytes, through the cache.
-async fn insights_bytes(state: &AppState, video: &Video) -> ApiResult<(vidsight_domain::AnalysisId, Bytes)> {
+async fn insights_bytes(
+    state: &AppState,
+    video: &Video,
+) -> ApiResult<(vidsight_domain::AnalysisId, Bytes)> {
     let cache_key = format!("video:{}:insights", video.id);
     if let Ok(Some(cached)) = state.cache.get(&cache_key).await {
         if cached.len() > 36 {
@@ -147,20 +193,30 @@ async fn insights_bytes(state: &AppState, video: &Video) -> ApiResult<(vidsight_
         }
     }
     let Some(stored) = state.store.latest_insights(video.id).await? else {
-        let message = match video.status {
-            VideoStatus::Failed => format!(
+        let message =
+            match video.status {
+                VideoStatus::Failed => format!(
                 "the analysis failed ({}); start a new one with POST /api/v1/videos/{}/analyses",
                 video.error.as_ref().map(|error| error.code.as_str()).unwrap_or("unknown"),
                 video.id
             ),
-            _ => format!("the video is {} ({}%); poll GET /api/v1/videos/{} until it is ready", video.status.as_str(), video.progress, video.id),
-        };
+                _ => format!(
+                    "the video is {} ({}%); poll GET /api/v1/videos/{} until it is ready",
+                    video.status.as_str(),
+                    video.progress,
+                    video.id
+                ),
+            };
         return Err(ApiError::new(ErrorCode::VideoNotReady, message));
     };
-    let json = serde_json::to_vec(&stored.insights).map_err(|error| vidsight_domain::Error::internal("insights").with_source(error))?;
+    let json = serde_json::to_vec(&stored.insights)
+        .map_err(|error| vidsight_domain::Error::internal("insights").with_source(error))?;
     let mut entry = stored.analysis_id.to_string().into_bytes();
     entry.extend_from_slice(&json);
-    let _ = state.cache.set(&cache_key, Bytes::from(entry), state.settings.cache_ttl).await;
+    let _ = state
+        .cache
+        .set(&cache_key, Bytes::from(entry), state.settings.cache_ttl)
+        .await;
     Ok((stored.analysis_id, Bytes::from(json)))
 }
 
@@ -172,7 +228,10 @@ async fn insights_bytes(state: &AppState, video: &Video) -> ApiResult<(vidsight_
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 409, body = ErrorBody, description = "`video-not-ready`: not analysed yet, or the analysis failed.")
     ))]
-pub async fn get_insights(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn get_insights(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let video = load_video(&state, &id).await?;
     let (_, json) = insights_bytes(&state, &video).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
@@ -186,11 +245,19 @@ pub async fn get_insights(State(state): State<AppState>, Path(id): Path<String>)
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 409, body = ErrorBody, description = "`video-not-ready`")
     ))]
-pub async fn get_insights_vtt(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn get_insights_vtt(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let video = load_video(&state, &id).await?;
     let (_, json) = insights_bytes(&state, &video).await?;
-    let insights: Insights = serde_json::from_slice(&json).map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
-    Ok(([(header::CONTENT_TYPE, "text/vtt; charset=utf-8")], vtt::chapters(&insights.shots)).into_response())
+    let insights: Insights = serde_json::from_slice(&json)
+        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
+        vtt::chapters(&insights.shots),
+    )
+        .into_response())
 }
 
 /// A keyframe image named in the insights (`shots[].keyframe`).
@@ -201,21 +268,37 @@ pub async fn get_insights_vtt(State(state): State<AppState>, Path(id): Path<Stri
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 409, body = ErrorBody, description = "`video-not-ready`")
     ))]
-pub async fn get_keyframe(State(state): State<AppState>, Path((id, name)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get_keyframe(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let video = load_video(&state, &id).await?;
     let (analysis_id, json) = insights_bytes(&state, &video).await?;
-    let insights: Insights = serde_json::from_slice(&json).map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    let insights: Insights = serde_json::from_slice(&json)
+        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
     // only names the insights list are served, so a name can never reach another object
-    if !insights.shots.iter().any(|shot| shot.keyframe.as_deref() == Some(name.as_str())) {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no keyframe named `{name}`")));
+    if !insights
+        .shots
+        .iter()
+        .any(|shot| shot.keyframe.as_deref() == Some(name.as_str()))
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no keyframe named `{name}`"),
+        ));
     }
     let bytes = state
         .blobs
         .get_bytes(&keys::keyframe(video.id, analysis_id, &name))
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the keyframe is missing from storage"))?;
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, "the keyframe is missing from storage")
+        })?;
     Ok((
-        [(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=300")],
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
         bytes,
     )
         .into_response())

@@ -33,8 +33,18 @@ mod tests {
     #[test]
     fn formats_cues() {
         let shots = vec![
-            Shot { index: 0, start: 0.0, end: 3.754, keyframe: None },
-            Shot { index: 1, start: 3.754, end: 3725.5, keyframe: None },
+            Shot {
+                index: 0,
+                start: 0.0,
+                end: 3.754,
+                keyframe: None,
+            },
+            Shot {
+                index: 1,
+                start: 3.754,
+                end: 3725.5,
+                keyframe: None,
+            },
         ];
         assert_eq!(
             chapters(&shots),

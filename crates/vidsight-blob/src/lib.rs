@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
-use vidsight_domain::{Error, ErrorCode, Result, VideoId, AnalysisId};
+use vidsight_domain::{AnalysisId, Error, ErrorCode, Result, VideoId};
 
 /// A readable object, possibly a byte range of it.
 pub struct BlobRead {
@@ -91,7 +91,8 @@ pub fn open(url: &str) -> Result<Arc<dyn BlobStore>> {
         return Ok(Arc::new(ObjectBlobStore::in_memory()));
     }
     if url.starts_with("file://") {
-        let parsed = url::Url::parse(url).map_err(|error| invalid(format!("invalid storage URL `{url}`: {error}")))?;
+        let parsed = url::Url::parse(url)
+            .map_err(|error| invalid(format!("invalid storage URL `{url}`: {error}")))?;
         let root = parsed
             .to_file_path()
             .map_err(|_| invalid(format!("storage URL `{url}` must name an absolute path, e.g. file:///var/lib/vidsight/objects")))?;
@@ -112,34 +113,55 @@ pub struct ObjectBlobStore {
 const PART_SIZE: usize = 8 * 1024 * 1024;
 
 fn storage_error(error: object_store::Error) -> Error {
-    Error::new(ErrorCode::StorageUnavailable, "object storage is unavailable").with_source(error)
+    Error::new(
+        ErrorCode::StorageUnavailable,
+        "object storage is unavailable",
+    )
+    .with_source(error)
 }
 
 fn object_path(key: &str) -> Result<ObjectPath> {
-    ObjectPath::parse(key).map_err(|error| Error::internal(format!("invalid object key `{key}`")).with_source(error))
+    ObjectPath::parse(key)
+        .map_err(|error| Error::internal(format!("invalid object key `{key}`")).with_source(error))
 }
 
 impl ObjectBlobStore {
     pub fn in_memory() -> Self {
-        Self { store: Arc::new(InMemory::new()), local_root: None }
+        Self {
+            store: Arc::new(InMemory::new()),
+            local_root: None,
+        }
     }
 
     /// The local filesystem under `root` (created when missing).
     pub fn local(root: &Path) -> Result<Self> {
         std::fs::create_dir_all(root).map_err(|error| {
-            Error::new(ErrorCode::StorageUnavailable, format!("cannot create storage directory {}", root.display()))
-                .with_source(error)
+            Error::new(
+                ErrorCode::StorageUnavailable,
+                format!("cannot create storage directory {}", root.display()),
+            )
+            .with_source(error)
         })?;
         let root = root.canonicalize().map_err(|error| {
-            Error::new(ErrorCode::StorageUnavailable, "cannot resolve the storage directory").with_source(error)
+            Error::new(
+                ErrorCode::StorageUnavailable,
+                "cannot resolve the storage directory",
+            )
+            .with_source(error)
         })?;
         let store = LocalFileSystem::new_with_prefix(&root).map_err(storage_error)?;
-        Ok(Self { store: Arc::new(store), local_root: Some(root) })
+        Ok(Self {
+            store: Arc::new(store),
+            local_root: Some(root),
+        })
     }
 
     /// Any other `object_store` backend (S3 arrives this way).
     pub fn from_object_store(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store, local_root: None }
+        Self {
+            store,
+            local_root: None,
+        }
     }
 }
 
@@ -150,7 +172,11 @@ impl BlobStore for ObjectBlobStore {
         let mut file = tokio::fs::File::open(path).await.map_err(|error| {
             Error::internal(format!("cannot open {} for upload", path.display())).with_source(error)
         })?;
-        let upload = self.store.put_multipart(&location).await.map_err(storage_error)?;
+        let upload = self
+            .store
+            .put_multipart(&location)
+            .await
+            .map_err(storage_error)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut buffer = vec![0u8; 1024 * 1024];
         let mut total = 0u64;
@@ -159,7 +185,9 @@ impl BlobStore for ObjectBlobStore {
                 Ok(read) => read,
                 Err(error) => {
                     let _ = writer.abort().await;
-                    return Err(Error::internal("reading the file to store failed").with_source(error));
+                    return Err(
+                        Error::internal("reading the file to store failed").with_source(error)
+                    );
                 }
             };
             if read == 0 {
@@ -210,16 +238,27 @@ impl BlobStore for ObjectBlobStore {
             None => 0..total_size,
         };
         if range.is_empty() {
-            return Ok(Some(BlobRead { total_size, range, stream: futures::stream::empty().boxed() }));
+            return Ok(Some(BlobRead {
+                total_size,
+                range,
+                stream: futures::stream::empty().boxed(),
+            }));
         }
-        let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), ..GetOptions::default() };
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            ..GetOptions::default()
+        };
         let result = match self.store.get_opts(&location, options).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(storage_error(error)),
         };
         let stream = result.into_stream().map_err(storage_error).boxed();
-        Ok(Some(BlobRead { total_size, range, stream }))
+        Ok(Some(BlobRead {
+            total_size,
+            range,
+            stream,
+        }))
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>> {
@@ -232,8 +271,16 @@ impl BlobStore for ObjectBlobStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let prefix = object_path(prefix.trim_end_matches('/'))?;
-        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(storage_error)?;
-        let mut keys: Vec<String> = metas.into_iter().map(|meta| meta.location.to_string()).collect();
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(storage_error)?;
+        let mut keys: Vec<String> = metas
+            .into_iter()
+            .map(|meta| meta.location.to_string())
+            .collect();
         keys.sort();
         Ok(keys)
     }
@@ -261,7 +308,9 @@ impl BlobStore for ObjectBlobStore {
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         let root = self.local_root.as_ref()?;
         let location = object_path(key).ok()?;
-        let path = location.parts().fold(root.clone(), |path, part| path.join(part.as_ref()));
+        let path = location
+            .parts()
+            .fold(root.clone(), |path, part| path.join(part.as_ref()));
         Some(path)
     }
 
@@ -275,9 +324,13 @@ impl BlobStore for ObjectBlobStore {
         })?;
         let mut stream = read.stream;
         while let Some(chunk) = stream.next().await {
-            file.write_all(&chunk?).await.map_err(|error| Error::internal("writing a download failed").with_source(error))?;
+            file.write_all(&chunk?)
+                .await
+                .map_err(|error| Error::internal("writing a download failed").with_source(error))?;
         }
-        file.flush().await.map_err(|error| Error::internal("writing a download failed").with_source(error))?;
+        file.flush()
+            .await
+            .map_err(|error| Error::internal("writing a download failed").with_source(error))?;
         Ok(())
     }
 

@@ -47,7 +47,10 @@ pub struct MemoryCache {
 
 impl MemoryCache {
     pub fn new(capacity_bytes: usize) -> Self {
-        Self { capacity_bytes, inner: Mutex::new((HashMap::new(), 0)) }
+        Self {
+            capacity_bytes,
+            inner: Mutex::new((HashMap::new(), 0)),
+        }
     }
 }
 
@@ -83,7 +86,11 @@ impl Cache for MemoryCache {
             *used = map.values().map(|entry| entry.value.len()).sum();
         }
         while *used + value.len() > self.capacity_bytes {
-            let Some(victim) = map.iter().min_by_key(|(_, entry)| entry.expires).map(|(key, _)| key.clone()) else {
+            let Some(victim) = map
+                .iter()
+                .min_by_key(|(_, entry)| entry.expires)
+                .map(|(key, _)| key.clone())
+            else {
                 break;
             };
             if let Some(entry) = map.remove(&victim) {
@@ -91,7 +98,13 @@ impl Cache for MemoryCache {
             }
         }
         *used += value.len();
-        map.insert(key.to_owned(), Entry { value, expires: now + ttl });
+        map.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires: now + ttl,
+            },
+        );
         Ok(())
     }
 
@@ -120,20 +133,36 @@ pub mod conformance {
 
     pub async fn set_get_delete_and_expiry(cache: Arc<dyn Cache>) {
         assert_eq!(cache.get("k").await.unwrap(), None);
-        cache.set("k", Bytes::from_static(b"v1"), Duration::from_secs(60)).await.unwrap();
+        cache
+            .set("k", Bytes::from_static(b"v1"), Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v1"[..]));
-        cache.set("k", Bytes::from_static(b"v2"), Duration::from_secs(60)).await.unwrap();
+        cache
+            .set("k", Bytes::from_static(b"v2"), Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v2"[..]));
         cache.delete("k").await.unwrap();
         assert_eq!(cache.get("k").await.unwrap(), None);
-        cache.set("short", Bytes::from_static(b"x"), Duration::from_millis(20)).await.unwrap();
+        cache
+            .set("short", Bytes::from_static(b"x"), Duration::from_millis(20))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.get("short").await.unwrap(), None, "expired entries are not served");
+        assert_eq!(
+            cache.get("short").await.unwrap(),
+            None,
+            "expired entries are not served"
+        );
     }
 
     pub async fn delete_by_prefix(cache: Arc<dyn Cache>) {
         for key in ["video:1:meta", "video:1:insights", "video:2:meta"] {
-            cache.set(key, Bytes::from_static(b"x"), Duration::from_secs(60)).await.unwrap();
+            cache
+                .set(key, Bytes::from_static(b"x"), Duration::from_secs(60))
+                .await
+                .unwrap();
         }
         cache.delete_prefix("video:1:").await.unwrap();
         assert_eq!(cache.get("video:1:meta").await.unwrap(), None);
@@ -168,7 +197,14 @@ mod tests {
     async fn memory_cache_stays_within_its_capacity() {
         let cache = MemoryCache::new(10);
         for index in 0..5 {
-            cache.set(&format!("k{index}"), Bytes::from_static(b"1234"), Duration::from_secs(index + 1)).await.unwrap();
+            cache
+                .set(
+                    &format!("k{index}"),
+                    Bytes::from_static(b"1234"),
+                    Duration::from_secs(index + 1),
+                )
+                .await
+                .unwrap();
         }
         // 10 bytes hold two 4-byte values: the two newest (latest expiry) survive
         assert!(cache.get("k4").await.unwrap().is_some());

@@ -64,7 +64,9 @@ impl Roles {
             }
         }
         if roles.is_empty() {
-            return Err("no role given: use `all` or a comma-separated list of `api` and `worker`".into());
+            return Err(
+                "no role given: use `all` or a comma-separated list of `api` and `worker`".into(),
+            );
         }
         Ok(Roles(roles))
     }
@@ -245,7 +247,11 @@ impl Config {
 
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn invalid(key: &'static str, env: &'static str, message: impl Into<String>) -> ConfigError {
+        fn invalid(
+            key: &'static str,
+            env: &'static str,
+            message: impl Into<String>,
+        ) -> ConfigError {
             ConfigError::Invalid {
                 key,
                 env,
@@ -268,29 +274,46 @@ impl Config {
             return Err(invalid(
                 "storage_url",
                 "VIDSIGHT_STORAGE_URL",
-                format!("unsupported scheme in `{}`: use file:///absolute/path or memory://", redact_url(&storage)),
+                format!(
+                    "unsupported scheme in `{}`: use file:///absolute/path or memory://",
+                    redact_url(&storage)
+                ),
             ));
         }
         if self.queue_url != "database" {
             return Err(invalid(
                 "queue_url",
                 "VIDSIGHT_QUEUE_URL",
-                format!("unsupported queue `{}`: use `database`", redact_url(&self.queue_url)),
+                format!(
+                    "unsupported queue `{}`: use `database`",
+                    redact_url(&self.queue_url)
+                ),
             ));
         }
         if !self.cache_url.starts_with("memory://") {
             return Err(invalid(
                 "cache_url",
                 "VIDSIGHT_CACHE_URL",
-                format!("unsupported cache `{}`: use memory://", redact_url(&self.cache_url)),
+                format!(
+                    "unsupported cache `{}`: use memory://",
+                    redact_url(&self.cache_url)
+                ),
             ));
         }
         if self.upload.max_bytes == 0 {
-            return Err(invalid("upload.max_bytes", "VIDSIGHT_UPLOAD__MAX_BYTES", "must be at least 1"));
+            return Err(invalid(
+                "upload.max_bytes",
+                "VIDSIGHT_UPLOAD__MAX_BYTES",
+                "must be at least 1",
+            ));
         }
         let worker = &self.worker;
         if worker.concurrency == 0 || worker.concurrency > 256 {
-            return Err(invalid("worker.concurrency", "VIDSIGHT_WORKER__CONCURRENCY", "must be between 1 and 256"));
+            return Err(invalid(
+                "worker.concurrency",
+                "VIDSIGHT_WORKER__CONCURRENCY",
+                "must be between 1 and 256",
+            ));
         }
         if worker.heartbeat_seconds == 0 || worker.heartbeat_seconds * 2 > worker.lease_seconds {
             return Err(invalid(
@@ -303,9 +326,15 @@ impl Config {
             ));
         }
         if worker.max_attempts == 0 {
-            return Err(invalid("worker.max_attempts", "VIDSIGHT_WORKER__MAX_ATTEMPTS", "must be at least 1"));
+            return Err(invalid(
+                "worker.max_attempts",
+                "VIDSIGHT_WORKER__MAX_ATTEMPTS",
+                "must be at least 1",
+            ));
         }
-        if !(worker.retry_base_seconds >= 0.0 && worker.retry_max_seconds >= worker.retry_base_seconds) {
+        if !(worker.retry_base_seconds >= 0.0
+            && worker.retry_max_seconds >= worker.retry_base_seconds)
+        {
             return Err(invalid(
                 "worker.retry_max_seconds",
                 "VIDSIGHT_WORKER__RETRY_MAX_SECONDS",
@@ -321,19 +350,39 @@ impl Config {
         }
         let analysis = &self.analysis;
         if !(analysis.cut_threshold > 0.0 && analysis.cut_threshold <= 255.0) {
-            return Err(invalid("analysis.cut_threshold", "VIDSIGHT_ANALYSIS__CUT_THRESHOLD", "must be in (0, 255]"));
+            return Err(invalid(
+                "analysis.cut_threshold",
+                "VIDSIGHT_ANALYSIS__CUT_THRESHOLD",
+                "must be in (0, 255]",
+            ));
         }
         if !(16..=3840).contains(&analysis.frame_width) {
-            return Err(invalid("analysis.frame_width", "VIDSIGHT_ANALYSIS__FRAME_WIDTH", "must be between 16 and 3840"));
+            return Err(invalid(
+                "analysis.frame_width",
+                "VIDSIGHT_ANALYSIS__FRAME_WIDTH",
+                "must be between 16 and 3840",
+            ));
         }
         if !(analysis.black_pixel_ratio > 0.0 && analysis.black_pixel_ratio <= 1.0) {
-            return Err(invalid("analysis.black_pixel_ratio", "VIDSIGHT_ANALYSIS__BLACK_PIXEL_RATIO", "must be in (0, 1]"));
+            return Err(invalid(
+                "analysis.black_pixel_ratio",
+                "VIDSIGHT_ANALYSIS__BLACK_PIXEL_RATIO",
+                "must be in (0, 1]",
+            ));
         }
         if analysis.silence_noise_db >= 0.0 {
-            return Err(invalid("analysis.silence_noise_db", "VIDSIGHT_ANALYSIS__SILENCE_NOISE_DB", "must be negative (dBFS)"));
+            return Err(invalid(
+                "analysis.silence_noise_db",
+                "VIDSIGHT_ANALYSIS__SILENCE_NOISE_DB",
+                "must be negative (dBFS)",
+            ));
         }
         if !(1..=100).contains(&analysis.keyframe_quality) {
-            return Err(invalid("analysis.keyframe_quality", "VIDSIGHT_ANALYSIS__KEYFRAME_QUALITY", "must be between 1 and 100"));
+            return Err(invalid(
+                "analysis.keyframe_quality",
+                "VIDSIGHT_ANALYSIS__KEYFRAME_QUALITY",
+                "must be between 1 and 100",
+            ));
         }
         Ok(())
     }
@@ -400,7 +449,10 @@ fn describe_figment_error(error: figment::Error) -> String {
             if key.is_empty() {
                 format!("{}", error.kind)
             } else {
-                format!("`{key}`{env_hint}: {}; see config/vidsight.example.toml", error.kind)
+                format!(
+                    "`{key}`{env_hint}: {}; see config/vidsight.example.toml",
+                    error.kind
+                )
             }
         })
         .collect::<Vec<_>>()
@@ -438,10 +490,16 @@ fn redact_value(value: &mut serde_json::Value, key: Option<&str>) {
                 redact_value(child, Some(child_key));
             }
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|item| redact_value(item, key)),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|item| redact_value(item, key))
+        }
         serde_json::Value::String(text) => {
             let is_secret = key
-                .map(|key| SECRET_WORDS.iter().any(|word| key.to_ascii_lowercase().contains(word)))
+                .map(|key| {
+                    SECRET_WORDS
+                        .iter()
+                        .any(|word| key.to_ascii_lowercase().contains(word))
+                })
                 .unwrap_or(false);
             if is_secret && !text.is_empty() {
                 *text = "***".into();
@@ -465,9 +523,18 @@ pub fn redact_url(text: &str) -> String {
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .map(|(name, value)| {
-                let secret = SECRET_WORDS.iter().any(|word| name.to_ascii_lowercase().contains(word))
+                let secret = SECRET_WORDS
+                    .iter()
+                    .any(|word| name.to_ascii_lowercase().contains(word))
                     || name.eq_ignore_ascii_case("key");
-                (name.into_owned(), if secret { "***".into() } else { value.into_owned() })
+                (
+                    name.into_owned(),
+                    if secret {
+                        "***".into()
+                    } else {
+                        value.into_owned()
+                    },
+                )
             })
             .collect();
         url.query_pairs_mut().clear().extend_pairs(pairs);
@@ -476,6 +543,8 @@ pub fn redact_url(text: &str) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail's closures return figment's own (large) error type
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -500,7 +569,10 @@ mod tests {
     #[test]
     fn layers_apply_in_order_file_env_flags() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("vidsight.toml", "addr = \"127.0.0.1:9000\"\nroles = \"api\"\n[worker]\nconcurrency = 3\n")?;
+            jail.create_file(
+                "vidsight.toml",
+                "addr = \"127.0.0.1:9000\"\nroles = \"api\"\n[worker]\nconcurrency = 3\n",
+            )?;
             jail.set_env("VIDSIGHT_WORKER__CONCURRENCY", "5");
             jail.set_env("VIDSIGHT_DATA_DIR", "/tmp/vs");
             let config = load_jailed(jail, &Overrides::default()).unwrap();
@@ -524,11 +596,15 @@ mod tests {
     fn invalid_values_name_the_key_and_env() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("VIDSIGHT_WORKER__CONCURRENCY", "0");
-            let error = load_jailed(jail, &Overrides::default()).unwrap_err().to_string();
+            let error = load_jailed(jail, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("worker.concurrency"), "{error}");
             assert!(error.contains("VIDSIGHT_WORKER__CONCURRENCY"), "{error}");
             jail.set_env("VIDSIGHT_WORKER__CONCURRENCY", "lots");
-            let error = load_jailed(jail, &Overrides::default()).unwrap_err().to_string();
+            let error = load_jailed(jail, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("worker.concurrency"), "{error}");
             Ok(())
         });
@@ -538,20 +614,26 @@ mod tests {
     fn unknown_keys_and_schemes_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("vidsight.toml", "[worker]\nconcurency = 3\n")?;
-            let error = load_jailed(jail, &Overrides::default()).unwrap_err().to_string();
+            let error = load_jailed(jail, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("concurency"), "{error}");
             Ok(())
         });
         figment::Jail::expect_with(|jail| {
             jail.set_env("VIDSIGHT_DATABASE_URL", "mysql://root:hunter2@db/x");
-            let error = load_jailed(jail, &Overrides::default()).unwrap_err().to_string();
+            let error = load_jailed(jail, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("database_url"), "{error}");
             assert!(!error.contains("hunter2"), "password leaked: {error}");
             Ok(())
         });
         figment::Jail::expect_with(|jail| {
             jail.set_env("VIDSIGHT_ROLES", "api,gardener");
-            let error = load_jailed(jail, &Overrides::default()).unwrap_err().to_string();
+            let error = load_jailed(jail, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("gardener"), "{error}");
             Ok(())
         });

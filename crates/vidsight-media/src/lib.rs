@@ -55,7 +55,10 @@ impl MediaTools {
             .map_err(|error| Error::internal("cannot read the file to probe").with_source(error))?
             .len();
         if size == 0 {
-            return Err(Error::new(ErrorCode::EmptyFile, "the file is empty (0 bytes)"));
+            return Err(Error::new(
+                ErrorCode::EmptyFile,
+                "the file is empty (0 bytes)",
+            ));
         }
         let mut command = process::limited_command(&self.ffprobe, &self.limits);
         command
@@ -92,7 +95,12 @@ impl MediaTools {
         Ok(info)
     }
 
-    async fn decode_check(&self, path: &Path, output_args: &[&str], input_args: &[&str]) -> Result<()> {
+    async fn decode_check(
+        &self,
+        path: &Path,
+        output_args: &[&str],
+        input_args: &[&str],
+    ) -> Result<()> {
         let mut command = self.ffmpeg_command();
         command
             .args(["-hide_banner", "-nostdin", "-v", "error", "-xerror"])
@@ -110,7 +118,10 @@ impl MediaTools {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let mut error = classify_failure(&stderr);
         if error.code == ErrorCode::NotAVideo || error.code == ErrorCode::UnsupportedMediaType {
-            error = Error::new(ErrorCode::UndecodableMedia, "the video stream cannot be decoded");
+            error = Error::new(
+                ErrorCode::UndecodableMedia,
+                "the video stream cannot be decoded",
+            );
         }
         Err(error)
     }
@@ -151,11 +162,17 @@ pub fn classify_failure(stderr: &str) -> Error {
         || lower.contains("invalid nal")
         || lower.contains("decode")
     {
-        Error::new(ErrorCode::UndecodableMedia, "the video stream cannot be decoded")
+        Error::new(
+            ErrorCode::UndecodableMedia,
+            "the video stream cannot be decoded",
+        )
     } else {
         Error::new(
             ErrorCode::UndecodableMedia,
-            format!("the media tools could not read the file: {}", truncate(first_line, 200)),
+            format!(
+                "the media tools could not read the file: {}",
+                truncate(first_line, 200)
+            ),
         )
     }
 }

@@ -7,8 +7,29 @@ use vidsight_domain::{Error, ErrorCode, MediaInfo, Result};
 /// Containers accepted from uploads (ffprobe `format_name` parts). Anything else — playlists,
 /// concat scripts, images, text — is refused: those can make ffmpeg open other files.
 const ACCEPTED_CONTAINERS: &[&str] = &[
-    "mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "mpegts", "mpeg",
-    "flv", "ogg", "asf", "mxf", "m4v", "h264", "hevc", "dv", "nut", "gif", "ivf", "mpegvideo",
+    "mov",
+    "mp4",
+    "m4a",
+    "3gp",
+    "3g2",
+    "mj2",
+    "matroska",
+    "webm",
+    "avi",
+    "mpegts",
+    "mpeg",
+    "flv",
+    "ogg",
+    "asf",
+    "mxf",
+    "m4v",
+    "h264",
+    "hevc",
+    "dv",
+    "nut",
+    "gif",
+    "ivf",
+    "mpegvideo",
 ];
 
 /// The raw ffprobe report.
@@ -53,8 +74,11 @@ struct RawStream {
 
 pub fn parse_probe_output(stdout: &[u8]) -> Result<ProbeReport> {
     serde_json::from_slice(stdout).map_err(|error| {
-        Error::new(ErrorCode::MediaToolFailed, "ffprobe printed output that is not its JSON")
-            .with_source(error)
+        Error::new(
+            ErrorCode::MediaToolFailed,
+            "ffprobe printed output that is not its JSON",
+        )
+        .with_source(error)
     })
 }
 
@@ -105,7 +129,11 @@ impl RawStream {
                 .map(|degrees| -(degrees.round() as i32))
         });
         let degrees = from_side_data
-            .or_else(|| self.tags.get("rotate").and_then(|text| text.parse::<i32>().ok()))
+            .or_else(|| {
+                self.tags
+                    .get("rotate")
+                    .and_then(|text| text.parse::<i32>().ok())
+            })
             .unwrap_or(0);
         // players only turn by quarter turns
         ((degrees.rem_euclid(360) + 45) / 90 * 90) % 360
@@ -116,16 +144,25 @@ impl ProbeReport {
     /// Normalises the report; refuses what is not a readable video.
     pub fn into_media_info(self) -> Result<MediaInfo> {
         let format = self.format.ok_or_else(|| {
-            Error::new(ErrorCode::UnsupportedMediaType, "the file is not a media container")
+            Error::new(
+                ErrorCode::UnsupportedMediaType,
+                "the file is not a media container",
+            )
         })?;
         let accepted = format
             .format_name
             .split(',')
             .any(|name| ACCEPTED_CONTAINERS.contains(&name));
         let audio_only = !self.streams.is_empty()
-            && self.streams.iter().all(|stream| stream.kind() == "audio" || stream.is_attached_picture());
+            && self
+                .streams
+                .iter()
+                .all(|stream| stream.kind() == "audio" || stream.is_attached_picture());
         if audio_only {
-            return Err(Error::new(ErrorCode::NotAVideo, "the file has sound but no video stream"));
+            return Err(Error::new(
+                ErrorCode::NotAVideo,
+                "the file has sound but no video stream",
+            ));
         }
         if !accepted {
             return Err(Error::new(
@@ -270,10 +307,17 @@ mod tests {
 
     #[test]
     fn refuses_playlists_audio_only_and_attached_pictures() {
-        let hls = report(r#"{"streams":[{"index":0,"codec_type":"video","width":1,"height":1}],"format":{"format_name":"hls","duration":"1"}}"#);
+        let hls = report(
+            r#"{"streams":[{"index":0,"codec_type":"video","width":1,"height":1}],"format":{"format_name":"hls","duration":"1"}}"#,
+        );
         assert_eq!(hls.unwrap_err().code, ErrorCode::UnsupportedMediaType);
-        let mp3 = report(r#"{"streams":[{"index":0,"codec_type":"audio"},{"index":1,"codec_type":"video","width":300,"height":300,"disposition":{"attached_pic":1}}],"format":{"format_name":"mp4","duration":"3"}}"#);
+        let mp3 = report(
+            r#"{"streams":[{"index":0,"codec_type":"audio"},{"index":1,"codec_type":"video","width":300,"height":300,"disposition":{"attached_pic":1}}],"format":{"format_name":"mp4","duration":"3"}}"#,
+        );
         assert_eq!(mp3.unwrap_err().code, ErrorCode::NotAVideo);
-        assert_eq!(report("{}").unwrap_err().code, ErrorCode::UnsupportedMediaType);
+        assert_eq!(
+            report("{}").unwrap_err().code,
+            ErrorCode::UnsupportedMediaType
+        );
     }
 }

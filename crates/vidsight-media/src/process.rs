@@ -78,7 +78,10 @@ pub(crate) async fn run(
         .with_source(error)),
         Err(_) => Err(Error::new(
             ErrorCode::MediaTimeout,
-            format!("{tool} took longer than {} s and was stopped", timeout.as_secs()),
+            format!(
+                "{tool} took longer than {} s and was stopped",
+                timeout.as_secs()
+            ),
         )),
     }
 }

@@ -37,7 +37,11 @@ const LEASE: Duration = Duration::from_secs(30);
 
 /// Claims the next job, which must be the analysis of `video`.
 async fn claim_analysis_of(queue: &dyn JobQueue, video: VideoId) -> vidsight_domain::JobLease {
-    let lease = queue.claim("worker-a", LEASE).await.unwrap().expect("a job is ready");
+    let lease = queue
+        .claim("worker-a", LEASE)
+        .await
+        .unwrap()
+        .expect("a job is ready");
     match &lease.job.payload {
         JobPayload::Analyze { video_id, .. } => assert_eq!(*video_id, video),
         other => panic!("unexpected job {other:?}"),
@@ -52,7 +56,10 @@ pub mod store {
         store.ping().await.unwrap();
         let mut ids = Vec::new();
         for index in 0..5 {
-            let (video, analysis) = store.create_video(sample_video(&format!("v{index}.mp4")), 3).await.unwrap();
+            let (video, analysis) = store
+                .create_video(sample_video(&format!("v{index}.mp4")), 3)
+                .await
+                .unwrap();
             assert_eq!(video.status, VideoStatus::Uploaded);
             assert_eq!(video.latest_analysis_id, Some(analysis.id));
             assert_eq!(analysis.status, AnalysisStatus::Queued);
@@ -64,24 +71,53 @@ pub mod store {
         assert!(store.get_video(VideoId::new()).await.unwrap().is_none());
 
         let first = store.list_videos(None, 2).await.unwrap();
-        assert_eq!(first.items.iter().map(|v| v.id).collect::<Vec<_>>(), vec![ids[4], ids[3]]);
-        let second = store.list_videos(first.next_cursor.as_deref(), 2).await.unwrap();
-        assert_eq!(second.items.iter().map(|v| v.id).collect::<Vec<_>>(), vec![ids[2], ids[1]]);
-        let third = store.list_videos(second.next_cursor.as_deref(), 2).await.unwrap();
-        assert_eq!(third.items.iter().map(|v| v.id).collect::<Vec<_>>(), vec![ids[0]]);
+        assert_eq!(
+            first.items.iter().map(|v| v.id).collect::<Vec<_>>(),
+            vec![ids[4], ids[3]]
+        );
+        let second = store
+            .list_videos(first.next_cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            second.items.iter().map(|v| v.id).collect::<Vec<_>>(),
+            vec![ids[2], ids[1]]
+        );
+        let third = store
+            .list_videos(second.next_cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            third.items.iter().map(|v| v.id).collect::<Vec<_>>(),
+            vec![ids[0]]
+        );
         assert!(third.next_cursor.is_none());
         let error = store.list_videos(Some("garbage"), 2).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidCursor);
     }
 
-    pub async fn analysis_lifecycle_and_exactly_once(store: Arc<dyn Store>, queue: Arc<dyn JobQueue>) {
+    pub async fn analysis_lifecycle_and_exactly_once(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn JobQueue>,
+    ) {
         let (video, analysis) = store.create_video(sample_video("a.mp4"), 3).await.unwrap();
         let lease = claim_analysis_of(&*queue, video.id).await;
         store.start_analysis(&lease, analysis.id).await.unwrap();
         store.set_progress(analysis.id, 40).await.unwrap();
         let running = store.get_video(video.id).await.unwrap().unwrap();
-        assert_eq!((running.status, running.progress), (VideoStatus::Processing, 40));
-        assert_eq!(store.get_analysis(analysis.id).await.unwrap().unwrap().attempts, 1);
+        assert_eq!(
+            (running.status, running.progress),
+            (VideoStatus::Processing, 40)
+        );
+        assert_eq!(
+            store
+                .get_analysis(analysis.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .attempts,
+            1
+        );
 
         // a second analysis cannot start while this one is active
         let error = store.create_analysis(video.id, 3).await.unwrap_err();
@@ -90,14 +126,25 @@ pub mod store {
         // a stale lease (wrong token) cannot record a result
         let mut stale = lease.clone();
         stale.token = "someone-else".into();
-        let outcome = AnalysisOutcome::Succeeded { insights: serde_json::json!({"shots": []}) };
-        let error = store.finish_analysis(&stale, analysis.id, outcome.clone()).await.unwrap_err();
+        let outcome = AnalysisOutcome::Succeeded {
+            insights: serde_json::json!({"shots": []}),
+        };
+        let error = store
+            .finish_analysis(&stale, analysis.id, outcome.clone())
+            .await
+            .unwrap_err();
         assert!(is_lease_lost(&error), "{error}");
         assert!(store.latest_insights(video.id).await.unwrap().is_none());
 
-        store.finish_analysis(&lease, analysis.id, outcome.clone()).await.unwrap();
+        store
+            .finish_analysis(&lease, analysis.id, outcome.clone())
+            .await
+            .unwrap();
         // the same lease cannot record twice
-        let error = store.finish_analysis(&lease, analysis.id, outcome).await.unwrap_err();
+        let error = store
+            .finish_analysis(&lease, analysis.id, outcome)
+            .await
+            .unwrap_err();
         assert!(is_lease_lost(&error));
         let ready = store.get_video(video.id).await.unwrap().unwrap();
         assert_eq!((ready.status, ready.progress), (VideoStatus::Ready, 100));
@@ -107,37 +154,87 @@ pub mod store {
         let finished = store.get_analysis(analysis.id).await.unwrap().unwrap();
         assert_eq!(finished.status, AnalysisStatus::Succeeded);
         assert!(finished.finished_at.is_some());
-        assert_eq!(queue.get_job(lease.job.id).await.unwrap().unwrap().state, JobState::Done);
+        assert_eq!(
+            queue.get_job(lease.job.id).await.unwrap().unwrap().state,
+            JobState::Done
+        );
 
         // a re-run is allowed now, and keeps the old insights until it succeeds
         let rerun = store.create_analysis(video.id, 3).await.unwrap();
         assert_ne!(rerun.id, analysis.id);
         let video_now = store.get_video(video.id).await.unwrap().unwrap();
         assert_eq!(video_now.latest_analysis_id, Some(rerun.id));
-        assert_eq!(store.latest_insights(video.id).await.unwrap().unwrap().analysis_id, analysis.id);
-        assert_eq!(store.create_analysis(VideoId::new(), 3).await.unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(
+            store
+                .latest_insights(video.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .analysis_id,
+            analysis.id
+        );
+        assert_eq!(
+            store
+                .create_analysis(VideoId::new(), 3)
+                .await
+                .unwrap_err()
+                .code,
+            ErrorCode::NotFound
+        );
     }
 
-    pub async fn failure_is_recorded_with_its_code(store: Arc<dyn Store>, queue: Arc<dyn JobQueue>) {
-        let (video, analysis) = store.create_video(sample_video("bad.mp4"), 3).await.unwrap();
+    pub async fn failure_is_recorded_with_its_code(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn JobQueue>,
+    ) {
+        let (video, analysis) = store
+            .create_video(sample_video("bad.mp4"), 3)
+            .await
+            .unwrap();
         let lease = claim_analysis_of(&*queue, video.id).await;
         store.start_analysis(&lease, analysis.id).await.unwrap();
-        let reason = FailureInfo { code: ErrorCode::UndecodableMedia, message: "broken".into() };
-        store.analysis_will_retry(analysis.id, &reason).await.unwrap();
-        assert_eq!(store.get_analysis(analysis.id).await.unwrap().unwrap().status, AnalysisStatus::Queued);
-        store.finish_analysis(&lease, analysis.id, AnalysisOutcome::Failed(reason.clone())).await.unwrap();
+        let reason = FailureInfo {
+            code: ErrorCode::UndecodableMedia,
+            message: "broken".into(),
+        };
+        store
+            .analysis_will_retry(analysis.id, &reason)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .get_analysis(analysis.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            AnalysisStatus::Queued
+        );
+        store
+            .finish_analysis(&lease, analysis.id, AnalysisOutcome::Failed(reason.clone()))
+            .await
+            .unwrap();
         let failed = store.get_video(video.id).await.unwrap().unwrap();
         assert_eq!(failed.status, VideoStatus::Failed);
         assert_eq!(failed.error, Some(reason.clone()));
         let analysis = store.get_analysis(analysis.id).await.unwrap().unwrap();
         assert_eq!(analysis.status, AnalysisStatus::Failed);
         assert_eq!(analysis.error, Some(reason));
-        assert_eq!(queue.get_job(lease.job.id).await.unwrap().unwrap().state, JobState::Dead);
+        assert_eq!(
+            queue.get_job(lease.job.id).await.unwrap().unwrap().state,
+            JobState::Dead
+        );
     }
 
     pub async fn delete_removes_everything(store: Arc<dyn Store>, queue: Arc<dyn JobQueue>) {
-        let (video, analysis) = store.create_video(sample_video("gone.mp4"), 3).await.unwrap();
-        let (kept, _) = store.create_video(sample_video("kept.mp4"), 3).await.unwrap();
+        let (video, analysis) = store
+            .create_video(sample_video("gone.mp4"), 3)
+            .await
+            .unwrap();
+        let (kept, _) = store
+            .create_video(sample_video("kept.mp4"), 3)
+            .await
+            .unwrap();
         assert!(store.delete_video(video.id).await.unwrap());
         assert!(!store.delete_video(video.id).await.unwrap());
         assert!(store.get_video(video.id).await.unwrap().is_none());
@@ -153,7 +250,9 @@ pub mod queue {
     use super::*;
 
     fn noop(tag: &str) -> JobPayload {
-        JobPayload::Noop { tag: tag.to_owned() }
+        JobPayload::Noop {
+            tag: tag.to_owned(),
+        }
     }
 
     pub async fn claim_and_complete(queue: Arc<dyn JobQueue>) {
@@ -171,7 +270,10 @@ pub mod queue {
         let next = queue.claim("w", LEASE).await.unwrap().unwrap();
         assert_eq!(next.job.id, second.id);
         let stats = queue.stats().await.unwrap();
-        assert_eq!((stats.ready, stats.running, stats.done, stats.dead), (0, 1, 1, 0));
+        assert_eq!(
+            (stats.ready, stats.running, stats.done, stats.dead),
+            (0, 1, 1, 0)
+        );
     }
 
     pub async fn unique_keys_allow_one_active_job(queue: Arc<dyn JobQueue>) {
@@ -179,9 +281,15 @@ pub mod queue {
         let error = queue.enqueue(noop("same"), 3).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::AnalysisInProgress);
         let lease = queue.claim("w", LEASE).await.unwrap().unwrap();
-        assert_eq!(queue.enqueue(noop("same"), 3).await.unwrap_err().code, ErrorCode::AnalysisInProgress);
+        assert_eq!(
+            queue.enqueue(noop("same"), 3).await.unwrap_err().code,
+            ErrorCode::AnalysisInProgress
+        );
         queue.complete(&lease).await.unwrap();
-        queue.enqueue(noop("same"), 3).await.expect("allowed once the first is done");
+        queue
+            .enqueue(noop("same"), 3)
+            .await
+            .expect("allowed once the first is done");
     }
 
     pub async fn concurrent_claims_never_share_a_job(queue: Arc<dyn JobQueue>) {
@@ -207,52 +315,93 @@ pub mod queue {
         let total = all.len();
         all.sort();
         all.dedup();
-        assert_eq!((total, all.len()), (40, 40), "every job claimed exactly once");
+        assert_eq!(
+            (total, all.len()),
+            (40, 40),
+            "every job claimed exactly once"
+        );
     }
 
     pub async fn expired_leases_are_reclaimed_and_fenced(queue: Arc<dyn JobQueue>) {
         let job = queue.enqueue(noop("crashy"), 2).await.unwrap();
-        let crashed = queue.claim("dead-worker", Duration::from_millis(30)).await.unwrap().unwrap();
+        let crashed = queue
+            .claim("dead-worker", Duration::from_millis(30))
+            .await
+            .unwrap()
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(80)).await;
         // heartbeat after expiry but before reclaim still works (nobody else has it) …
         let reclaimed = queue.reclaim_expired().await.unwrap();
-        assert_eq!(reclaimed.requeued.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
+        assert_eq!(
+            reclaimed.requeued.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![job.id]
+        );
         // … but after reclaim the old holder is fenced off
-        assert!(is_lease_lost(&queue.heartbeat(&crashed, LEASE).await.unwrap_err()));
-        let second = queue.claim("live-worker", Duration::from_millis(30)).await.unwrap().unwrap();
+        assert!(is_lease_lost(
+            &queue.heartbeat(&crashed, LEASE).await.unwrap_err()
+        ));
+        let second = queue
+            .claim("live-worker", Duration::from_millis(30))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(second.job.attempts, 2);
         assert!(is_lease_lost(&queue.complete(&crashed).await.unwrap_err()));
         tokio::time::sleep(Duration::from_millis(80)).await;
         // out of attempts: the second expiry makes it dead
         let reclaimed = queue.reclaim_expired().await.unwrap();
-        assert_eq!(reclaimed.dead.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
-        assert_eq!(queue.get_job(job.id).await.unwrap().unwrap().state, JobState::Dead);
+        assert_eq!(
+            reclaimed.dead.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![job.id]
+        );
+        assert_eq!(
+            queue.get_job(job.id).await.unwrap().unwrap().state,
+            JobState::Dead
+        );
         assert!(queue.claim("w", LEASE).await.unwrap().is_none());
     }
 
     pub async fn retries_back_off_then_die(queue: Arc<dyn JobQueue>) {
         let job = queue.enqueue(noop("flaky"), 2).await.unwrap();
         let lease = queue.claim("w", LEASE).await.unwrap().unwrap();
-        let after = queue.retry(&lease, "boom", Duration::from_millis(150)).await.unwrap();
+        let after = queue
+            .retry(&lease, "boom", Duration::from_millis(150))
+            .await
+            .unwrap();
         assert_eq!(after.state, JobState::Ready);
         assert_eq!(after.last_error.as_deref(), Some("boom"));
-        assert!(queue.claim("w", LEASE).await.unwrap().is_none(), "not before its backoff");
+        assert!(
+            queue.claim("w", LEASE).await.unwrap().is_none(),
+            "not before its backoff"
+        );
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let lease = loop {
             if let Some(lease) = queue.claim("w", LEASE).await.unwrap() {
                 break lease;
             }
-            assert!(tokio::time::Instant::now() < deadline, "retry never became ready");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "retry never became ready"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert_eq!(lease.job.attempts, 2);
-        let after = queue.retry(&lease, "boom again", Duration::ZERO).await.unwrap();
+        let after = queue
+            .retry(&lease, "boom again", Duration::ZERO)
+            .await
+            .unwrap();
         assert_eq!(after.state, JobState::Dead, "out of attempts");
-        assert_eq!(queue.get_job(job.id).await.unwrap().unwrap().state, JobState::Dead);
+        assert_eq!(
+            queue.get_job(job.id).await.unwrap().unwrap().state,
+            JobState::Dead
+        );
         let other = queue.enqueue(noop("doomed"), 5).await.unwrap();
         let lease = queue.claim("w", LEASE).await.unwrap().unwrap();
         queue.kill(&lease, "permanent").await.unwrap();
-        assert_eq!(queue.get_job(other.id).await.unwrap().unwrap().state, JobState::Dead);
+        assert_eq!(
+            queue.get_job(other.id).await.unwrap().unwrap().state,
+            JobState::Dead
+        );
         assert_eq!(queue.stats().await.unwrap().dead, 2);
     }
 
@@ -314,7 +463,8 @@ macro_rules! queue_conformance_tests {
         }
         #[tokio::test]
         async fn queue_expired_leases_are_reclaimed_and_fenced() {
-            $crate::conformance::queue::expired_leases_are_reclaimed_and_fenced($make.await.1).await;
+            $crate::conformance::queue::expired_leases_are_reclaimed_and_fenced($make.await.1)
+                .await;
         }
         #[tokio::test]
         async fn queue_retries_back_off_then_die() {

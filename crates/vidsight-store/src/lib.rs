@@ -31,7 +31,10 @@ pub async fn open(url: &str, migrate: bool) -> Result<Backends> {
             if migrate {
                 store.migrate().await?;
             }
-            Ok(Backends { store: store.clone(), queue: store })
+            Ok(Backends {
+                store: store.clone(),
+                queue: store,
+            })
         }
         other => Err(Error::new(
             ErrorCode::DatabaseUnavailable,

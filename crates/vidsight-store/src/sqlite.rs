@@ -47,7 +47,11 @@ fn db_error(error: sqlx::Error) -> Error {
             return Error::not_found("video");
         }
     }
-    Error::new(ErrorCode::DatabaseUnavailable, "the database is unavailable").with_source(error)
+    Error::new(
+        ErrorCode::DatabaseUnavailable,
+        "the database is unavailable",
+    )
+    .with_source(error)
 }
 
 fn corrupt(what: &str) -> Error {
@@ -60,8 +64,12 @@ fn parse_id<T: FromStr>(text: &str, what: &str) -> Result<T> {
 
 fn failure(code: Option<String>, message: Option<String>) -> Option<FailureInfo> {
     let code = code?;
-    let code = serde_json::from_value(serde_json::Value::String(code)).unwrap_or(ErrorCode::Internal);
-    Some(FailureInfo { code, message: message.unwrap_or_default() })
+    let code =
+        serde_json::from_value(serde_json::Value::String(code)).unwrap_or(ErrorCode::Internal);
+    Some(FailureInfo {
+        code,
+        message: message.unwrap_or_default(),
+    })
 }
 
 const VIDEO_COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, status, progress, \
@@ -79,12 +87,16 @@ fn video_from_row(row: &SqliteRow) -> Result<Video> {
         size_bytes: row.try_get("size_bytes").map_err(|_| corrupt("video"))?,
         sha256: get_text("sha256")?,
         status: VideoStatus::parse(&get_text("status")?).ok_or_else(|| corrupt("video status"))?,
-        progress: row.try_get::<i64, _>("progress").map_err(|_| corrupt("video"))?.clamp(0, 100) as u8,
+        progress: row
+            .try_get::<i64, _>("progress")
+            .map_err(|_| corrupt("video"))?
+            .clamp(0, 100) as u8,
         error: failure(
             row.try_get("error_code").map_err(|_| corrupt("video"))?,
             row.try_get("error_message").map_err(|_| corrupt("video"))?,
         ),
-        media: serde_json::from_str(&get_text("media_json")?).map_err(|_| corrupt("media facts"))?,
+        media: serde_json::from_str(&get_text("media_json")?)
+            .map_err(|_| corrupt("media facts"))?,
         latest_analysis_id: row
             .try_get::<Option<String>, _>("latest_analysis_id")
             .map_err(|_| corrupt("video"))?
@@ -99,15 +111,30 @@ fn analysis_from_row(row: &SqliteRow) -> Result<Analysis> {
     let bad = |_| corrupt("analysis");
     Ok(Analysis {
         id: parse_id(&row.try_get::<String, _>("id").map_err(bad)?, "analysis id")?,
-        video_id: parse_id(&row.try_get::<String, _>("video_id").map_err(bad)?, "video id")?,
+        video_id: parse_id(
+            &row.try_get::<String, _>("video_id").map_err(bad)?,
+            "video id",
+        )?,
         status: AnalysisStatus::parse(&row.try_get::<String, _>("status").map_err(bad)?)
             .ok_or_else(|| corrupt("analysis status"))?,
-        progress: row.try_get::<i64, _>("progress").map_err(bad)?.clamp(0, 100) as u8,
-        error: failure(row.try_get("error_code").map_err(bad)?, row.try_get("error_message").map_err(bad)?),
+        progress: row
+            .try_get::<i64, _>("progress")
+            .map_err(bad)?
+            .clamp(0, 100) as u8,
+        error: failure(
+            row.try_get("error_code").map_err(bad)?,
+            row.try_get("error_message").map_err(bad)?,
+        ),
         attempts: row.try_get::<i64, _>("attempts").map_err(bad)?.max(0) as u32,
         created_at: to_time(row.try_get("created_at").map_err(bad)?),
-        started_at: row.try_get::<Option<i64>, _>("started_at").map_err(bad)?.map(to_time),
-        finished_at: row.try_get::<Option<i64>, _>("finished_at").map_err(bad)?.map(to_time),
+        started_at: row
+            .try_get::<Option<i64>, _>("started_at")
+            .map_err(bad)?
+            .map(to_time),
+        finished_at: row
+            .try_get::<Option<i64>, _>("finished_at")
+            .map_err(bad)?
+            .map(to_time),
     })
 }
 
@@ -135,7 +162,10 @@ impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|error| {
-                Error::new(ErrorCode::DatabaseUnavailable, format!("invalid database URL: {error}"))
+                Error::new(
+                    ErrorCode::DatabaseUnavailable,
+                    format!("invalid database URL: {error}"),
+                )
             })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -145,7 +175,10 @@ impl SqliteStore {
         let filename = options.get_filename().to_owned();
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
-            if let Some(parent) = filename.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            if let Some(parent) = filename
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).map_err(|error| {
                     Error::new(
                         ErrorCode::DatabaseUnavailable,
@@ -159,8 +192,16 @@ impl SqliteStore {
             // an in-memory database lives in one connection
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options)
             .await
@@ -174,7 +215,8 @@ impl SqliteStore {
             .run(&self.pool)
             .await
             .map_err(|error| {
-                Error::new(ErrorCode::DatabaseUnavailable, "database migration failed").with_source(error)
+                Error::new(ErrorCode::DatabaseUnavailable, "database migration failed")
+                    .with_source(error)
             })
     }
 
@@ -190,7 +232,8 @@ impl SqliteStore {
         now: i64,
     ) -> Result<Job> {
         let id = JobId::new();
-        let payload_json = serde_json::to_string(payload).map_err(|error| Error::internal("job payload").with_source(error))?;
+        let payload_json = serde_json::to_string(payload)
+            .map_err(|error| Error::internal("job payload").with_source(error))?;
         sqlx::query(
             "INSERT INTO jobs (id, payload_json, unique_key, video_id, state, attempts, max_attempts, run_at, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, 'ready', 0, ?5, ?6, ?6, ?6)",
@@ -215,11 +258,13 @@ impl SqliteStore {
     }
 
     async fn analysis_row(&self, id: AnalysisId) -> Result<Option<Analysis>> {
-        let row = sqlx::query(&format!("SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = ?1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query(&format!(
+            "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = ?1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
         row.as_ref().map(analysis_from_row).transpose()
     }
 }
@@ -227,14 +272,18 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
     async fn create_video(&self, video: NewVideo, max_attempts: u32) -> Result<(Video, Analysis)> {
         let now = now_ms();
         let analysis_id = AnalysisId::new();
-        let media_json = serde_json::to_string(&video.media).map_err(|error| Error::internal("media facts").with_source(error))?;
+        let media_json = serde_json::to_string(&video.media)
+            .map_err(|error| Error::internal("media facts").with_source(error))?;
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(&format!(
             "INSERT INTO videos ({VIDEO_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 'uploaded', 0, NULL, NULL, ?6, ?7, ?8, ?8)"
@@ -250,18 +299,29 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        sqlx::query("INSERT INTO analyses (id, video_id, status, created_at) VALUES (?1, ?2, 'queued', ?3)")
-            .bind(analysis_id.to_string())
-            .bind(video.id.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let payload = JobPayload::Analyze { video_id: video.id, analysis_id };
+        sqlx::query(
+            "INSERT INTO analyses (id, video_id, status, created_at) VALUES (?1, ?2, 'queued', ?3)",
+        )
+        .bind(analysis_id.to_string())
+        .bind(video.id.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let payload = JobPayload::Analyze {
+            video_id: video.id,
+            analysis_id,
+        };
         Self::insert_job(&mut tx, &payload, Some(video.id), max_attempts, now).await?;
         tx.commit().await.map_err(db_error)?;
-        let stored = self.get_video(video.id).await?.ok_or_else(|| Error::internal("video vanished after insert"))?;
-        let analysis = self.analysis_row(analysis_id).await?.ok_or_else(|| Error::internal("analysis vanished after insert"))?;
+        let stored = self
+            .get_video(video.id)
+            .await?
+            .ok_or_else(|| Error::internal("video vanished after insert"))?;
+        let analysis = self
+            .analysis_row(analysis_id)
+            .await?
+            .ok_or_else(|| Error::internal("analysis vanished after insert"))?;
         Ok((stored, analysis))
     }
 
@@ -277,7 +337,10 @@ impl Store for SqliteStore {
     async fn list_videos(&self, after: Option<&str>, limit: u32) -> Result<Page<Video>> {
         let after = match after {
             Some(cursor) => Some(VideoId::from_str(cursor).map_err(|_| {
-                Error::new(ErrorCode::InvalidCursor, "the cursor is not one this API gave out; start without it")
+                Error::new(
+                    ErrorCode::InvalidCursor,
+                    "the cursor is not one this API gave out; start without it",
+                )
             })?),
             None => None,
         };
@@ -290,7 +353,10 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        let mut items = rows.iter().map(video_from_row).collect::<Result<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(video_from_row)
+            .collect::<Result<Vec<_>>>()?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|video| video.id.to_string())
@@ -327,17 +393,24 @@ impl Store for SqliteStore {
         if updated.rows_affected() == 0 {
             return Err(Error::not_found("video"));
         }
-        let payload = JobPayload::Analyze { video_id, analysis_id };
+        let payload = JobPayload::Analyze {
+            video_id,
+            analysis_id,
+        };
         Self::insert_job(&mut tx, &payload, Some(video_id), max_attempts, now).await?;
-        sqlx::query("INSERT INTO analyses (id, video_id, status, created_at) VALUES (?1, ?2, 'queued', ?3)")
-            .bind(analysis_id.to_string())
-            .bind(video_id.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO analyses (id, video_id, status, created_at) VALUES (?1, ?2, 'queued', ?3)",
+        )
+        .bind(analysis_id.to_string())
+        .bind(video_id.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        self.analysis_row(analysis_id).await?.ok_or_else(|| Error::internal("analysis vanished after insert"))
+        self.analysis_row(analysis_id)
+            .await?
+            .ok_or_else(|| Error::internal("analysis vanished after insert"))
     }
 
     async fn get_analysis(&self, id: AnalysisId) -> Result<Option<Analysis>> {
@@ -393,7 +466,11 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn analysis_will_retry(&self, analysis_id: AnalysisId, reason: &FailureInfo) -> Result<()> {
+    async fn analysis_will_retry(
+        &self,
+        analysis_id: AnalysisId,
+        reason: &FailureInfo,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE analyses SET status = 'queued', progress = 0, error_code = ?2, error_message = ?3 \
              WHERE id = ?1 AND status IN ('queued', 'running')",
@@ -417,7 +494,9 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let (job_state, last_error) = match &outcome {
             AnalysisOutcome::Succeeded { .. } => ("done", None),
-            AnalysisOutcome::Failed(reason) => ("dead", Some(format!("{}: {}", reason.code, reason.message))),
+            AnalysisOutcome::Failed(reason) => {
+                ("dead", Some(format!("{}: {}", reason.code, reason.message)))
+            }
         };
         let ended = sqlx::query(
             "UPDATE jobs SET state = ?3, lease_token = NULL, lease_until = NULL, last_error = COALESCE(?4, last_error), \
@@ -436,7 +515,8 @@ impl Store for SqliteStore {
         }
         match outcome {
             AnalysisOutcome::Succeeded { insights } => {
-                let insights_json = serde_json::to_string(&insights).map_err(|error| Error::internal("insights").with_source(error))?;
+                let insights_json = serde_json::to_string(&insights)
+                    .map_err(|error| Error::internal("insights").with_source(error))?;
                 sqlx::query(
                     "UPDATE analyses SET status = 'succeeded', progress = 100, error_code = NULL, error_message = NULL, \
                      insights_json = ?2, finished_at = ?3 WHERE id = ?1",
@@ -464,7 +544,11 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn fail_orphaned_analysis(&self, analysis_id: AnalysisId, reason: &FailureInfo) -> Result<()> {
+    async fn fail_orphaned_analysis(
+        &self,
+        analysis_id: AnalysisId,
+        reason: &FailureInfo,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         fail_analysis_rows(&mut tx, analysis_id, reason, now_ms()).await?;
         tx.commit().await.map_err(db_error)
@@ -481,7 +565,9 @@ impl Store for SqliteStore {
         .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get("id").map_err(|_| corrupt("analysis"))?;
-        let json: String = row.try_get("insights_json").map_err(|_| corrupt("insights"))?;
+        let json: String = row
+            .try_get("insights_json")
+            .map_err(|_| corrupt("insights"))?;
         Ok(Some(StoredInsights {
             analysis_id: parse_id(&id, "analysis id")?,
             insights: serde_json::from_str(&json).map_err(|_| corrupt("insights"))?,
@@ -547,7 +633,11 @@ impl JobQueue for SqliteStore {
         .await
         .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(JobLease { job: job_from_row(&row)?, token, worker_id: worker_id.to_owned() }))
+        Ok(Some(JobLease {
+            job: job_from_row(&row)?,
+            token,
+            worker_id: worker_id.to_owned(),
+        }))
     }
 
     async fn heartbeat(&self, lease: &JobLease, extend: Duration) -> Result<()> {
@@ -666,7 +756,10 @@ impl JobQueue for SqliteStore {
         let mut stats = QueueStats::default();
         for row in &rows {
             let state: String = row.try_get("state").map_err(|_| corrupt("job"))?;
-            let count = row.try_get::<i64, _>("n").map_err(|_| corrupt("job"))?.max(0) as u64;
+            let count = row
+                .try_get::<i64, _>("n")
+                .map_err(|_| corrupt("job"))?
+                .max(0) as u64;
             match JobState::parse(&state) {
                 Some(JobState::Ready) => stats.ready = count,
                 Some(JobState::Running) => stats.running = count,
@@ -675,12 +768,16 @@ impl JobQueue for SqliteStore {
                 None => {}
             }
         }
-        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'ready' AND run_at <= ?1")
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
-        stats.oldest_ready_age_ms = oldest.map(|run_at| (now - run_at).max(0) as u64).unwrap_or(0);
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE state = 'ready' AND run_at <= ?1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        stats.oldest_ready_age_ms = oldest
+            .map(|run_at| (now - run_at).max(0) as u64)
+            .unwrap_or(0);
         Ok(stats)
     }
 }

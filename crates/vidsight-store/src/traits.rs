@@ -69,7 +69,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_progress(&self, analysis_id: AnalysisId, progress: u8) -> Result<()>;
 
     /// Puts an analysis back to `queued` after a transient failure, keeping the reason.
-    async fn analysis_will_retry(&self, analysis_id: AnalysisId, reason: &FailureInfo) -> Result<()>;
+    async fn analysis_will_retry(
+        &self,
+        analysis_id: AnalysisId,
+        reason: &FailureInfo,
+    ) -> Result<()>;
 
     /// Records the outcome and ends the job (done or dead) in the same transaction, only if
     /// `lease` still holds it; otherwise `lease-lost` and nothing changes. This is what makes
@@ -83,7 +87,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Fails an analysis whose job died without a worker to finish it (leases expired too
     /// often).
-    async fn fail_orphaned_analysis(&self, analysis_id: AnalysisId, reason: &FailureInfo) -> Result<()>;
+    async fn fail_orphaned_analysis(
+        &self,
+        analysis_id: AnalysisId,
+        reason: &FailureInfo,
+    ) -> Result<()>;
 
     async fn latest_insights(&self, video_id: VideoId) -> Result<Option<StoredInsights>>;
 }

@@ -40,14 +40,42 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(names::HTTP_REQUESTS, "HTTP requests by route, method and status.");
-    describe_histogram!(names::HTTP_DURATION, Unit::Seconds, "HTTP request latency by route and method.");
-    describe_counter!(names::UPLOAD_BYTES, Unit::Bytes, "Bytes received in accepted uploads.");
-    describe_gauge!(names::QUEUE_JOBS, "Jobs in the queue by state (ready, running, done, dead).");
-    describe_gauge!(names::QUEUE_OLDEST_READY_AGE, Unit::Seconds, "Age of the oldest job waiting to run.");
-    describe_counter!(names::JOBS_FINISHED, "Jobs finished by outcome (succeeded, retried, failed, lease_lost).");
-    describe_histogram!(names::ANALYSIS_DURATION, Unit::Seconds, "Wall-clock seconds of one analysis.");
-    describe_gauge!(names::JOBS_IN_FLIGHT, "Jobs this worker process is running now.");
+    describe_counter!(
+        names::HTTP_REQUESTS,
+        "HTTP requests by route, method and status."
+    );
+    describe_histogram!(
+        names::HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by route and method."
+    );
+    describe_counter!(
+        names::UPLOAD_BYTES,
+        Unit::Bytes,
+        "Bytes received in accepted uploads."
+    );
+    describe_gauge!(
+        names::QUEUE_JOBS,
+        "Jobs in the queue by state (ready, running, done, dead)."
+    );
+    describe_gauge!(
+        names::QUEUE_OLDEST_READY_AGE,
+        Unit::Seconds,
+        "Age of the oldest job waiting to run."
+    );
+    describe_counter!(
+        names::JOBS_FINISHED,
+        "Jobs finished by outcome (succeeded, retried, failed, lease_lost)."
+    );
+    describe_histogram!(
+        names::ANALYSIS_DURATION,
+        Unit::Seconds,
+        "Wall-clock seconds of one analysis."
+    );
+    describe_gauge!(
+        names::JOBS_IN_FLIGHT,
+        "Jobs this worker process is running now."
+    );
 }
 
 /// Log output format.
@@ -63,7 +91,9 @@ pub fn init_logging(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

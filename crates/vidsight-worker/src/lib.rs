@@ -15,12 +15,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use vidsight_analysis::AnalyzerSettings;
 use vidsight_blob::{keys, BlobStore};
 use vidsight_cache::Cache;
-use vidsight_domain::{AnalysisId, Error, ErrorCode, FailureInfo, JobLease, JobPayload, Result, VideoId};
+use vidsight_domain::{
+    AnalysisId, Error, ErrorCode, FailureInfo, JobLease, JobPayload, Result, VideoId,
+};
 use vidsight_media::MediaTools;
 use vidsight_store::{backoff, is_lease_lost, AnalysisOutcome, JobQueue, Store};
 use vidsight_telemetry::names;
@@ -129,7 +131,11 @@ impl Worker {
         }
         let in_flight = running.len();
         if in_flight > 0 {
-            tracing::info!(in_flight, grace_seconds = self.settings.shutdown_grace.as_secs(), "worker: draining");
+            tracing::info!(
+                in_flight,
+                grace_seconds = self.settings.shutdown_grace.as_secs(),
+                "worker: draining"
+            );
         }
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
             while running.join_next().await.is_some() {}
@@ -163,7 +169,11 @@ impl Worker {
         }
         for job in reclaimed.dead {
             tracing::error!(job = %job.id, attempts = job.attempts, "job ran out of attempts after its workers died");
-            if let JobPayload::Analyze { video_id, analysis_id } = job.payload {
+            if let JobPayload::Analyze {
+                video_id,
+                analysis_id,
+            } = job.payload
+            {
                 let reason = FailureInfo {
                     code: ErrorCode::Internal,
                     message: format!(
@@ -171,7 +181,9 @@ impl Worker {
                         job.attempts
                     ),
                 };
-                self.store.fail_orphaned_analysis(analysis_id, &reason).await?;
+                self.store
+                    .fail_orphaned_analysis(analysis_id, &reason)
+                    .await?;
                 self.invalidate(video_id).await;
             }
             counter!(names::JOBS_FINISHED, "outcome" => "failed").increment(1);
@@ -180,7 +192,8 @@ impl Worker {
     }
 
     async fn maintenance_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        let period = (self.settings.lease / 4).clamp(Duration::from_millis(200), Duration::from_secs(15));
+        let period =
+            (self.settings.lease / 4).clamp(Duration::from_millis(200), Duration::from_secs(15));
         loop {
             if let Err(error) = self.reclaim_once().await {
                 tracing::warn!(error = %error, "reclaiming expired leases failed");
@@ -193,14 +206,20 @@ impl Worker {
     }
 
     async fn invalidate(&self, video_id: VideoId) {
-        let _ = self.cache.delete_prefix(&format!("video:{video_id}:")).await;
+        let _ = self
+            .cache
+            .delete_prefix(&format!("video:{video_id}:"))
+            .await;
     }
 
     /// Runs one leased job to its end: success, retry, failure, or hand-back.
     async fn process(&self, lease: JobLease, abandon: CancellationToken) {
         let job_id = lease.job.id;
         let (video_id, analysis_id) = match &lease.job.payload {
-            JobPayload::Analyze { video_id, analysis_id } => (*video_id, *analysis_id),
+            JobPayload::Analyze {
+                video_id,
+                analysis_id,
+            } => (*video_id, *analysis_id),
             JobPayload::Noop { .. } => {
                 if let Err(error) = self.queue.complete(&lease).await {
                     tracing::warn!(job = %job_id, error = %error, "completing a no-op job failed");
@@ -227,7 +246,9 @@ impl Worker {
                             lost.cancel();
                             return;
                         }
-                        Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
+                        Err(error) => {
+                            tracing::warn!(error = %error, "heartbeat failed; will retry")
+                        }
                     }
                 }
             })
@@ -273,7 +294,10 @@ impl Worker {
                 counter!(names::JOBS_FINISHED, "outcome" => "lease_lost").increment(1);
                 // the video may have been deleted while we worked: leave nothing behind
                 if matches!(self.store.get_video(video_id).await, Ok(None)) {
-                    let _ = self.blobs.delete_prefix(&keys::video_prefix(video_id)).await;
+                    let _ = self
+                        .blobs
+                        .delete_prefix(&keys::video_prefix(video_id))
+                        .await;
                 }
             }
             Err(error) => {
@@ -284,37 +308,72 @@ impl Worker {
         self.invalidate(video_id).await;
     }
 
-    async fn handle_failure(&self, lease: &JobLease, analysis_id: AnalysisId, error: Error) -> Result<&'static str> {
-        let reason = FailureInfo { code: error.code, message: error.message.clone() };
+    async fn handle_failure(
+        &self,
+        lease: &JobLease,
+        analysis_id: AnalysisId,
+        error: Error,
+    ) -> Result<&'static str> {
+        let reason = FailureInfo {
+            code: error.code,
+            message: error.message.clone(),
+        };
         let attempts_left = lease.job.attempts < lease.job.max_attempts;
         if error.is_transient() && attempts_left {
-            let delay = backoff(lease.job.attempts, self.settings.retry_base, self.settings.retry_max);
+            let delay = backoff(
+                lease.job.attempts,
+                self.settings.retry_base,
+                self.settings.retry_max,
+            );
             tracing::warn!(code = %error.code, error = ?error, retry_in_seconds = delay.as_secs_f64(), "analysis failed; will retry");
-            self.queue.retry(lease, &format!("{}: {}", error.code, error.message), delay).await?;
+            self.queue
+                .retry(lease, &format!("{}: {}", error.code, error.message), delay)
+                .await?;
             self.store.analysis_will_retry(analysis_id, &reason).await?;
             return Ok("retried");
         }
         tracing::warn!(code = %error.code, error = ?error, "analysis failed");
-        self.store.finish_analysis(lease, analysis_id, AnalysisOutcome::Failed(reason)).await?;
+        self.store
+            .finish_analysis(lease, analysis_id, AnalysisOutcome::Failed(reason))
+            .await?;
         Ok("failed")
     }
 
     /// The pipeline for one analysis; returns the insights document.
-    async fn analyze(&self, lease: &JobLease, video_id: VideoId, analysis_id: AnalysisId) -> Result<serde_json::Value> {
+    async fn analyze(
+        &self,
+        lease: &JobLease,
+        video_id: VideoId,
+        analysis_id: AnalysisId,
+    ) -> Result<serde_json::Value> {
         self.store.start_analysis(lease, analysis_id).await?;
-        let video = self.store.get_video(video_id).await?.ok_or_else(|| Error::not_found("video"))?;
+        let video = self
+            .store
+            .get_video(video_id)
+            .await?
+            .ok_or_else(|| Error::not_found("video"))?;
         let original = keys::original(video_id);
 
         // ffmpeg reads the local object directly, or a temporary download of it
         let mut _download_guard = None;
-        let path = match self.blobs.local_path(&original).filter(|path| path.exists()) {
+        let path = match self
+            .blobs
+            .local_path(&original)
+            .filter(|path| path.exists())
+        {
             Some(path) => path,
             None => {
-                tokio::fs::create_dir_all(&self.tmp_dir).await.map_err(|error| Error::internal("cannot create the temporary directory").with_source(error))?;
+                tokio::fs::create_dir_all(&self.tmp_dir)
+                    .await
+                    .map_err(|error| {
+                        Error::internal("cannot create the temporary directory").with_source(error)
+                    })?;
                 let file = tempfile::Builder::new()
                     .prefix("analysis-")
                     .tempfile_in(&self.tmp_dir)
-                    .map_err(|error| Error::internal("cannot create a temporary file").with_source(error))?;
+                    .map_err(|error| {
+                        Error::internal("cannot create a temporary file").with_source(error)
+                    })?;
                 self.blobs.download_to(&original, file.path()).await?;
                 let path = file.path().to_owned();
                 _download_guard = Some(file);
@@ -342,14 +401,19 @@ impl Worker {
             // 99 at most: 100 means the result is stored
             let _ = progress_sender.send((fraction * 99.0).floor().clamp(0.0, 99.0) as u8);
         };
-        let output = vidsight_analysis::analyze(&self.tools, &path, &video.media, &self.analyzer, &report).await;
+        let output =
+            vidsight_analysis::analyze(&self.tools, &path, &video.media, &self.analyzer, &report)
+                .await;
         reporter.abort();
         let output = output?;
 
         for keyframe in &output.keyframes {
             let key = keys::keyframe(video_id, analysis_id, &keyframe.name);
-            self.blobs.put_bytes(&key, keyframe.jpeg.clone().into()).await?;
+            self.blobs
+                .put_bytes(&key, keyframe.jpeg.clone().into())
+                .await?;
         }
-        serde_json::to_value(&output.insights).map_err(|error| Error::internal("insights do not serialise").with_source(error))
+        serde_json::to_value(&output.insights)
+            .map_err(|error| Error::internal("insights do not serialise").with_source(error))
     }
 }

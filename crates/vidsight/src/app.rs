@@ -28,11 +28,25 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
     let database_url = config.database_url();
     let database = vidsight_store::open(&database_url, true)
         .await
-        .with_context(|| format!("opening the database {}", vidsight_config::redact_url(&database_url)))?;
-    let blobs = vidsight_blob::open(&config.storage_url())
-        .with_context(|| format!("opening storage {}", vidsight_config::redact_url(&config.storage_url())))?;
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                vidsight_config::redact_url(&database_url)
+            )
+        })?;
+    let blobs = vidsight_blob::open(&config.storage_url()).with_context(|| {
+        format!(
+            "opening storage {}",
+            vidsight_config::redact_url(&config.storage_url())
+        )
+    })?;
     let cache = vidsight_cache::open(&config.cache_url).context("opening the cache")?;
-    Ok(Backends { store: database.store, queue: database.queue, blobs, cache })
+    Ok(Backends {
+        store: database.store,
+        queue: database.queue,
+        blobs,
+        cache,
+    })
 }
 
 pub fn media_tools(config: &Config) -> MediaTools {
@@ -113,7 +127,12 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         };
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
-            .with_context(|| format!("binding {} (is another process using it? set --addr or VIDSIGHT_ADDR)", config.addr))?;
+            .with_context(|| {
+                format!(
+                    "binding {} (is another process using it? set --addr or VIDSIGHT_ADDR)",
+                    config.addr
+                )
+            })?;
         let addr = listener.local_addr()?;
         api_addr = Some(addr);
         tracing::info!(%addr, "api: on");
@@ -150,5 +169,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         tracing::info!("worker: off");
     }
 
-    Ok(Running { api_addr, backends, shutdown, tasks })
+    Ok(Running {
+        api_addr,
+        backends,
+        shutdown,
+        tasks,
+    })
 }

@@ -98,8 +98,16 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     use std::process::ExitCode;
     match cli.command {
-        Command::Serve { roles, addr, data_dir } => {
-            let overrides = Overrides { addr, roles, data_dir };
+        Command::Serve {
+            roles,
+            addr,
+            data_dir,
+        } => {
+            let overrides = Overrides {
+                addr,
+                roles,
+                data_dir,
+            };
             let config = load_config(&cli.config, &overrides)?;
             init_logging(&config, None);
             let _ = vidsight_telemetry::metrics_handle();
@@ -125,10 +133,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             vidsight_store::open(&url, true)
                 .await
                 .with_context(|| format!("migrating {}", vidsight_config::redact_url(&url)))?;
-            println!("database is up to date: {}", vidsight_config::redact_url(&url));
+            println!(
+                "database is up to date: {}",
+                vidsight_config::redact_url(&url)
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config { command: ConfigCommand::Show } => {
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
             let config = load_config(&cli.config, &Overrides::default())?;
             println!("{}", serde_json::to_string_pretty(&config.redacted())?);
             Ok(ExitCode::SUCCESS)
@@ -139,7 +152,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             } else {
                 url
             };
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(timeout)).build()?;
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(timeout))
+                .build()?;
             match client.get(&url).send().await {
                 Ok(response) if response.status().is_success() => {
                     println!("ok: {url} answered {}", response.status());
@@ -162,8 +177,9 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = terminate.recv() => {}
@@ -173,13 +189,23 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn analyze(config: &Config, file: &std::path::Path, json: bool, out: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+async fn analyze(
+    config: &Config,
+    file: &std::path::Path,
+    json: bool,
+    out: Option<PathBuf>,
+) -> anyhow::Result<std::process::ExitCode> {
     let tools = app::media_tools(config);
     let settings = app::analyzer_settings(config);
     let media = match tools.validate_upload(file).await {
         Ok(media) => media,
         Err(error) => {
-            eprintln!("error: {}: {} ({})", file.display(), error.message, error.code);
+            eprintln!(
+                "error: {}: {} ({})",
+                file.display(),
+                error.message,
+                error.code
+            );
             return Ok(std::process::ExitCode::from(1));
         }
     };
@@ -192,9 +218,11 @@ async fn analyze(config: &Config, file: &std::path::Path, json: bool, out: Optio
         },
     );
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} analysing [{bar:40}] {percent:>3}% {elapsed} (eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} analysing [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     let progress_bar = bar.clone();
     let report = move |fraction: f64| progress_bar.set_position((fraction * 1000.0) as u64);
@@ -203,7 +231,12 @@ async fn analyze(config: &Config, file: &std::path::Path, json: bool, out: Optio
     let output = match output {
         Ok(output) => output,
         Err(error) => {
-            eprintln!("error: {}: {} ({})", file.display(), error.message, error.code);
+            eprintln!(
+                "error: {}: {} ({})",
+                file.display(),
+                error.message,
+                error.code
+            );
             return Ok(std::process::ExitCode::from(1));
         }
     };
@@ -211,7 +244,8 @@ async fn analyze(config: &Config, file: &std::path::Path, json: bool, out: Optio
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for keyframe in &output.keyframes {
             let path = dir.join(&keyframe.name);
-            std::fs::write(&path, &keyframe.jpeg).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, &keyframe.jpeg)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     if json {
@@ -235,11 +269,19 @@ fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::
         media.display_height,
         media.display_aspect,
         media.fps,
-        if media.variable_frame_rate { " (variable)" } else { "" },
+        if media.variable_frame_rate {
+            " (variable)"
+        } else {
+            ""
+        },
         media.video_codec,
         audio
     );
-    println!("{} shots, {} cuts", insights.shots.len(), insights.transitions.len());
+    println!(
+        "{} shots, {} cuts",
+        insights.shots.len(),
+        insights.transitions.len()
+    );
     for shot in &insights.shots {
         println!(
             "  shot {:>3}  {:>9.3} – {:>9.3} s  {}",
@@ -257,7 +299,11 @@ fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::
         if segments.is_empty() {
             "none".to_owned()
         } else {
-            segments.iter().map(|segment| format!("{:.3}–{:.3} s", segment.start, segment.end)).collect::<Vec<_>>().join(", ")
+            segments
+                .iter()
+                .map(|segment| format!("{:.3}–{:.3} s", segment.start, segment.end))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     println!("black: {}", segments(&insights.black));

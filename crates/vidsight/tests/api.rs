@@ -29,48 +29,97 @@ async fn generated_clip_yields_cuts_black_and_silence_at_the_right_times() {
     assert_eq!(video["status"], "ready", "{video}");
     assert_eq!(video["progress"], 100);
 
-    let (status, insights) = server.get_json(&format!("/api/v1/videos/{id}/insights")).await;
+    let (status, insights) = server
+        .get_json(&format!("/api/v1/videos/{id}/insights"))
+        .await;
     assert_eq!(status, 200, "{insights}");
     assert_valid_insights(&insights);
 
-    let cuts: Vec<f64> = insights["transitions"].as_array().unwrap().iter().map(|t| t["start"].as_f64().unwrap()).collect();
+    let cuts: Vec<f64> = insights["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["start"].as_f64().unwrap())
+        .collect();
     assert_eq!(cuts.len(), REFERENCE_CUTS.len(), "cuts found: {cuts:?}");
     for (found, expected) in cuts.iter().zip(REFERENCE_CUTS) {
         assert_close(*found, expected, FRAME + 1e-6, "cut");
     }
-    assert!(insights["transitions"].as_array().unwrap().iter().all(|t| t["kind"] == "cut"));
+    assert!(insights["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["kind"] == "cut"));
     let shots = insights["shots"].as_array().unwrap();
     assert_eq!(shots.len(), 5);
     assert_close(shots[4]["end"].as_f64().unwrap(), 9.0, 0.1, "last shot end");
 
     let black = insights["black"].as_array().unwrap();
     assert_eq!(black.len(), 1, "black: {black:?}");
-    assert_close(black[0]["start"].as_f64().unwrap(), 4.0, FRAME + 1e-6, "black start");
-    assert_close(black[0]["end"].as_f64().unwrap(), 5.0, FRAME + 1e-6, "black end");
+    assert_close(
+        black[0]["start"].as_f64().unwrap(),
+        4.0,
+        FRAME + 1e-6,
+        "black start",
+    );
+    assert_close(
+        black[0]["end"].as_f64().unwrap(),
+        5.0,
+        FRAME + 1e-6,
+        "black end",
+    );
 
     let silence = insights["silence"].as_array().unwrap();
     assert_eq!(silence.len(), 1, "silence: {silence:?}");
-    assert_close(silence[0]["start"].as_f64().unwrap(), 5.0, FRAME + 1e-6, "silence start");
-    assert_close(silence[0]["end"].as_f64().unwrap(), 7.0, FRAME + 1e-6, "silence end");
+    assert_close(
+        silence[0]["start"].as_f64().unwrap(),
+        5.0,
+        FRAME + 1e-6,
+        "silence start",
+    );
+    assert_close(
+        silence[0]["end"].as_f64().unwrap(),
+        7.0,
+        FRAME + 1e-6,
+        "silence end",
+    );
 
     let loudness = &insights["loudness"];
     let integrated = loudness["integrated_lufs"].as_f64().unwrap();
-    assert!((-40.0..-5.0).contains(&integrated), "integrated loudness {integrated}");
+    assert!(
+        (-40.0..-5.0).contains(&integrated),
+        "integrated loudness {integrated}"
+    );
     assert!(loudness["true_peak_dbtp"].as_f64().unwrap() <= 1.0);
 
     // every keyframe is a JPEG the API serves
     for shot in shots {
         let name = shot["keyframe"].as_str().expect("each shot has a keyframe");
-        let response = server.client.get(server.url(&format!("/api/v1/videos/{id}/keyframes/{name}"))).send().await.unwrap();
+        let response = server
+            .client
+            .get(server.url(&format!("/api/v1/videos/{id}/keyframes/{name}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "image/jpeg");
         assert_eq!(&response.bytes().await.unwrap()[..3], &[0xFF, 0xD8, 0xFF]);
     }
-    let (status, error) = server.get_json(&format!("/api/v1/videos/{id}/keyframes/..%2F..%2Foriginal")).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not-found")));
+    let (status, error) = server
+        .get_json(&format!("/api/v1/videos/{id}/keyframes/..%2F..%2Foriginal"))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
 
     // WebVTT chapters
-    let vtt = server.client.get(server.url(&format!("/api/v1/videos/{id}/insights.vtt"))).send().await.unwrap();
+    let vtt = server
+        .client
+        .get(server.url(&format!("/api/v1/videos/{id}/insights.vtt")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(vtt.headers()["content-type"], "text/vtt; charset=utf-8");
     let vtt = vtt.text().await.unwrap();
     assert!(vtt.starts_with("WEBVTT\n"));
@@ -78,7 +127,9 @@ async fn generated_clip_yields_cuts_black_and_silence_at_the_right_times() {
 
     // the first analysis is recorded once, succeeded
     let analysis_id = video["latest_analysis_id"].as_str().unwrap();
-    let (status, analysis) = server.get_json(&format!("/api/v1/analyses/{analysis_id}")).await;
+    let (status, analysis) = server
+        .get_json(&format!("/api/v1/analyses/{analysis_id}"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(analysis["status"], "succeeded");
     assert_eq!(analysis["attempts"], 1);
@@ -89,7 +140,11 @@ async fn generated_clip_yields_cuts_black_and_silence_at_the_right_times() {
         .arg(&clip)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let from_cli: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(from_cli, insights);
     server.stop().await;
@@ -99,30 +154,60 @@ async fn generated_clip_yields_cuts_black_and_silence_at_the_right_times() {
 async fn content_supports_ranges_and_listing_pages_and_delete_removes_everything() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("small.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1", "-c:v", "libx264", "-preset", "ultrafast", clip.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:duration=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        clip.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&clip).unwrap();
     let server = TestServer::start(json!({})).await;
     let mut ids = Vec::new();
     for index in 0..3 {
-        let (status, video) = server.upload(bytes.clone(), &format!("clip-{index}.mp4"), "video/mp4").await;
+        let (status, video) = server
+            .upload(bytes.clone(), &format!("clip-{index}.mp4"), "video/mp4")
+            .await;
         assert_eq!(status, 201, "{video}");
         ids.push(video["id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        assert_eq!(server.wait_finished(id, Duration::from_secs(60)).await["status"], "ready");
+        assert_eq!(
+            server.wait_finished(id, Duration::from_secs(60)).await["status"],
+            "ready"
+        );
     }
 
     // cursor pagination, newest first
     let (_, first) = server.get_json("/api/v1/videos?limit=2").await;
-    let first_ids: Vec<&str> = first["items"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    let first_ids: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
     assert_eq!(first_ids, vec![ids[2].as_str(), ids[1].as_str()]);
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = server.get_json(&format!("/api/v1/videos?limit=2&after={cursor}")).await;
+    let (_, second) = server
+        .get_json(&format!("/api/v1/videos?limit=2&after={cursor}"))
+        .await;
     assert_eq!(second["items"][0]["id"], ids[0].as_str());
     assert!(second["next_cursor"].is_null());
-    for (query, code) in [("limit=0", "bad-request"), ("limit=abc", "bad-request"), ("after=nope", "invalid-cursor")] {
+    for (query, code) in [
+        ("limit=0", "bad-request"),
+        ("limit=abc", "bad-request"),
+        ("after=nope", "invalid-cursor"),
+    ] {
         let (status, error) = server.get_json(&format!("/api/v1/videos?{query}")).await;
-        assert_eq!((status, error["error"]["code"].as_str()), (400, Some(code)), "{query}");
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{query}"
+        );
     }
 
     // ranges
@@ -132,41 +217,104 @@ async fn content_supports_ranges_and_listing_pages_and_delete_removes_everything
     assert_eq!(whole.status(), 200);
     assert_eq!(whole.headers()["accept-ranges"], "bytes");
     assert_eq!(whole.bytes().await.unwrap().as_ref(), &bytes[..]);
-    let part = server.client.get(&content).header("Range", "bytes=10-109").send().await.unwrap();
+    let part = server
+        .client
+        .get(&content)
+        .header("Range", "bytes=10-109")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(part.status(), 206);
-    assert_eq!(part.headers()["content-range"], format!("bytes 10-109/{}", bytes.len()).as_str());
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 10-109/{}", bytes.len()).as_str()
+    );
     assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[10..110]);
-    let tail = server.client.get(&content).header("Range", "bytes=-16").send().await.unwrap();
+    let tail = server
+        .client
+        .get(&content)
+        .header("Range", "bytes=-16")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tail.status(), 206);
-    assert_eq!(tail.bytes().await.unwrap().as_ref(), &bytes[bytes.len() - 16..]);
-    let past = server.client.get(&content).header("Range", format!("bytes={}-", bytes.len())).send().await.unwrap();
+    assert_eq!(
+        tail.bytes().await.unwrap().as_ref(),
+        &bytes[bytes.len() - 16..]
+    );
+    let past = server
+        .client
+        .get(&content)
+        .header("Range", format!("bytes={}-", bytes.len()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(past.status(), 416);
-    assert_eq!(past.headers()["content-range"], format!("bytes */{}", bytes.len()).as_str());
+    assert_eq!(
+        past.headers()["content-range"],
+        format!("bytes */{}", bytes.len()).as_str()
+    );
 
     // re-run: accepted once, refused while active
-    let rerun = server.client.post(server.url(&format!("/api/v1/videos/{id}/analyses"))).send().await.unwrap();
+    let rerun = server
+        .client
+        .post(server.url(&format!("/api/v1/videos/{id}/analyses")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rerun.status(), 202);
-    let again = server.client.post(server.url(&format!("/api/v1/videos/{id}/analyses"))).send().await.unwrap();
+    let again = server
+        .client
+        .post(server.url(&format!("/api/v1/videos/{id}/analyses")))
+        .send()
+        .await
+        .unwrap();
     let status = again.status().as_u16();
     let body: Value = again.json().await.unwrap();
     // the worker may already have finished the re-run; otherwise it is refused
-    assert!(status == 202 || (status == 409 && body["error"]["code"] == "analysis-in-progress"), "{status} {body}");
-    assert_eq!(server.wait_finished(id, Duration::from_secs(60)).await["status"], "ready");
+    assert!(
+        status == 202 || (status == 409 && body["error"]["code"] == "analysis-in-progress"),
+        "{status} {body}"
+    );
+    assert_eq!(
+        server.wait_finished(id, Duration::from_secs(60)).await["status"],
+        "ready"
+    );
 
     // delete takes the objects and rows with it
     let objects = server.data_dir.join("objects");
-    assert!(files_under(&objects).iter().any(|path| path.to_string_lossy().contains(id.as_str())));
-    let deleted = server.client.delete(server.url(&format!("/api/v1/videos/{id}"))).send().await.unwrap();
+    assert!(files_under(&objects)
+        .iter()
+        .any(|path| path.to_string_lossy().contains(id.as_str())));
+    let deleted = server
+        .client
+        .delete(server.url(&format!("/api/v1/videos/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
     let (status, _) = server.get_json(&format!("/api/v1/videos/{id}")).await;
     assert_eq!(status, 404);
-    assert!(!files_under(&objects).iter().any(|path| path.to_string_lossy().contains(id.as_str())));
-    let again = server.client.delete(server.url(&format!("/api/v1/videos/{id}"))).send().await.unwrap();
+    assert!(!files_under(&objects)
+        .iter()
+        .any(|path| path.to_string_lossy().contains(id.as_str())));
+    let again = server
+        .client
+        .delete(server.url(&format!("/api/v1/videos/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 404);
     let (status, error) = server.get_json("/api/v1/videos/not-a-uuid").await;
-    assert_eq!((status, error["error"]["code"].as_str()), (400, Some("invalid-id")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("invalid-id"))
+    );
     let (status, error) = server.get_json("/api/v1/nothing-here").await;
-    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not-found")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
     server.stop().await;
 }
 
@@ -174,63 +322,211 @@ async fn content_supports_ranges_and_listing_pages_and_delete_removes_everything
 async fn bad_input_gets_its_code_and_leaves_no_orphan() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-c:v", "libx264", "-preset", "ultrafast", full.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        full.to_str().unwrap(),
+    ]);
     let full_bytes = std::fs::read(&full).unwrap();
     let faststart = dir.path().join("faststart.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", faststart.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-movflags",
+        "+faststart",
+        faststart.to_str().unwrap(),
+    ]);
     let faststart_bytes = std::fs::read(&faststart).unwrap();
     let audio = dir.path().join("tone.m4a");
-    ffmpeg(&["-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", audio.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-c:a",
+        "aac",
+        audio.to_str().unwrap(),
+    ]);
 
     let server = TestServer::start(json!({ "upload": { "max_bytes": 400_000 } })).await;
-    let cases: Vec<(&str, Vec<u8>, &str, &str, u16, &str)> = vec![
-        ("text file", b"just some words, not a video\n".to_vec(), "notes.txt", "text/plain", 415, "unsupported-media-type"),
-        ("text file claiming to be mp4", b"just some words, not a video\n".to_vec(), "notes.mp4", "video/mp4", 415, "unsupported-media-type"),
-        ("zero bytes", Vec::new(), "empty.mp4", "video/mp4", 422, "empty-file"),
-        ("truncated mp4 (index at the end)", full_bytes[..full_bytes.len() / 2].to_vec(), "cut.mp4", "video/mp4", 422, "truncated-media"),
-        ("truncated mp4 (index at the front)", faststart_bytes[..faststart_bytes.len() / 2].to_vec(), "cut2.mp4", "video/mp4", 422, "truncated-media"),
-        ("audio only", std::fs::read(&audio).unwrap(), "tone.m4a", "audio/mp4", 415, "unsupported-media-type"),
-        ("audio only, octet-stream", std::fs::read(&audio).unwrap(), "tone.m4a", "application/octet-stream", 422, "not-a-video"),
-        ("oversize body", vec![0u8; 500_000], "big.mp4", "video/mp4", 413, "payload-too-large"),
-        ("path traversal", full_bytes.clone(), "../../etc/passwd.mp4", "video/mp4", 400, "invalid-filename"),
-        ("windows path", full_bytes.clone(), "C:\\Users\\me\\clip.mp4", "video/mp4", 400, "invalid-filename"),
+    // (what, body, file name, declared type, status, code)
+    type Case<'a> = (&'a str, Vec<u8>, &'a str, &'a str, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "text file",
+            b"just some words, not a video\n".to_vec(),
+            "notes.txt",
+            "text/plain",
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "text file claiming to be mp4",
+            b"just some words, not a video\n".to_vec(),
+            "notes.mp4",
+            "video/mp4",
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "zero bytes",
+            Vec::new(),
+            "empty.mp4",
+            "video/mp4",
+            422,
+            "empty-file",
+        ),
+        (
+            "truncated mp4 (index at the end)",
+            full_bytes[..full_bytes.len() / 2].to_vec(),
+            "cut.mp4",
+            "video/mp4",
+            422,
+            "truncated-media",
+        ),
+        (
+            "truncated mp4 (index at the front)",
+            faststart_bytes[..faststart_bytes.len() / 2].to_vec(),
+            "cut2.mp4",
+            "video/mp4",
+            422,
+            "truncated-media",
+        ),
+        (
+            "audio only",
+            std::fs::read(&audio).unwrap(),
+            "tone.m4a",
+            "audio/mp4",
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "audio only, octet-stream",
+            std::fs::read(&audio).unwrap(),
+            "tone.m4a",
+            "application/octet-stream",
+            422,
+            "not-a-video",
+        ),
+        (
+            "oversize body",
+            vec![0u8; 500_000],
+            "big.mp4",
+            "video/mp4",
+            413,
+            "payload-too-large",
+        ),
+        (
+            "path traversal",
+            full_bytes.clone(),
+            "../../etc/passwd.mp4",
+            "video/mp4",
+            400,
+            "invalid-filename",
+        ),
+        (
+            "windows path",
+            full_bytes.clone(),
+            "C:\\Users\\me\\clip.mp4",
+            "video/mp4",
+            400,
+            "invalid-filename",
+        ),
     ];
     for (what, bytes, name, content_type, status, code) in cases {
         let (got_status, body) = server.upload(bytes, name, content_type).await;
-        assert_eq!((got_status, body["error"]["code"].as_str()), (status, Some(code)), "{what}: {body}");
-        assert!(!body["error"]["message"].as_str().unwrap_or("").is_empty(), "{what}: a message");
+        assert_eq!(
+            (got_status, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {body}"
+        );
+        assert!(
+            !body["error"]["message"].as_str().unwrap_or("").is_empty(),
+            "{what}: a message"
+        );
     }
 
     // an oversize body without Content-Length (chunked) is stopped while streaming
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![0u8; 100_000])).collect();
-    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures_stream(chunks))).file_name("stream.mp4").mime_str("video/mp4").unwrap();
-    let response = server.client.post(server.url("/api/v1/videos")).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..10).map(|_| Ok(vec![0u8; 100_000])).collect();
+    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures_stream(chunks)))
+        .file_name("stream.mp4")
+        .mime_str("video/mp4")
+        .unwrap();
+    let response = server
+        .client
+        .post(server.url("/api/v1/videos"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "payload-too-large");
 
     // malformed multipart, wrong content type, missing field
     let raw = |content_type: &'static str, body: &'static str| {
-        server.client.post(server.url("/api/v1/videos")).header("content-type", content_type).body(body).send()
+        server
+            .client
+            .post(server.url("/api/v1/videos"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     for (content_type, body, code) in [
-        ("multipart/form-data; boundary=XYZ", "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\nabc", "invalid-multipart"),
-        ("multipart/form-data; boundary=XYZ", "this is not multipart at all", "invalid-multipart"),
+        (
+            "multipart/form-data; boundary=XYZ",
+            "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\nabc",
+            "invalid-multipart",
+        ),
+        (
+            "multipart/form-data; boundary=XYZ",
+            "this is not multipart at all",
+            "invalid-multipart",
+        ),
         ("multipart/form-data", "--XYZ--\r\n", "invalid-multipart"),
         ("application/json", "{\"file\": 1}", "invalid-multipart"),
-        ("multipart/form-data; boundary=XYZ", "--XYZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n--XYZ--\r\n", "missing-file"),
+        (
+            "multipart/form-data; boundary=XYZ",
+            "--XYZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n--XYZ--\r\n",
+            "missing-file",
+        ),
     ] {
         let response = raw(content_type, body).await.unwrap();
         let status = response.status().as_u16();
         let json: Value = response.json().await.unwrap_or(Value::Null);
-        assert_eq!((status, json["error"]["code"].as_str()), (400, Some(code)), "{content_type} {body:?}: {json}");
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{content_type} {body:?}: {json}"
+        );
     }
 
     // nothing was kept: no row, no object, no temporary file
     let (_, list) = server.get_json("/api/v1/videos").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
-    assert!(files_under(&server.data_dir.join("objects")).is_empty(), "orphan objects: {:?}", files_under(&server.data_dir.join("objects")));
-    assert!(files_under(&server.data_dir.join("tmp")).is_empty(), "temporary files left: {:?}", files_under(&server.data_dir.join("tmp")));
+    assert!(
+        files_under(&server.data_dir.join("objects")).is_empty(),
+        "orphan objects: {:?}",
+        files_under(&server.data_dir.join("objects"))
+    );
+    assert!(
+        files_under(&server.data_dir.join("tmp")).is_empty(),
+        "temporary files left: {:?}",
+        files_under(&server.data_dir.join("tmp"))
+    );
 
     // and a good upload still works afterwards
     let (status, video) = server.upload(full_bytes, "fine.mp4", "video/mp4").await;
@@ -238,7 +534,9 @@ async fn bad_input_gets_its_code_and_leaves_no_orphan() {
     server.stop().await;
 }
 
-fn futures_stream(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures::stream::iter(chunks)
 }
 
@@ -251,7 +549,12 @@ async fn every_shared_clip_reaches_ready() {
         .unwrap()
         .flatten()
         .map(|entry| entry.path())
-        .filter(|path| matches!(path.extension().and_then(|e| e.to_str()), Some("mp4" | "mkv")))
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("mp4" | "mkv")
+            )
+        })
         .collect();
     names.sort();
     assert!(!names.is_empty());
@@ -263,12 +566,19 @@ async fn every_shared_clip_reaches_ready() {
     for (path, id) in &uploaded {
         let video = server.wait_finished(id, Duration::from_secs(180)).await;
         assert_eq!(video["status"], "ready", "{}: {video}", path.display());
-        let (status, insights) = server.get_json(&format!("/api/v1/videos/{id}/insights")).await;
+        let (status, insights) = server
+            .get_json(&format!("/api/v1/videos/{id}/insights"))
+            .await;
         assert_eq!(status, 200);
         assert_valid_insights(&insights);
         let name = path.file_name().unwrap().to_string_lossy();
         if name == "goldeneye-vfr-drop3.mp4" {
-            let cuts: Vec<f64> = insights["transitions"].as_array().unwrap().iter().map(|t| t["start"].as_f64().unwrap()).collect();
+            let cuts: Vec<f64> = insights["transitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["start"].as_f64().unwrap())
+                .collect();
             assert_eq!(cuts.len(), 2, "{cuts:?}");
             assert_close(cuts[0], 3.754, 1.0 / 23.976, "first cut");
             assert_close(cuts[1], 8.759, 1.0 / 23.976, "second cut");
@@ -300,14 +610,33 @@ async fn health_readiness_metrics_and_openapi() {
     assert_eq!(ready["checks"]["database"], "ok");
     assert_eq!(ready["checks"]["storage"], "ok");
     assert_eq!(ready["checks"]["queue"], "ok");
-    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("vidsight_queue_jobs{state=\"ready\"}"), "{metrics}");
-    assert!(metrics.contains("vidsight_http_requests_total"), "{metrics}");
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vidsight_queue_jobs{state=\"ready\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vidsight_http_requests_total"),
+        "{metrics}"
+    );
     let (status, spec) = server.get_json("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(spec["openapi"], "3.1.0");
     assert!(spec["paths"]["/api/v1/videos"]["post"].is_object());
-    let docs = server.client.get(server.url("/api/docs/")).send().await.unwrap();
+    let docs = server
+        .client
+        .get(server.url("/api/docs/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
     server.stop().await;

@@ -47,7 +47,9 @@ impl TestServer {
     pub async fn start_in(data_dir: &Path, extra: Value) -> TestServer {
         vidsight_telemetry::init_logging(vidsight_telemetry::LogFormat::Text, "warn");
         let config = test_config(data_dir, extra);
-        let running = app::start(&config, CancellationToken::new()).await.expect("server starts");
+        let running = app::start(&config, CancellationToken::new())
+            .await
+            .expect("server starts");
         let addr = running.api_addr.expect("api role on");
         TestServer {
             base: format!("http://{addr}"),
@@ -69,9 +71,18 @@ impl TestServer {
     }
 
     pub async fn upload(&self, bytes: Vec<u8>, filename: &str, content_type: &str) -> (u16, Value) {
-        let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()).mime_str(content_type).unwrap();
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_owned())
+            .mime_str(content_type)
+            .unwrap();
         let form = reqwest::multipart::Form::new().part("file", part);
-        let response = self.client.post(self.url("/api/v1/videos")).multipart(form).send().await.expect("upload sent");
+        let response = self
+            .client
+            .post(self.url("/api/v1/videos"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload sent");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -83,7 +94,12 @@ impl TestServer {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -94,7 +110,12 @@ impl TestServer {
     }
 }
 
-pub async fn wait_finished(client: &reqwest::Client, base: &str, id: &str, timeout: Duration) -> Value {
+pub async fn wait_finished(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    timeout: Duration,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let video: Value = client
@@ -109,14 +130,20 @@ pub async fn wait_finished(client: &reqwest::Client, base: &str, id: &str, timeo
         if status == "ready" || status == "failed" {
             return video;
         }
-        assert!(Instant::now() < deadline, "video {id} still {status} after {timeout:?}: {video}");
+        assert!(
+            Instant::now() < deadline,
+            "video {id} still {status} after {timeout:?}: {video}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// `../shared/media` beside the repository, when present.
@@ -125,7 +152,10 @@ pub fn shared_media() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP: {} is absent; the real-clip checks are skipped", dir.display());
+        eprintln!(
+            "SKIP: {} is absent; the real-clip checks are skipped",
+            dir.display()
+        );
         None
     }
 }
@@ -136,7 +166,11 @@ pub fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .expect("ffmpeg is installed (make test installs it)");
-    assert!(output.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Timeline of [`reference_clip`], 25 fps, 320x240:
@@ -147,8 +181,10 @@ pub const REFERENCE_CUTS: [f64; 4] = [2.0, 4.0, 5.0, 7.0];
 
 pub fn reference_clip(dir: &Path) -> PathBuf {
     let path = dir.join("reference.mp4");
-    let video = |source: &str, seconds: u32| format!("{source}=size=320x240:rate=25:duration={seconds}");
-    let tone = |hz: u32, seconds: u32| format!("sine=frequency={hz}:sample_rate=48000:duration={seconds}");
+    let video =
+        |source: &str, seconds: u32| format!("{source}=size=320x240:rate=25:duration={seconds}");
+    let tone =
+        |hz: u32, seconds: u32| format!("sine=frequency={hz}:sample_rate=48000:duration={seconds}");
     let inputs = [
         video("testsrc2", 2),
         tone(440, 2),
@@ -167,17 +203,30 @@ pub fn reference_clip(dir: &Path) -> PathBuf {
     }
     let mut graph = String::new();
     for pair in 0..5 {
-        graph.push_str(&format!("[{}:v]setsar=1,format=yuv420p[v{pair}];[{}:a]aformat=channel_layouts=mono[a{pair}];", pair * 2, pair * 2 + 1));
+        graph.push_str(&format!(
+            "[{}:v]setsar=1,format=yuv420p[v{pair}];[{}:a]aformat=channel_layouts=mono[a{pair}];",
+            pair * 2,
+            pair * 2 + 1
+        ));
     }
     for pair in 0..5 {
         graph.push_str(&format!("[v{pair}][a{pair}]"));
     }
     graph.push_str("concat=n=5:v=1:a=1[v][a]");
-    args.extend(["-filter_complex".into(), graph, "-map".into(), "[v]".into(), "-map".into(), "[a]".into()]);
+    args.extend([
+        "-filter_complex".into(),
+        graph,
+        "-map".into(),
+        "[v]".into(),
+        "-map".into(),
+        "[a]".into(),
+    ]);
     args.extend(
-        ["-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-c:a", "aac", "-b:a", "96k"]
-            .iter()
-            .map(|text| text.to_string()),
+        [
+            "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-c:a", "aac", "-b:a", "96k",
+        ]
+        .iter()
+        .map(|text| text.to_string()),
     );
     args.push(path.display().to_string());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -192,8 +241,14 @@ pub fn assert_valid_insights(document: &Value) {
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(document).map(|error| format!("{} at {}", error, error.instance_path)).collect();
-    assert!(errors.is_empty(), "insights do not match the schema: {errors:#?}\n{document}");
+    let errors: Vec<String> = validator
+        .iter_errors(document)
+        .map(|error| format!("{} at {}", error, error.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "insights do not match the schema: {errors:#?}\n{document}"
+    );
 }
 
 /// Regular files under `dir`, recursively.
@@ -213,5 +268,8 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn assert_close(actual: f64, expected: f64, tolerance: f64, what: &str) {
-    assert!((actual - expected).abs() <= tolerance, "{what}: {actual} is not within {tolerance} of {expected}");
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{what}: {actual} is not within {tolerance} of {expected}"
+    );
 }

@@ -1,0 +1,34 @@
+# vidsight — the two commands that matter:
+#   make run    installs what is missing, builds in release, serves on 127.0.0.1:8080
+#   make test   formatting, lints and every test
+ADDR ?= 127.0.0.1:8080
+DATA_DIR ?= ./data
+CARGO ?= cargo
+
+.PHONY: run test deps build fmt lint unit bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --locked --bin vidsight
+
+run: build
+	./target/release/vidsight serve --addr $(ADDR) --data-dir $(DATA_DIR)
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --locked
+
+test: deps fmt lint unit
+
+bench: build
+	scripts/bench.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine lacks to build, run and test vidsight:
+# ffmpeg/ffprobe (through apt when missing and we are root). Idempotent and quiet when
+# everything is already there.
+set -euo pipefail
+
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "vidsight needs: ${need_apt[*]}. Install them (e.g. sudo apt-get install ${need_apt[*]}) and retry." >&2
+    exit 1
+  fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "vidsight needs a Rust toolchain (cargo): see https://rustup.rs" >&2
+  exit 1
+fi
