@@ -12,13 +12,27 @@ pub struct HsvFrame {
 
 impl HsvFrame {
     /// Converts packed RGB24 to HSV the way OpenCV does for 8-bit images
-    /// (H in 0–179, S and V in 0–255).
+    /// (H in 0–179, S and V in 0–255), taking every pixel.
     pub fn fill_from_rgb(&mut self, rgb: &[u8]) {
-        let pixels = rgb.len() / 3;
+        self.fill_from_rgb_sampled(rgb, rgb.len() / 3, 1);
+    }
+
+    /// As [`fill_from_rgb`](Self::fill_from_rgb), on every `step`-th pixel of every
+    /// `step`-th row of a `width`-pixel-wide frame (PySceneDetect also scores downscaled
+    /// frames; this keeps the cost independent of the keyframe size).
+    pub fn fill_from_rgb_sampled(&mut self, rgb: &[u8], width: usize, step: usize) {
+        let step = step.max(1);
+        let width = width.max(1);
+        let rows = rgb.len() / 3 / width;
+        let pixels = rows.div_ceil(step) * width.div_ceil(step);
         self.hue.resize(pixels, 0);
         self.saturation.resize(pixels, 0);
         self.value.resize(pixels, 0);
-        for (index, pixel) in rgb.chunks_exact(3).enumerate() {
+        let sampled = (0..rows).step_by(step).flat_map(|row| {
+            let line = &rgb[row * width * 3..(row + 1) * width * 3];
+            line.chunks_exact(3).step_by(step)
+        });
+        for (index, pixel) in sampled.enumerate() {
             let (red, green, blue) = (pixel[0] as i32, pixel[1] as i32, pixel[2] as i32);
             let max = red.max(green).max(blue);
             let min = red.min(green).min(blue);
@@ -71,21 +85,24 @@ impl HsvFrame {
     }
 }
 
-/// The share of pixels whose luma (BT.601) is below `luma_threshold`.
-pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8) -> f64 {
+/// The share of pixels whose luma (BT.601) is below `luma_threshold`, looking at every
+/// `step`-th pixel.
+pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
     let pixels = rgb.len() / 3;
     if pixels == 0 {
         return 0.0;
     }
     let threshold = luma_threshold as u32;
+    let sampled = pixels.div_ceil(step.max(1));
     let dark = rgb
         .chunks_exact(3)
+        .step_by(step.max(1))
         .filter(|pixel| {
             let luma = (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
             luma < threshold
         })
         .count();
-    dark as f64 / pixels as f64
+    dark as f64 / sampled as f64
 }
 
 /// Keeps a few frames of the current shot so that, when the shot ends, one from its middle
@@ -153,10 +170,21 @@ mod tests {
     }
 
     #[test]
+    fn sampling_takes_every_step_th_pixel_of_every_step_th_row() {
+        // 4x2 frame: row 0 = red, green, blue, white; row 1 = black ×4
+        let mut rgb = vec![255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255];
+        rgb.extend([0u8; 12]);
+        let mut frame = HsvFrame::default();
+        frame.fill_from_rgb_sampled(&rgb, 4, 2);
+        assert_eq!(frame.hue, vec![0, 120]);
+        assert_eq!(frame.value, vec![255, 255]);
+    }
+
+    #[test]
     fn dark_share_counts_pixels_under_the_threshold() {
         let mut rgb = solid(0, 0, 0, 3);
         rgb.extend(solid(200, 200, 200, 1));
-        assert!((dark_pixel_share(&rgb, 32) - 0.75).abs() < 1e-9);
+        assert!((dark_pixel_share(&rgb, 32, 1) - 0.75).abs() < 1e-9);
     }
 
     #[test]

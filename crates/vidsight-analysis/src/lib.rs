@@ -126,7 +126,7 @@ async fn run_pass(
     command
         .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-vf"])
         .arg(format!(
-            "scale={width}:{height}:flags=area,setsar=1,format=rgb24,showinfo"
+            "scale={width}:{height}:flags=area,setsar=1,format=rgb24,showinfo=checksum=0"
         ))
         .args(["-f", "rawvideo", "pipe:1"]);
     if has_audio {
@@ -184,6 +184,8 @@ async fn run_pass(
     });
 
     let frame_bytes = (width * height * 3) as usize;
+    // score on a grid about 240 pixels wide, whatever the keyframe size
+    let step = (width as usize / 240).max(1);
     let mut rgb = vec![0u8; frame_bytes];
     let mut current = HsvFrame::default();
     let mut previous = HsvFrame::default();
@@ -208,7 +210,7 @@ async fn run_pass(
                 )
             }
         }
-        current.fill_from_rgb(&rgb);
+        current.fill_from_rgb_sampled(&rgb, width as usize, step);
         if frame_index > 0 {
             let score = current.difference(&previous);
             let since_last_cut = frame_index - cut_frames.last().copied().unwrap_or(0);
@@ -220,8 +222,9 @@ async fn run_pass(
                 picker.start_shot(frame_index);
             }
         }
-        black_flags
-            .push(dark_pixel_share(&rgb, settings.black_pixel_luma) >= settings.black_pixel_ratio);
+        black_flags.push(
+            dark_pixel_share(&rgb, settings.black_pixel_luma, step) >= settings.black_pixel_ratio,
+        );
         picker.offer(frame_index, &rgb);
         current.swap(&mut previous);
         frame_index += 1;
@@ -254,6 +257,21 @@ async fn run_pass(
         }
         tracing::warn!(code = %error.code, exit = ?status.code(), "analysis pass failed");
         return Err(error);
+    }
+    // the upload check catches most truncation; this catches the rest (e.g. a Matroska file
+    // whose header promises more than its data holds)
+    let decoded_until = findings.frame_times.last().copied().unwrap_or(0.0);
+    let expected_frames = media.frame_count.unwrap_or(0);
+    if (expected_frames > 10 && frame_index * 10 < expected_frames * 9)
+        || (media.duration > 5.0 && decoded_until < media.duration * 0.9 - 1.0)
+    {
+        return Err(Error::new(
+            ErrorCode::TruncatedMedia,
+            format!(
+                "the video stops at {decoded_until:.2} s of {:.2} s: the file is truncated or damaged",
+                media.duration
+            ),
+        ));
     }
     if findings.frame_times.len() as u64 != frame_index {
         tracing::warn!(

@@ -143,7 +143,7 @@ pub async fn upload_video(
         let content_type = content_type_for(&media, &filename);
         let video_id = VideoId::new();
         let key = keys::original(video_id);
-        state.blobs.put_file(&key, spool.path()).await?;
+        state.blobs.adopt_file(&key, spool.path()).await?;
         let new_video = NewVideo {
             id: video_id,
             filename,

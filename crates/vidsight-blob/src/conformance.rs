@@ -74,6 +74,23 @@ pub async fn put_file_streams_large_files(store: Arc<dyn BlobStore>) {
     if let Some(local) = store.local_path("videos/x/original") {
         assert!(std::fs::read(local).unwrap() == data);
     }
+    // adopting takes the file: stored whole, source gone
+    let taken = dir.path().join("taken.bin");
+    std::fs::write(&taken, &data[..1000]).unwrap();
+    assert_eq!(
+        store.adopt_file("videos/y/original", &taken).await.unwrap(),
+        1000
+    );
+    assert!(!taken.exists());
+    assert_eq!(
+        store
+            .get_bytes("videos/y/original")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_ref(),
+        &data[..1000]
+    );
 }
 
 pub async fn list_and_delete_by_prefix(store: Arc<dyn BlobStore>) {

@@ -35,6 +35,14 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Returns the number of bytes stored.
     async fn put_file(&self, key: &str, path: &Path) -> Result<u64>;
 
+    /// Like [`put_file`](Self::put_file), but the file is ours to take: a store on the same
+    /// filesystem moves it in (no copy); others copy it. The file is gone afterwards.
+    async fn adopt_file(&self, key: &str, path: &Path) -> Result<u64> {
+        let size = self.put_file(key, path).await?;
+        let _ = tokio::fs::remove_file(path).await;
+        Ok(size)
+    }
+
     async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<()>;
 
     /// The whole object; `None` when it does not exist.
@@ -202,6 +210,33 @@ impl BlobStore for ObjectBlobStore {
         }
         writer.finish().await.map_err(storage_error)?;
         Ok(total)
+    }
+
+    async fn adopt_file(&self, key: &str, path: &Path) -> Result<u64> {
+        if let Some(target) = self.local_path(key) {
+            let size = tokio::fs::metadata(path)
+                .await
+                .map_err(|error| {
+                    Error::internal("cannot read the file to store").with_source(error)
+                })?
+                .len();
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(|error| {
+                    Error::new(
+                        ErrorCode::StorageUnavailable,
+                        "cannot create the object's directory",
+                    )
+                    .with_source(error)
+                })?;
+            }
+            // a rename is atomic and free on one filesystem; across filesystems, copy
+            if tokio::fs::rename(path, &target).await.is_ok() {
+                return Ok(size);
+            }
+        }
+        let size = self.put_file(key, path).await?;
+        let _ = tokio::fs::remove_file(path).await;
+        Ok(size)
     }
 
     async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<()> {

@@ -74,38 +74,51 @@ impl MediaTools {
         report.into_media_info()
     }
 
-    /// Probes, then decodes the first video frame and the last second, so that a file whose
-    /// headers parse but whose pictures do not — or whose data stops early, as when an
-    /// upload with its index at the front was cut short — is refused at upload rather than
-    /// failing later.
+    /// Probes, decodes the first video frame and reads the packets of the last second, so
+    /// that a file whose headers parse but whose pictures do not — or whose data stops
+    /// early, as when an upload with its index at the front was cut short — is refused at
+    /// upload rather than failing later.
     pub async fn validate_upload(&self, path: &Path) -> Result<MediaInfo> {
         let info = self.probe(path).await?;
-        self.decode_check(path, &["-frames:v", "1"], &[]).await?;
+        self.decode_check(path, &["-frames:v", "1"]).await?;
         if info.duration > 1.0 {
-            self.decode_check(path, &[], &["-sseof", "-1"]).await.map_err(|error| {
-                if error.code == ErrorCode::MediaTimeout || error.code == ErrorCode::MediaToolFailed {
-                    return error;
-                }
-                Error::new(
-                    ErrorCode::TruncatedMedia,
-                    "the end of the video cannot be read: the file is truncated or damaged (was the upload cut short?)",
-                )
-            })?;
+            self.tail_check(path).await?;
         }
         Ok(info)
     }
 
-    async fn decode_check(
-        &self,
-        path: &Path,
-        output_args: &[&str],
-        input_args: &[&str],
-    ) -> Result<()> {
+    /// Reads (without decoding) the packets of the last second: a file whose data stops
+    /// before its index says makes the demuxer report a partial file. Cheap at any size.
+    async fn tail_check(&self, path: &Path) -> Result<()> {
+        let mut command = self.ffmpeg_command();
+        command
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-v",
+                "error",
+                "-protocol_whitelist",
+                "file",
+            ])
+            .args(["-sseof", "-1", "-i"])
+            .arg(input_url(path))
+            .args(["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]);
+        let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
+        let stderr = String::from_utf8_lossy(&output.stderr).to_ascii_lowercase();
+        if !output.success || stderr.contains("partial file") || stderr.contains("invalid nal") {
+            return Err(Error::new(
+                ErrorCode::TruncatedMedia,
+                "the end of the video cannot be read: the file is truncated or damaged (was the upload cut short?)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn decode_check(&self, path: &Path, output_args: &[&str]) -> Result<()> {
         let mut command = self.ffmpeg_command();
         command
             .args(["-hide_banner", "-nostdin", "-v", "error", "-xerror"])
             .args(["-protocol_whitelist", "file"])
-            .args(input_args)
             .arg("-i")
             .arg(input_url(path))
             .args(["-map", "0:v:0"])

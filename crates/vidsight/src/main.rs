@@ -249,17 +249,21 @@ async fn analyze(
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&output.insights)?);
+        print_out(&(serde_json::to_string_pretty(&output.insights)? + "\n"));
     } else {
         print_summary(file, &output.insights, out.as_deref());
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// The readable summary of `analyze`. Written with errors ignored, so `| head` is fine.
 fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::path::Path>) {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     let media = &insights.media;
     let audio = media.audio_codec.as_deref().unwrap_or("no audio");
-    println!(
+    let _ = writeln!(
+        text,
         "{}: {:.2} s, {}x{} (shown {}x{}, {}), {:.3} fps{}, {} / {}",
         file.display(),
         media.duration,
@@ -277,13 +281,15 @@ fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::
         media.video_codec,
         audio
     );
-    println!(
+    let _ = writeln!(
+        text,
         "{} shots, {} cuts",
         insights.shots.len(),
         insights.transitions.len()
     );
     for shot in &insights.shots {
-        println!(
+        let _ = writeln!(
+            text,
             "  shot {:>3}  {:>9.3} – {:>9.3} s  {}",
             shot.index + 1,
             shot.start,
@@ -306,13 +312,23 @@ fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::
                 .join(", ")
         }
     };
-    println!("black: {}", segments(&insights.black));
-    println!("silence: {}", segments(&insights.silence));
-    match &insights.loudness {
-        Some(loudness) => println!(
+    let _ = writeln!(text, "black: {}", segments(&insights.black));
+    let _ = writeln!(text, "silence: {}", segments(&insights.silence));
+    let _ = match &insights.loudness {
+        Some(loudness) => writeln!(
+            text,
             "loudness: {:.1} LUFS integrated, {:.1} LU range, {:.1} dBTP true peak",
             loudness.integrated_lufs, loudness.lra, loudness.true_peak_dbtp
         ),
-        None => println!("loudness: no audio"),
-    }
+        None => writeln!(text, "loudness: no audio"),
+    };
+    print_out(&text);
+}
+
+/// Writes to stdout, ignoring a closed pipe (`vidsight analyze x | head` must not panic).
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
 }
