@@ -146,6 +146,7 @@ impl Error {
                 | ErrorCode::DatabaseUnavailable
                 | ErrorCode::QueueUnavailable
                 | ErrorCode::MediaTimeout
+                | ErrorCode::MediaToolFailed
                 | ErrorCode::Internal
         )
     }

@@ -79,6 +79,31 @@ pub fn analyzer_settings(config: &Config) -> AnalyzerSettings {
     }
 }
 
+/// Removes temporary files (spooled uploads, analysis downloads) older than `age`: what a
+/// crash left behind. Younger files may belong to another process on the same data dir.
+pub async fn sweep_stale_temporary_files(dir: &std::path::Path, age: Duration) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    let mut removed = 0u32;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let Ok(metadata) = entry.metadata().await else {
+            continue;
+        };
+        let stale = metadata
+            .modified()
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|elapsed| elapsed > age);
+        if metadata.is_file() && stale && tokio::fs::remove_file(entry.path()).await.is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, dir = %dir.display(), "removed stale temporary files");
+    }
+}
+
 /// A started server: its address (when the API role runs) and its tasks.
 pub struct Running {
     pub api_addr: Option<SocketAddr>,
@@ -106,6 +131,7 @@ impl Running {
 /// free port, reported in [`Running::api_addr`]).
 pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let backends = open_backends(config).await?;
+    sweep_stale_temporary_files(&config.tmp_dir(), Duration::from_secs(24 * 3600)).await;
     let tools = media_tools(config);
     let mut tasks = Vec::new();
     let mut api_addr = None;
@@ -175,4 +201,30 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         shutdown,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[tokio::test]
+    async fn only_stale_temporary_files_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("upload-old");
+        let fresh = dir.path().join("upload-fresh");
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::write(&fresh, b"x").unwrap();
+        let two_days_ago = SystemTime::now() - Duration::from_secs(48 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        sweep_stale_temporary_files(dir.path(), Duration::from_secs(24 * 3600)).await;
+        assert!(!old.exists());
+        assert!(fresh.exists());
+        sweep_stale_temporary_files(&dir.path().join("missing"), Duration::ZERO).await;
+    }
 }

@@ -657,3 +657,127 @@ fn openapi_spec_matches_the_code() {
         "docs/openapi.json differs from the code; regenerate it with UPDATE_OPENAPI=1 cargo test -p vidsight --test api openapi_spec_matches_the_code"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_retry_with_backoff_then_fail_with_their_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("ok.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:duration=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        clip.to_str().unwrap(),
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let api = TestServer::start_in(
+        data.path(),
+        json!({ "roles": "api", "worker": { "max_attempts": 3 } }),
+    )
+    .await;
+    let (status, video) = api.upload_file(&clip).await;
+    assert_eq!(status, 201, "{video}");
+    let id = video["id"].as_str().unwrap().to_owned();
+
+    // a worker whose ffmpeg cannot be started: an operator problem, retried
+    let broken = test_config(
+        data.path(),
+        json!({ "roles": "worker", "media": { "ffmpeg": "/nonexistent/ffmpeg" }, "worker": { "max_attempts": 3 } }),
+    );
+    let worker = vidsight::app::start(&broken, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let failed = api.wait_finished(&id, Duration::from_secs(60)).await;
+    worker.stop().await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "media-tool-failed");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ffmpeg"),
+        "{failed}"
+    );
+    let analysis_id = failed["latest_analysis_id"].as_str().unwrap();
+    let (_, analysis) = api
+        .get_json(&format!("/api/v1/analyses/{analysis_id}"))
+        .await;
+    assert_eq!(
+        analysis["attempts"], 3,
+        "retried up to max_attempts: {analysis}"
+    );
+    assert_eq!(analysis["status"], "failed");
+    let (status, error) = api.get_json(&format!("/api/v1/videos/{id}/insights")).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("video-not-ready"))
+    );
+
+    // fixed, a re-run succeeds
+    let good = test_config(data.path(), json!({ "roles": "worker" }));
+    let worker = vidsight::app::start(&good, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let rerun = api
+        .client
+        .post(api.url(&format!("/api/v1/videos/{id}/analyses")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rerun.status(), 202);
+    let ready = api.wait_finished(&id, Duration::from_secs(60)).await;
+    worker.stop().await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert!(ready["error"].is_null());
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_that_fails_analysis_is_failed_once_with_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("ok.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        clip.to_str().unwrap(),
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let api = TestServer::start_in(data.path(), json!({ "roles": "api" })).await;
+    let (status, video) = api.upload_file(&clip).await;
+    assert_eq!(status, 201);
+    let id = video["id"].as_str().unwrap().to_owned();
+    // the stored file goes bad between upload and analysis
+    let stored = files_under(&data.path().join("objects"))
+        .into_iter()
+        .find(|path| path.ends_with("original"))
+        .unwrap();
+    std::fs::write(&stored, b"no longer a video").unwrap();
+
+    let config = test_config(data.path(), json!({ "roles": "worker" }));
+    let worker = vidsight::app::start(&config, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let failed = api.wait_finished(&id, Duration::from_secs(60)).await;
+    worker.stop().await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "unsupported-media-type");
+    let analysis_id = failed["latest_analysis_id"].as_str().unwrap();
+    let (_, analysis) = api
+        .get_json(&format!("/api/v1/analyses/{analysis_id}"))
+        .await;
+    assert_eq!(
+        analysis["attempts"], 1,
+        "bad media is not retried: {analysis}"
+    );
+    api.stop().await;
+}
