@@ -19,35 +19,8 @@ use vidsight_domain::insights::{Loudness, Segment, Shot, Transition, TransitionK
 use vidsight_domain::{Error, ErrorCode, Insights, MediaInfo, Result};
 use vidsight_media::MediaTools;
 
-/// Detector settings (the `[analysis]` section of the configuration).
-#[derive(Clone, Debug)]
-pub struct AnalyzerSettings {
-    pub cut_threshold: f64,
-    pub min_shot_seconds: f64,
-    pub frame_width: u32,
-    pub black_pixel_ratio: f64,
-    pub black_pixel_luma: u8,
-    pub black_min_seconds: f64,
-    pub silence_noise_db: f64,
-    pub silence_min_seconds: f64,
-    pub keyframe_quality: u8,
-}
-
-impl Default for AnalyzerSettings {
-    fn default() -> Self {
-        Self {
-            cut_threshold: 27.0,
-            min_shot_seconds: 0.4,
-            frame_width: 480,
-            black_pixel_ratio: 0.98,
-            black_pixel_luma: 32,
-            black_min_seconds: 0.1,
-            silence_noise_db: -50.0,
-            silence_min_seconds: 0.5,
-            keyframe_quality: 85,
-        }
-    }
-}
+/// Detector settings: the `[analysis]` section of the configuration, used as it is.
+pub use vidsight_config::AnalysisConfig as AnalyzerSettings;
 
 /// A keyframe image, JPEG-encoded.
 #[derive(Clone, Debug)]

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use vidsight_analysis::AnalyzerSettings;
 use vidsight_blob::BlobStore;
 use vidsight_cache::Cache;
 use vidsight_config::{Config, Role};
@@ -61,21 +60,6 @@ pub fn media_tools(config: &Config) -> MediaTools {
             cpu_seconds: (media.cpu_limit_seconds > 0).then_some(media.cpu_limit_seconds),
         },
         threads: media.threads,
-    }
-}
-
-pub fn analyzer_settings(config: &Config) -> AnalyzerSettings {
-    let analysis = &config.analysis;
-    AnalyzerSettings {
-        cut_threshold: analysis.cut_threshold,
-        min_shot_seconds: analysis.min_shot_seconds,
-        frame_width: analysis.frame_width,
-        black_pixel_ratio: analysis.black_pixel_ratio,
-        black_pixel_luma: analysis.black_pixel_luma,
-        black_min_seconds: analysis.black_min_seconds,
-        silence_noise_db: analysis.silence_noise_db,
-        silence_min_seconds: analysis.silence_min_seconds,
-        keyframe_quality: analysis.keyframe_quality,
     }
 }
 
@@ -185,7 +169,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             blobs: backends.blobs.clone(),
             cache: backends.cache.clone(),
             tools,
-            analyzer: analyzer_settings(config),
+            analyzer: config.analysis.clone(),
             settings: WorkerSettings::from_config(&config.worker),
             tmp_dir: config.tmp_dir(),
         });

@@ -189,6 +189,17 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Says why a file cannot be analysed, with its stable code; exit status 1.
+fn refuse(file: &std::path::Path, error: &vidsight_domain::Error) -> std::process::ExitCode {
+    eprintln!(
+        "error: {}: {} ({})",
+        file.display(),
+        error.message,
+        error.code
+    );
+    std::process::ExitCode::from(1)
+}
+
 async fn analyze(
     config: &Config,
     file: &std::path::Path,
@@ -196,18 +207,10 @@ async fn analyze(
     out: Option<PathBuf>,
 ) -> anyhow::Result<std::process::ExitCode> {
     let tools = app::media_tools(config);
-    let settings = app::analyzer_settings(config);
+    let settings = &config.analysis;
     let media = match tools.validate_upload(file).await {
         Ok(media) => media,
-        Err(error) => {
-            eprintln!(
-                "error: {}: {} ({})",
-                file.display(),
-                error.message,
-                error.code
-            );
-            return Ok(std::process::ExitCode::from(1));
-        }
+        Err(error) => return Ok(refuse(file, &error)),
     };
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(1000),
@@ -226,19 +229,11 @@ async fn analyze(
     );
     let progress_bar = bar.clone();
     let report = move |fraction: f64| progress_bar.set_position((fraction * 1000.0) as u64);
-    let output = vidsight_analysis::analyze(&tools, file, &media, &settings, &report).await;
+    let output = vidsight_analysis::analyze(&tools, file, &media, settings, &report).await;
     bar.finish_and_clear();
     let output = match output {
         Ok(output) => output,
-        Err(error) => {
-            eprintln!(
-                "error: {}: {} ({})",
-                file.display(),
-                error.message,
-                error.code
-            );
-            return Ok(std::process::ExitCode::from(1));
-        }
+        Err(error) => return Ok(refuse(file, &error)),
     };
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -153,18 +153,12 @@ async fn generated_clip_yields_cuts_black_and_silence_at_the_right_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_supports_ranges_and_listing_pages_and_delete_removes_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("small.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    let clip = lavfi_clip(
+        dir.path(),
+        "small.mp4",
         "testsrc2=size=160x120:rate=25:duration=1",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        clip.to_str().unwrap(),
-    ]);
+        &[],
+    );
     let bytes = std::fs::read(&clip).unwrap();
     let server = TestServer::start(json!({})).await;
     let mut ids = Vec::new();
@@ -321,44 +315,21 @@ async fn content_supports_ranges_and_listing_pages_and_delete_removes_everything
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_its_code_and_leaves_no_orphan() {
     let dir = tempfile::tempdir().unwrap();
-    let full = dir.path().join("full.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    let full = lavfi_clip(
+        dir.path(),
+        "full.mp4",
         "testsrc2=size=320x240:rate=25:duration=3",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        full.to_str().unwrap(),
-    ]);
+        &[],
+    );
     let full_bytes = std::fs::read(&full).unwrap();
-    let faststart = dir.path().join("faststart.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    let faststart = lavfi_clip(
+        dir.path(),
+        "faststart.mp4",
         "testsrc2=size=320x240:rate=25:duration=3",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-movflags",
-        "+faststart",
-        faststart.to_str().unwrap(),
-    ]);
+        &["-movflags", "+faststart"],
+    );
     let faststart_bytes = std::fs::read(&faststart).unwrap();
-    let audio = dir.path().join("tone.m4a");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=2",
-        "-c:a",
-        "aac",
-        audio.to_str().unwrap(),
-    ]);
+    let audio = lavfi_clip(dir.path(), "tone.m4a", "sine=duration=2", &[]);
 
     let server = TestServer::start(json!({ "upload": { "max_bytes": 400_000 } })).await;
     // (what, body, file name, declared type, status, code)
@@ -661,18 +632,12 @@ fn openapi_spec_matches_the_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_retry_with_backoff_then_fail_with_their_code() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("ok.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    let clip = lavfi_clip(
+        dir.path(),
+        "ok.mp4",
         "testsrc2=size=160x120:rate=25:duration=1",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        clip.to_str().unwrap(),
-    ]);
+        &[],
+    );
     let data = tempfile::tempdir().unwrap();
     let api = TestServer::start_in(
         data.path(),
@@ -739,18 +704,12 @@ async fn transient_failures_retry_with_backoff_then_fail_with_their_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_that_fails_analysis_is_failed_once_with_its_code() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("ok.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    let clip = lavfi_clip(
+        dir.path(),
+        "ok.mp4",
         "testsrc2=size=160x120:rate=25:duration=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        clip.to_str().unwrap(),
-    ]);
+        &[],
+    );
     let data = tempfile::tempdir().unwrap();
     let api = TestServer::start_in(data.path(), json!({ "roles": "api" })).await;
     let (status, video) = api.upload_file(&clip).await;

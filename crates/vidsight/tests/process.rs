@@ -52,33 +52,26 @@ async fn wait_until_processing(server: &TestServer, id: &str) {
     }
 }
 
-fn long_clip(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("long.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+/// An api-only server on `data` with a 40 s 720p clip uploaded; returns it and the video id.
+async fn api_with_a_long_upload(data: &Path) -> (TestServer, String) {
+    let media = tempfile::tempdir().unwrap();
+    let clip = lavfi_clip(
+        media.path(),
+        "long.mp4",
         "testsrc2=size=1280x720:rate=30:duration=40",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        path.to_str().unwrap(),
-    ]);
-    path
+        &[],
+    );
+    let api = TestServer::start_in(data, json!({ "roles": "api" })).await;
+    let (status, video) = api.upload_file(&clip).await;
+    assert_eq!(status, 201, "{video}");
+    let id = video["id"].as_str().unwrap().to_owned();
+    (api, id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_loses_nothing_and_the_job_completes_once() {
-    let media = tempfile::tempdir().unwrap();
-    let clip = long_clip(media.path());
     let data = tempfile::tempdir().unwrap();
-    let api = TestServer::start_in(data.path(), json!({ "roles": "api" })).await;
-    let (status, video) = api.upload_file(&clip).await;
-    assert_eq!(status, 201, "{video}");
-    let id = video["id"].as_str().unwrap().to_owned();
+    let (api, id) = api_with_a_long_upload(data.path()).await;
 
     let mut first = spawn_worker(data.path());
     wait_until_processing(&api, &id).await;
@@ -137,13 +130,8 @@ mod sqlx_row {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_running_job_finish() {
-    let media = tempfile::tempdir().unwrap();
-    let clip = long_clip(media.path());
     let data = tempfile::tempdir().unwrap();
-    let api = TestServer::start_in(data.path(), json!({ "roles": "api" })).await;
-    let (status, video) = api.upload_file(&clip).await;
-    assert_eq!(status, 201);
-    let id = video["id"].as_str().unwrap().to_owned();
+    let (api, id) = api_with_a_long_upload(data.path()).await;
 
     let mut worker = spawn_worker(data.path());
     wait_until_processing(&api, &id).await;

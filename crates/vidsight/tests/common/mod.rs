@@ -173,6 +173,27 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
+/// A clip from one lavfi source (e.g. `testsrc2=size=320x240:rate=25:duration=3`),
+/// H.264 unless `extra` says otherwise.
+pub fn lavfi_clip(dir: &Path, name: &str, source: &str, extra: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let mut args = vec!["-f", "lavfi", "-i", source];
+    if !source.starts_with("sine") {
+        args.extend([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ]);
+    }
+    args.extend(extra);
+    args.push(path.to_str().unwrap());
+    ffmpeg(&args);
+    path
+}
+
 /// Timeline of [`reference_clip`], 25 fps, 320x240:
 /// 0–2 s testsrc2 (440 Hz) | 2–4 s smptebars (660 Hz) | 4–5 s black (440 Hz) |
 /// 5–7 s rgbtestsrc (silent) | 7–9 s yellow (880 Hz).
