@@ -5,10 +5,15 @@ ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 CARGO ?= cargo
 
-.PHONY: run test deps build fmt lint unit bench clean
+.PHONY: run test deps test-deps build fmt lint unit matrix bench clean
 
 deps:
 	@scripts/install-deps.sh
+
+# what the tests need on top: the S3 test server, PostgreSQL and Redis running
+test-deps:
+	@scripts/install-deps.sh --test
+	@scripts/services.sh
 
 build: deps
 	$(CARGO) build --release --locked --bin vidsight
@@ -25,7 +30,11 @@ lint:
 unit:
 	$(CARGO) test --workspace --locked
 
-test: deps fmt lint unit
+# the integration suite again, on the production backends (PostgreSQL, S3, Redis)
+matrix:
+	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api
+
+test: test-deps fmt lint unit matrix
 
 bench: build
 	scripts/bench.sh

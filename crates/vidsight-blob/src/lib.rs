@@ -1,9 +1,11 @@
 //! Object storage for videos and derived artifacts, behind the small [`BlobStore`] trait.
 //! The implementation goes through the `object_store` crate, chosen by URL scheme:
-//! `file:///abs/path` (local filesystem) and `memory://` (tests); `s3://` plugs in here.
+//! `file:///abs/path` (local filesystem), `s3://bucket[/prefix]` (AWS S3 and compatible
+//! servers: MinIO, Ceph, Garage, R2) and `memory://` (tests).
 //! Every implementation must pass [`conformance`].
 
 pub mod conformance;
+pub mod testing;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -92,7 +94,62 @@ pub mod keys {
     }
 }
 
-/// Opens the store named by `url`.
+/// Settings for `s3://` stores (the `[s3]` configuration section).
+#[derive(Clone, Debug, Default)]
+pub struct S3Settings {
+    /// An S3-compatible server; `None` for AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// `None`: the standard `AWS_*` environment variables (or instance credentials).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`) rather than virtual-hosted style.
+    pub path_style: bool,
+}
+
+fn open_s3(url: &str, settings: &S3Settings) -> Result<Arc<dyn BlobStore>> {
+    let invalid = |message: String| Error::new(ErrorCode::StorageUnavailable, message);
+    let parsed =
+        url::Url::parse(url).map_err(|error| invalid(format!("invalid storage URL: {error}")))?;
+    let bucket = parsed
+        .host_str()
+        .filter(|bucket| !bucket.is_empty())
+        .ok_or_else(|| invalid("an s3:// URL names a bucket: s3://bucket[/prefix]".into()))?;
+    let mut builder = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_region(&settings.region)
+        .with_virtual_hosted_style_request(!settings.path_style);
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    if let (Some(key), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
+        builder = builder
+            .with_access_key_id(key)
+            .with_secret_access_key(secret);
+    }
+    let store = builder
+        .build()
+        .map_err(|error| invalid(format!("cannot configure S3 storage: {error}")))?;
+    let prefix = parsed.path().trim_matches('/');
+    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    };
+    Ok(Arc::new(ObjectBlobStore::from_object_store(store)))
+}
+
+/// Opens the store named by `url`; `s3` applies to `s3://` URLs.
+pub fn open_with(url: &str, s3: &S3Settings) -> Result<Arc<dyn BlobStore>> {
+    if url.starts_with("s3://") {
+        return open_s3(url, s3);
+    }
+    open(url)
+}
+
+/// Opens a `file://` or `memory://` store.
 pub fn open(url: &str) -> Result<Arc<dyn BlobStore>> {
     let invalid = |message: String| Error::new(ErrorCode::StorageUnavailable, message);
     if url.starts_with("memory://") {
@@ -108,7 +165,7 @@ pub fn open(url: &str) -> Result<Arc<dyn BlobStore>> {
     }
     let scheme = url.split(':').next().unwrap_or_default();
     Err(invalid(format!(
-        "storage scheme `{scheme}` is not supported by this build (use file:// or memory://)"
+        "storage scheme `{scheme}` is not supported (use file://, s3:// or memory://)"
     )))
 }
 

@@ -1,10 +1,14 @@
 //! A cache for hot reads behind the small [`Cache`] trait, chosen by URL scheme:
-//! `memory://` here; `redis://` plugs in with the production backends. A cache is only ever
+//! `memory://` (one process) or `redis://` (shared by every process). A cache is only ever
 //! an accelerator: callers treat any cache error as a miss.
 //!
 //! The in-memory cache is written by hand (a map with expiry and a size bound, evicting
 //! the entries nearest expiry) because it is a few dozen lines; a crate such as moka would
 //! add far more build time than it saves here.
+
+mod redis_cache;
+
+pub use redis_cache::RedisCache;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -27,10 +31,13 @@ pub fn open(url: &str) -> Result<Arc<dyn Cache>> {
     if url.starts_with("memory://") {
         return Ok(Arc::new(MemoryCache::new(64 * 1024 * 1024)));
     }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        return Ok(Arc::new(RedisCache::new(url, "vidsight:")?));
+    }
     let scheme = url.split(':').next().unwrap_or_default();
     Err(Error::new(
         ErrorCode::Internal,
-        format!("cache scheme `{scheme}` is not supported by this build (use memory://)"),
+        format!("cache scheme `{scheme}` is not supported (use memory:// or redis://)"),
     ))
 }
 

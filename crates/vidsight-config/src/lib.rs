@@ -98,11 +98,31 @@ pub struct Config {
     pub storage_url: String,
     pub queue_url: String,
     pub cache_url: String,
+    pub database: DatabaseConfig,
+    pub s3: S3Config,
     pub upload: UploadConfig,
     pub worker: WorkerConfig,
     pub media: MediaConfig,
     pub analysis: AnalysisConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub acquire_timeout_seconds: u64,
+    pub replica_url: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub path_style: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -259,25 +279,67 @@ impl Config {
             }
         }
         let database = self.database_url();
-        if !database.starts_with("sqlite:") {
+        if !(database.starts_with("sqlite:")
+            || database.starts_with("postgres://")
+            || database.starts_with("postgresql://"))
+        {
             return Err(invalid(
                 "database_url",
                 "VIDSIGHT_DATABASE_URL",
                 format!(
-                    "unsupported scheme in `{}`: this build supports sqlite:// (postgres:// comes with the production backends)",
+                    "unsupported scheme in `{}`: use sqlite://path or postgres://user:password@host/db",
                     redact_url(&database)
                 ),
             ));
         }
+        let replica = &self.database.replica_url;
+        if !replica.is_empty() && !replica.starts_with("postgres") {
+            return Err(invalid(
+                "database.replica_url",
+                "VIDSIGHT_DATABASE__REPLICA_URL",
+                "a read replica must be a postgres:// URL (or empty)",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid(
+                "database.max_connections",
+                "VIDSIGHT_DATABASE__MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
         let storage = self.storage_url();
-        if !(storage.starts_with("file://") || storage.starts_with("memory://")) {
+        let storage_ok = storage.starts_with("file://")
+            || storage.starts_with("memory://")
+            || storage.starts_with("s3://");
+        if !storage_ok {
             return Err(invalid(
                 "storage_url",
                 "VIDSIGHT_STORAGE_URL",
                 format!(
-                    "unsupported scheme in `{}`: use file:///absolute/path or memory://",
+                    "unsupported scheme in `{}`: use file:///absolute/path, s3://bucket[/prefix] or memory://",
                     redact_url(&storage)
                 ),
+            ));
+        }
+        let bucket = storage
+            .strip_prefix("s3://")
+            .map(|rest| rest.split('/').next().unwrap_or(""));
+        if bucket == Some("") {
+            return Err(invalid(
+                "storage_url",
+                "VIDSIGHT_STORAGE_URL",
+                "an s3:// URL names a bucket: s3://bucket[/prefix]",
+            ));
+        }
+        let endpoint = &self.s3.endpoint;
+        let endpoint_ok = endpoint.is_empty()
+            || endpoint.starts_with("http://")
+            || endpoint.starts_with("https://");
+        if !endpoint_ok {
+            return Err(invalid(
+                "s3.endpoint",
+                "VIDSIGHT_S3__ENDPOINT",
+                "must start with http:// or https://",
             ));
         }
         if self.queue_url != "database" {
@@ -285,17 +347,20 @@ impl Config {
                 "queue_url",
                 "VIDSIGHT_QUEUE_URL",
                 format!(
-                    "unsupported queue `{}`: use `database`",
+                    "unsupported queue `{}`: use `database` (the queue lives in the database)",
                     redact_url(&self.queue_url)
                 ),
             ));
         }
-        if !self.cache_url.starts_with("memory://") {
+        let cache_ok = self.cache_url.starts_with("memory://")
+            || self.cache_url.starts_with("redis://")
+            || self.cache_url.starts_with("rediss://");
+        if !cache_ok {
             return Err(invalid(
                 "cache_url",
                 "VIDSIGHT_CACHE_URL",
                 format!(
-                    "unsupported cache `{}`: use memory://",
+                    "unsupported cache `{}`: use memory:// or redis://host:6379/0",
                     redact_url(&self.cache_url)
                 ),
             ));

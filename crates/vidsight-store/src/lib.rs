@@ -7,9 +7,12 @@
 //! scheme with [`open`]. Every implementation must pass the suites in [`conformance`].
 
 pub mod conformance;
+mod postgres;
+mod rows;
 mod sqlite;
 mod traits;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use traits::*;
 
@@ -22,8 +25,9 @@ pub struct Backends {
     pub queue: Arc<dyn JobQueue>,
 }
 
-/// Opens the database named by `url` and applies pending migrations when `migrate` is set.
-pub async fn open(url: &str, migrate: bool) -> Result<Backends> {
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies pending
+/// migrations when `migrate` is set. `options` applies to PostgreSQL.
+pub async fn open(url: &str, options: &PostgresOptions, migrate: bool) -> Result<Backends> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
         "sqlite" => {
@@ -36,9 +40,19 @@ pub async fn open(url: &str, migrate: bool) -> Result<Backends> {
                 queue: store,
             })
         }
+        "postgres" | "postgresql" => {
+            let store = Arc::new(PostgresStore::connect(url, options.clone()).await?);
+            if migrate {
+                store.migrate().await?;
+            }
+            Ok(Backends {
+                store: store.clone(),
+                queue: store,
+            })
+        }
         other => Err(Error::new(
             ErrorCode::DatabaseUnavailable,
-            format!("database scheme `{other}` is not supported by this build (use sqlite://)"),
+            format!("database scheme `{other}` is not supported (use sqlite:// or postgres://)"),
         )),
     }
 }

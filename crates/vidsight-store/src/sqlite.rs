@@ -3,157 +3,22 @@
 //!
 //! Every write transaction starts with a write statement, so SQLite takes the write lock
 //! first and waits for it under `busy_timeout` instead of failing a read-to-write upgrade.
+use crate::rows::*;
 use crate::traits::*;
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use time::OffsetDateTime;
+use std::time::Duration;
 use vidsight_domain::{
-    Analysis, AnalysisId, AnalysisStatus, Error, ErrorCode, FailureInfo, Job, JobId, JobLease,
-    JobPayload, JobState, Result, Video, VideoId, VideoStatus,
+    Analysis, AnalysisId, Error, ErrorCode, FailureInfo, Job, JobId, JobLease, JobPayload,
+    JobState, Result, Video, VideoId,
 };
 
 /// SQLite implementation of [`Store`] and [`JobQueue`].
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn to_time(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn db_error(error: sqlx::Error) -> Error {
-    if let sqlx::Error::Database(database_error) = &error {
-        if database_error.is_unique_violation() {
-            return Error::new(
-                ErrorCode::AnalysisInProgress,
-                "an analysis of this video is already queued or running",
-            );
-        }
-        if database_error.is_foreign_key_violation() {
-            return Error::not_found("video");
-        }
-    }
-    Error::new(
-        ErrorCode::DatabaseUnavailable,
-        "the database is unavailable",
-    )
-    .with_source(error)
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::internal(format!("stored {what} cannot be read"))
-}
-
-fn parse_id<T: FromStr>(text: &str, what: &str) -> Result<T> {
-    text.parse().map_err(|_| corrupt(what))
-}
-
-fn failure(code: Option<String>, message: Option<String>) -> Option<FailureInfo> {
-    let code = code?;
-    let code =
-        serde_json::from_value(serde_json::Value::String(code)).unwrap_or(ErrorCode::Internal);
-    Some(FailureInfo {
-        code,
-        message: message.unwrap_or_default(),
-    })
-}
-
-const VIDEO_COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, status, progress, \
-     error_code, error_message, media_json, latest_analysis_id, created_at, updated_at";
-const ANALYSIS_COLUMNS: &str = "id, video_id, status, progress, attempts, error_code, \
-     error_message, created_at, started_at, finished_at";
-const JOB_COLUMNS: &str = "id, payload_json, state, attempts, max_attempts, last_error";
-
-fn video_from_row(row: &SqliteRow) -> Result<Video> {
-    let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|_| corrupt("video"));
-    Ok(Video {
-        id: parse_id(&get_text("id")?, "video id")?,
-        filename: get_text("filename")?,
-        content_type: get_text("content_type")?,
-        size_bytes: row.try_get("size_bytes").map_err(|_| corrupt("video"))?,
-        sha256: get_text("sha256")?,
-        status: VideoStatus::parse(&get_text("status")?).ok_or_else(|| corrupt("video status"))?,
-        progress: row
-            .try_get::<i64, _>("progress")
-            .map_err(|_| corrupt("video"))?
-            .clamp(0, 100) as u8,
-        error: failure(
-            row.try_get("error_code").map_err(|_| corrupt("video"))?,
-            row.try_get("error_message").map_err(|_| corrupt("video"))?,
-        ),
-        media: serde_json::from_str(&get_text("media_json")?)
-            .map_err(|_| corrupt("media facts"))?,
-        latest_analysis_id: row
-            .try_get::<Option<String>, _>("latest_analysis_id")
-            .map_err(|_| corrupt("video"))?
-            .map(|text| parse_id(&text, "analysis id"))
-            .transpose()?,
-        created_at: to_time(row.try_get("created_at").map_err(|_| corrupt("video"))?),
-        updated_at: to_time(row.try_get("updated_at").map_err(|_| corrupt("video"))?),
-    })
-}
-
-fn analysis_from_row(row: &SqliteRow) -> Result<Analysis> {
-    let bad = |_| corrupt("analysis");
-    Ok(Analysis {
-        id: parse_id(&row.try_get::<String, _>("id").map_err(bad)?, "analysis id")?,
-        video_id: parse_id(
-            &row.try_get::<String, _>("video_id").map_err(bad)?,
-            "video id",
-        )?,
-        status: AnalysisStatus::parse(&row.try_get::<String, _>("status").map_err(bad)?)
-            .ok_or_else(|| corrupt("analysis status"))?,
-        progress: row
-            .try_get::<i64, _>("progress")
-            .map_err(bad)?
-            .clamp(0, 100) as u8,
-        error: failure(
-            row.try_get("error_code").map_err(bad)?,
-            row.try_get("error_message").map_err(bad)?,
-        ),
-        attempts: row.try_get::<i64, _>("attempts").map_err(bad)?.max(0) as u32,
-        created_at: to_time(row.try_get("created_at").map_err(bad)?),
-        started_at: row
-            .try_get::<Option<i64>, _>("started_at")
-            .map_err(bad)?
-            .map(to_time),
-        finished_at: row
-            .try_get::<Option<i64>, _>("finished_at")
-            .map_err(bad)?
-            .map(to_time),
-    })
-}
-
-fn job_from_row(row: &SqliteRow) -> Result<Job> {
-    let bad = |_| corrupt("job");
-    Ok(Job {
-        id: parse_id(&row.try_get::<String, _>("id").map_err(bad)?, "job id")?,
-        payload: serde_json::from_str(&row.try_get::<String, _>("payload_json").map_err(bad)?)
-            .map_err(|_| corrupt("job payload"))?,
-        state: JobState::parse(&row.try_get::<String, _>("state").map_err(bad)?)
-            .ok_or_else(|| corrupt("job state"))?,
-        attempts: row.try_get::<i64, _>("attempts").map_err(bad)?.max(0) as u32,
-        max_attempts: row.try_get::<i64, _>("max_attempts").map_err(bad)?.max(0) as u32,
-        last_error: row.try_get("last_error").map_err(bad)?,
-    })
-}
-
-fn error_code_text(code: ErrorCode) -> &'static str {
-    code.as_str()
 }
 
 impl SqliteStore {
@@ -476,7 +341,7 @@ impl Store for SqliteStore {
              WHERE id = ?1 AND status IN ('queued', 'running')",
         )
         .bind(analysis_id.to_string())
-        .bind(error_code_text(reason.code))
+        .bind(reason.code.as_str())
         .bind(&reason.message)
         .execute(&self.pool)
         .await
@@ -585,7 +450,7 @@ async fn fail_analysis_rows(
         "UPDATE analyses SET status = 'failed', error_code = ?2, error_message = ?3, finished_at = ?4 WHERE id = ?1",
     )
     .bind(analysis_id.to_string())
-    .bind(error_code_text(reason.code))
+    .bind(reason.code.as_str())
     .bind(&reason.message)
     .bind(now)
     .execute(&mut *tx)
@@ -596,7 +461,7 @@ async fn fail_analysis_rows(
          WHERE latest_analysis_id = ?1",
     )
     .bind(analysis_id.to_string())
-    .bind(error_code_text(reason.code))
+    .bind(reason.code.as_str())
     .bind(&reason.message)
     .bind(now)
     .execute(&mut *tx)

@@ -25,7 +25,7 @@ pub struct Backends {
 /// Opens the database (migrating it), storage and cache named by the configuration.
 pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
     let database_url = config.database_url();
-    let database = vidsight_store::open(&database_url, true)
+    let database = vidsight_store::open(&database_url, &database_options(config), true)
         .await
         .with_context(|| {
             format!(
@@ -33,12 +33,13 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
                 vidsight_config::redact_url(&database_url)
             )
         })?;
-    let blobs = vidsight_blob::open(&config.storage_url()).with_context(|| {
-        format!(
-            "opening storage {}",
-            vidsight_config::redact_url(&config.storage_url())
-        )
-    })?;
+    let blobs = vidsight_blob::open_with(&config.storage_url(), &s3_settings(config))
+        .with_context(|| {
+            format!(
+                "opening storage {}",
+                vidsight_config::redact_url(&config.storage_url())
+            )
+        })?;
     let cache = vidsight_cache::open(&config.cache_url).context("opening the cache")?;
     Ok(Backends {
         store: database.store,
@@ -46,6 +47,28 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
         blobs,
         cache,
     })
+}
+
+pub fn database_options(config: &Config) -> vidsight_store::PostgresOptions {
+    let database = &config.database;
+    vidsight_store::PostgresOptions {
+        max_connections: database.max_connections,
+        acquire_timeout: Duration::from_secs(database.acquire_timeout_seconds),
+        replica_url: (!database.replica_url.is_empty()).then(|| database.replica_url.clone()),
+        schema: None,
+    }
+}
+
+pub fn s3_settings(config: &Config) -> vidsight_blob::S3Settings {
+    let s3 = &config.s3;
+    let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    vidsight_blob::S3Settings {
+        endpoint: non_empty(&s3.endpoint),
+        region: s3.region.clone(),
+        access_key_id: non_empty(&s3.access_key_id),
+        secret_access_key: non_empty(&s3.secret_access_key),
+        path_style: s3.path_style,
+    }
 }
 
 pub fn media_tools(config: &Config) -> MediaTools {

@@ -130,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = load_config(&cli.config, &Overrides::default())?;
             init_logging(&config, None);
             let url = config.database_url();
-            vidsight_store::open(&url, true)
+            vidsight_store::open(&url, &app::database_options(&config), true)
                 .await
                 .with_context(|| format!("migrating {}", vidsight_config::redact_url(&url)))?;
             println!(

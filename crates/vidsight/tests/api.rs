@@ -276,10 +276,11 @@ async fn content_supports_ranges_and_listing_pages_and_delete_removes_everything
     );
 
     // delete takes the objects and rows with it
-    let objects = server.data_dir.join("objects");
-    assert!(files_under(&objects)
+    assert!(server
+        .stored_objects()
+        .await
         .iter()
-        .any(|path| path.to_string_lossy().contains(id.as_str())));
+        .any(|key| key.contains(id.as_str())));
     let deleted = server
         .client
         .delete(server.url(&format!("/api/v1/videos/{id}")))
@@ -289,9 +290,11 @@ async fn content_supports_ranges_and_listing_pages_and_delete_removes_everything
     assert_eq!(deleted.status(), 204);
     let (status, _) = server.get_json(&format!("/api/v1/videos/{id}")).await;
     assert_eq!(status, 404);
-    assert!(!files_under(&objects)
+    assert!(!server
+        .stored_objects()
+        .await
         .iter()
-        .any(|path| path.to_string_lossy().contains(id.as_str())));
+        .any(|key| key.contains(id.as_str())));
     let again = server
         .client
         .delete(server.url(&format!("/api/v1/videos/{id}")))
@@ -488,11 +491,8 @@ async fn bad_input_gets_its_code_and_leaves_no_orphan() {
     // nothing was kept: no row, no object, no temporary file
     let (_, list) = server.get_json("/api/v1/videos").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
-    assert!(
-        files_under(&server.data_dir.join("objects")).is_empty(),
-        "orphan objects: {:?}",
-        files_under(&server.data_dir.join("objects"))
-    );
+    let orphans = server.stored_objects().await;
+    assert!(orphans.is_empty(), "orphan objects: {orphans:?}");
     assert!(
         files_under(&server.data_dir.join("tmp")).is_empty(),
         "temporary files left: {:?}",
@@ -716,11 +716,11 @@ async fn media_that_fails_analysis_is_failed_once_with_its_code() {
     assert_eq!(status, 201);
     let id = video["id"].as_str().unwrap().to_owned();
     // the stored file goes bad between upload and analysis
-    let stored = files_under(&data.path().join("objects"))
-        .into_iter()
-        .find(|path| path.ends_with("original"))
+    let original = format!("videos/{id}/original");
+    api.blobs()
+        .put_bytes(&original, bytes::Bytes::from_static(b"no longer a video"))
+        .await
         .unwrap();
-    std::fs::write(&stored, b"no longer a video").unwrap();
 
     let config = test_config(data.path(), json!({ "roles": "worker" }));
     let worker = vidsight::app::start(&config, tokio_util::sync::CancellationToken::new())

@@ -15,12 +15,22 @@ use vidsight_config::Config;
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
+    pub config: Config,
     pub client: reqwest::Client,
     running: Option<Running>,
     _dir: Option<tempfile::TempDir>,
 }
 
-/// Test configuration: defaults, a data directory, fast polling, plus `extra`.
+/// Whether this run tests the production backends (`TEST_BACKENDS=production`:
+/// PostgreSQL, S3, Redis) instead of the embedded ones.
+pub fn production() -> bool {
+    std::env::var("TEST_BACKENDS").is_ok_and(|value| value == "production")
+}
+
+const BACKENDS_FILE: &str = ".test-backends.json";
+
+/// Test configuration: defaults, a data directory, fast polling, the production backends
+/// when [`production`] (as created by [`TestServer::start_in`]), plus `extra`.
 pub fn test_config(data_dir: &Path, extra: Value) -> Config {
     let base = json!({
         "addr": "127.0.0.1:0",
@@ -28,10 +38,83 @@ pub fn test_config(data_dir: &Path, extra: Value) -> Config {
         "worker": { "poll_interval_ms": 50, "retry_base_seconds": 0.2, "retry_max_seconds": 1.0 },
         "log": { "level": "warn" },
     });
+    let backends: Value = std::fs::read_to_string(data_dir.join(BACKENDS_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(json!({}));
     let figment = Figment::from(Toml::string(vidsight_config::REFERENCE_TOML))
         .merge(Serialized::defaults(base))
+        .merge(Serialized::defaults(backends))
         .merge(Serialized::defaults(extra));
     Config::from_figment(figment).expect("test configuration is valid")
+}
+
+fn postgres_base() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Creates a database and a bucket for one test's data directory and records them there.
+async fn create_production_backends(data_dir: &Path) {
+    let path = data_dir.join(BACKENDS_FILE);
+    if path.exists() {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let tag = format!("{now}_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&postgres_base())
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "PostgreSQL is not reachable at {} ({error}); .ci/run starts it",
+                postgres_base()
+            )
+        });
+    // databases of earlier runs, older than an hour, go
+    let old: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'vs_%'")
+            .fetch_all(&admin)
+            .await
+            .unwrap_or_default();
+    for name in old {
+        let created: u64 = name
+            .split('_')
+            .nth(1)
+            .and_then(|part| part.parse().ok())
+            .unwrap_or(u64::MAX);
+        if created.saturating_add(3600) < now {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await;
+        }
+    }
+    let database = format!("vs_{tag}");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let base = postgres_base();
+    let server = &base[..base.rfind('/').unwrap()];
+    let bucket = format!("vs-{}", tag.replace('_', "-"));
+    vidsight_blob::testing::create_test_bucket(&bucket);
+    let settings = vidsight_blob::testing::s3_test_settings();
+    let backends = json!({
+        "database_url": format!("{server}/{database}"),
+        "storage_url": format!("s3://{bucket}/objects"),
+        "cache_url": std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
+        "s3": {
+            "endpoint": settings.endpoint,
+            "region": settings.region,
+            "access_key_id": settings.access_key_id,
+            "secret_access_key": settings.secret_access_key,
+            "path_style": true,
+        },
+    });
+    std::fs::write(path, backends.to_string()).unwrap();
 }
 
 impl TestServer {
@@ -46,6 +129,9 @@ impl TestServer {
     /// Starts on an existing data directory (the caller keeps it).
     pub async fn start_in(data_dir: &Path, extra: Value) -> TestServer {
         vidsight_telemetry::init_logging(vidsight_telemetry::LogFormat::Text, "warn");
+        if production() {
+            create_production_backends(data_dir).await;
+        }
         let config = test_config(data_dir, extra);
         let running = app::start(&config, CancellationToken::new())
             .await
@@ -54,6 +140,7 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             data_dir: data_dir.to_owned(),
+            config,
             client: reqwest::Client::new(),
             running: Some(running),
             _dir: None,
@@ -64,6 +151,20 @@ impl TestServer {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
+    }
+
+    /// The object store this server uses (local files or S3).
+    pub fn blobs(&self) -> std::sync::Arc<dyn vidsight_blob::BlobStore> {
+        vidsight_blob::open_with(
+            &self.config.storage_url(),
+            &vidsight::app::s3_settings(&self.config),
+        )
+        .unwrap()
+    }
+
+    /// Every stored object's key.
+    pub async fn stored_objects(&self) -> Vec<String> {
+        self.blobs().list("videos/").await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
