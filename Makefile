@@ -30,7 +30,7 @@ lint:
 unit:
 	$(CARGO) test --workspace --locked
 
-# the integration suite again, on the production backends (PostgreSQL, S3, Redis)
+# the integration suite again, on the production backends (PostgreSQL, RabbitMQ, S3, Redis)
 matrix:
 	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api
 

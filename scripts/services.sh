@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the services the production-backend tests talk to are up: PostgreSQL and Redis
-# on 127.0.0.1 (this machine kind runs them; a stopped one is started with the same command
+# Makes sure the services the production-backend tests talk to are up: PostgreSQL, Redis
+# and RabbitMQ on 127.0.0.1 (this machine kind runs them; a stopped one is started with the same command
 # the machine uses). The S3 server (moto) is started by the tests themselves.
 set -euo pipefail
 
@@ -33,6 +33,20 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
     wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG"
   else
     echo "Redis is not running on 127.0.0.1:6379 and cannot be started here (set TEST_REDIS_URL)" >&2
+    exit 1
+  fi
+fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
+
+if ! port_open 5672; then
+  if command -v rabbitmq-server >/dev/null 2>&1; then
+    echo "starting RabbitMQ" >&2
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    for _ in $(seq 120); do port_open 5672 && break; sleep 0.5; done
+    port_open 5672 || { echo "RabbitMQ did not come up" >&2; exit 1; }
+  else
+    echo "RabbitMQ is not running on 127.0.0.1:5672 and cannot be started here (set TEST_AMQP_URL)" >&2
     exit 1
   fi
 fi

@@ -100,6 +100,7 @@ pub struct Config {
     pub cache_url: String,
     pub database: DatabaseConfig,
     pub s3: S3Config,
+    pub amqp: AmqpConfig,
     pub upload: UploadConfig,
     pub worker: WorkerConfig,
     pub media: MediaConfig,
@@ -123,6 +124,13 @@ pub struct S3Config {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub path_style: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    pub prefix: String,
+    pub queue_expiry_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -342,14 +350,30 @@ impl Config {
                 "must start with http:// or https://",
             ));
         }
-        if self.queue_url != "database" {
+        let queue_ok = self.queue_url == "database"
+            || self.queue_url.starts_with("amqp://")
+            || self.queue_url.starts_with("amqps://");
+        if !queue_ok {
             return Err(invalid(
                 "queue_url",
                 "VIDSIGHT_QUEUE_URL",
                 format!(
-                    "unsupported queue `{}`: use `database` (the queue lives in the database)",
+                    "unsupported queue `{}`: use `database` or amqp://user:password@host:5672/vhost",
                     redact_url(&self.queue_url)
                 ),
+            ));
+        }
+        let prefix_ok = !self.amqp.prefix.is_empty()
+            && self
+                .amqp
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !prefix_ok {
+            return Err(invalid(
+                "amqp.prefix",
+                "VIDSIGHT_AMQP__PREFIX",
+                "use letters, digits, '-', '_' and '.'",
             ));
         }
         let cache_ok = self.cache_url.starts_with("memory://")

@@ -7,6 +7,7 @@
 //! scheme with [`open`]. Every implementation must pass the suites in [`conformance`].
 
 pub mod conformance;
+mod outbox;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -22,7 +23,10 @@ use vidsight_domain::{Error, ErrorCode, Result};
 /// The database backends, chosen by URL scheme.
 pub struct Backends {
     pub store: Arc<dyn Store>,
+    /// The queue in the database.
     pub queue: Arc<dyn JobQueue>,
+    /// The same jobs table as an outbox, for a broker to carry the jobs.
+    pub outbox: Arc<dyn Outbox>,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies pending
@@ -37,7 +41,8 @@ pub async fn open(url: &str, options: &PostgresOptions, migrate: bool) -> Result
             }
             Ok(Backends {
                 store: store.clone(),
-                queue: store,
+                queue: store.clone(),
+                outbox: store,
             })
         }
         "postgres" | "postgresql" => {
@@ -47,7 +52,8 @@ pub async fn open(url: &str, options: &PostgresOptions, migrate: bool) -> Result
             }
             Ok(Backends {
                 store: store.clone(),
-                queue: store,
+                queue: store.clone(),
+                outbox: store,
             })
         }
         other => Err(Error::new(

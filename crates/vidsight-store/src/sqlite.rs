@@ -543,7 +543,7 @@ impl JobQueue for SqliteStore {
     async fn retry(&self, lease: &JobLease, error: &str, delay: Duration) -> Result<Job> {
         let now = now_ms();
         let row = sqlx::query(&format!(
-            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
+            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, published_at = NULL, \
              run_at = ?3, lease_token = NULL, lease_until = NULL, worker_id = NULL, last_error = ?4, updated_at = ?5 \
              WHERE id = ?1 AND lease_token = ?2 AND state = 'running' RETURNING {JOB_COLUMNS}"
         ))
@@ -582,7 +582,7 @@ impl JobQueue for SqliteStore {
     async fn reclaim_expired(&self) -> Result<Reclaimed> {
         let now = now_ms();
         let rows = sqlx::query(&format!(
-            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
+            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, published_at = NULL, \
              run_at = ?1, lease_token = NULL, lease_until = NULL, worker_id = NULL, \
              last_error = 'lease expired: the worker stopped heartbeating (crashed or was killed)', updated_at = ?1 \
              WHERE state = 'running' AND lease_until < ?1 RETURNING {JOB_COLUMNS}"

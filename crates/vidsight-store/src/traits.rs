@@ -145,6 +145,58 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn get_job(&self, id: vidsight_domain::JobId) -> Result<Option<Job>>;
 
     async fn stats(&self) -> Result<QueueStats>;
+
+    /// Tells the transport that the job's outcome was recorded elsewhere (by
+    /// [`Store::finish_analysis`], in the same transaction as the result), or that the lease
+    /// was lost: a broker acknowledges its message then. Nothing to do for the database queue.
+    async fn finished(&self, _lease: &JobLease) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What claiming one particular job (named by a broker message) found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimById {
+    /// Ours now.
+    Claimed(JobLease),
+    /// Not claimable before this time (Unix ms): its backoff has not passed, or another
+    /// worker's lease has not expired.
+    NotYet { retry_at_ms: i64 },
+    /// Done or dead: a redelivered message for it is acknowledged, not run again.
+    Finished,
+    /// No such job (its video was deleted).
+    Missing,
+}
+
+/// A job waiting to be handed to a broker. `version` is its last update time, so marking
+/// it published cannot hide a newer state change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: vidsight_domain::JobId,
+    pub run_at_ms: i64,
+    pub version: i64,
+}
+
+/// The database side of a broker-carried queue: the jobs table is the outbox (jobs are
+/// recorded in the same transaction as the state change that creates them), and a relay
+/// publishes what is not yet published.
+#[async_trait]
+pub trait Outbox: JobQueue {
+    /// Claims the job if it is ready and due, or running under an expired lease with
+    /// attempts left.
+    async fn claim_job(
+        &self,
+        id: vidsight_domain::JobId,
+        worker_id: &str,
+        lease: Duration,
+    ) -> Result<ClaimById>;
+
+    /// Ready jobs not yet published, plus ready jobs published more than `stale_after` ago
+    /// and long due (a message the broker lost), oldest first.
+    async fn unpublished(&self, limit: u32, stale_after: Duration) -> Result<Vec<OutboxEntry>>;
+
+    /// Records that these jobs were published (skipping any that changed since).
+    async fn mark_published(&self, entries: &[OutboxEntry]) -> Result<()>;
 }
 
 /// The error for a lease that is no longer ours.

@@ -272,6 +272,7 @@ impl Worker {
         let Some(result) = result else {
             tracing::warn!(job = %job_id, "lease lost mid-job; another worker has it");
             counter!(names::JOBS_FINISHED, "outcome" => "lease_lost").increment(1);
+            let _ = self.queue.finished(&lease).await;
             return;
         };
 
@@ -289,9 +290,12 @@ impl Worker {
             Ok(outcome) => {
                 tracing::info!(job = %job_id, video = %video_id, outcome, seconds = started.elapsed().as_secs_f64(), "job finished");
                 counter!(names::JOBS_FINISHED, "outcome" => outcome).increment(1);
+                // the outcome is recorded: a broker may now forget the message
+                let _ = self.queue.finished(&lease).await;
             }
             Err(error) if is_lease_lost(&error) => {
                 counter!(names::JOBS_FINISHED, "outcome" => "lease_lost").increment(1);
+                let _ = self.queue.finished(&lease).await;
                 // the video may have been deleted while we worked: leave nothing behind
                 if matches!(self.store.get_video(video_id).await, Ok(None)) {
                     let _ = self

@@ -41,9 +41,25 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
             )
         })?;
     let cache = vidsight_cache::open(&config.cache_url).context("opening the cache")?;
+    let queue: Arc<dyn JobQueue> = if config.queue_url.starts_with("amqp") {
+        let expiry = config.amqp.queue_expiry_seconds;
+        Arc::new(vidsight_amqp::AmqpQueue::new(
+            database.outbox,
+            vidsight_amqp::AmqpSettings {
+                url: config.queue_url.clone(),
+                prefix: config.amqp.prefix.clone(),
+                prefetch: config.worker.concurrency.min(u16::MAX as usize) as u16,
+                claim_wait: Duration::from_millis(config.worker.poll_interval_ms.max(50)),
+                republish_after: Duration::from_secs(300),
+                queue_expiry: (expiry > 0).then(|| Duration::from_secs(expiry)),
+            },
+        ))
+    } else {
+        database.queue
+    };
     Ok(Backends {
         store: database.store,
-        queue: database.queue,
+        queue,
         blobs,
         cache,
     })

@@ -22,7 +22,7 @@ pub struct TestServer {
 }
 
 /// Whether this run tests the production backends (`TEST_BACKENDS=production`:
-/// PostgreSQL, S3, Redis) instead of the embedded ones.
+/// PostgreSQL, RabbitMQ, S3, Redis) instead of the embedded ones.
 pub fn production() -> bool {
     std::env::var("TEST_BACKENDS").is_ok_and(|value| value == "production")
 }
@@ -106,6 +106,8 @@ async fn create_production_backends(data_dir: &Path) {
         "database_url": format!("{server}/{database}"),
         "storage_url": format!("s3://{bucket}/objects"),
         "cache_url": std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
+        "queue_url": std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        "amqp": { "prefix": format!("vidsight-test-{tag}"), "queue_expiry_seconds": 300 },
         "s3": {
             "endpoint": settings.endpoint,
             "region": settings.region,
