@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build fmt lint unit matrix bench clean
+.PHONY: run test deps test-deps build fmt lint unit matrix test-cluster bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -34,7 +34,12 @@ unit:
 matrix:
 	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api
 
-test: test-deps fmt lint unit matrix
+# the production topology on this machine: nginx, 2 api, 2 workers, PostgreSQL, RabbitMQ,
+# Redis, S3; a worker SIGKILLed mid-job and RabbitMQ restarted (runs alone: it stops RabbitMQ)
+test-cluster:
+	$(CARGO) test --locked -p vidsight --test cluster -- --ignored --nocapture
+
+test: test-deps fmt lint unit matrix test-cluster
 
 bench: build
 	scripts/bench.sh

@@ -27,7 +27,40 @@ pub fn production() -> bool {
     std::env::var("TEST_BACKENDS").is_ok_and(|value| value == "production")
 }
 
-const BACKENDS_FILE: &str = ".test-backends.json";
+pub const BACKENDS_FILE: &str = ".test-backends.json";
+
+/// The production backends recorded in `data_dir` as `VIDSIGHT_*` environment variables, for
+/// processes started from the binary.
+pub fn backend_environment(data_dir: &Path) -> Vec<(String, String)> {
+    let backends: Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join(BACKENDS_FILE)).unwrap())
+            .unwrap();
+    let mut variables = Vec::new();
+    for (key, value) in backends.as_object().unwrap() {
+        match value {
+            Value::Object(section) => {
+                for (inner, value) in section {
+                    let text = match value {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    variables.push((
+                        format!("VIDSIGHT_{}__{}", key.to_uppercase(), inner.to_uppercase()),
+                        text,
+                    ));
+                }
+            }
+            Value::String(text) => {
+                variables.push((format!("VIDSIGHT_{}", key.to_uppercase()), text.clone()))
+            }
+            other => variables.push((
+                format!("VIDSIGHT_{}", key.to_uppercase()),
+                other.to_string(),
+            )),
+        }
+    }
+    variables
+}
 
 /// Test configuration: defaults, a data directory, fast polling, the production backends
 /// when [`production`] (as created by [`TestServer::start_in`]), plus `extra`.
@@ -55,7 +88,7 @@ fn postgres_base() -> String {
 }
 
 /// Creates a database and a bucket for one test's data directory and records them there.
-async fn create_production_backends(data_dir: &Path) {
+pub async fn create_production_backends(data_dir: &Path) {
     let path = data_dir.join(BACKENDS_FILE);
     if path.exists() {
         return;
