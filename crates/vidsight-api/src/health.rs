@@ -76,6 +76,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(error) => tracing::warn!(error = ?error, "queue stats unavailable for /metrics"),
     }
+    match state
+        .store
+        .workers_alive(std::time::Duration::from_secs(30))
+        .await
+    {
+        Ok(alive) => {
+            metrics::gauge!(names::WORKERS_ALIVE).set(alive.workers as f64);
+            metrics::gauge!(names::WORKERS_IN_FLIGHT).set(alive.in_flight as f64);
+        }
+        Err(error) => tracing::warn!(error = ?error, "worker counts unavailable for /metrics"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -244,6 +244,34 @@ pub mod store {
         queue.complete(&lease).await.unwrap();
         assert!(queue.claim("worker-a", LEASE).await.unwrap().is_none());
     }
+
+    pub async fn workers_report_in(store: Arc<dyn Store>, _queue: Arc<dyn JobQueue>) {
+        let window = Duration::from_secs(60);
+        assert_eq!(
+            store.workers_alive(window).await.unwrap(),
+            WorkersAlive::default()
+        );
+        store.worker_seen("host-1", 2).await.unwrap();
+        store.worker_seen("host-2", 0).await.unwrap();
+        store.worker_seen("host-1", 1).await.unwrap();
+        assert_eq!(
+            store.workers_alive(window).await.unwrap(),
+            WorkersAlive {
+                workers: 2,
+                in_flight: 1
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(
+            store
+                .workers_alive(Duration::from_millis(10))
+                .await
+                .unwrap()
+                .workers,
+            0,
+            "silent workers are not alive"
+        );
+    }
 }
 
 pub mod queue {
@@ -435,6 +463,11 @@ macro_rules! store_conformance_tests {
         async fn store_failure_is_recorded_with_its_code() {
             let (store, queue) = $make.await;
             $crate::conformance::store::failure_is_recorded_with_its_code(store, queue).await;
+        }
+        #[tokio::test]
+        async fn store_workers_report_in() {
+            let (store, queue) = $make.await;
+            $crate::conformance::store::workers_report_in(store, queue).await;
         }
         #[tokio::test]
         async fn store_delete_removes_everything() {

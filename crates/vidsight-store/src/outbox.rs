@@ -25,6 +25,12 @@ const CLAIM_BY_ID: &str =
 const JOB_TIMES: &str = "SELECT state, run_at, lease_until FROM jobs WHERE id = ?1";
 const UNPUBLISHED: &str = "SELECT id, run_at, updated_at FROM jobs WHERE state = 'ready' \
      AND (published_at IS NULL OR (published_at < ?1 AND run_at < ?1)) ORDER BY run_at, id LIMIT ?2";
+const WORKER_SEEN: &str = "INSERT INTO workers (id, in_flight, last_seen) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (id) DO UPDATE SET in_flight = ?2, last_seen = ?3";
+const WORKERS_ALIVE: &str =
+    "SELECT COUNT(*) AS workers, CAST(COALESCE(SUM(in_flight), 0) AS BIGINT) AS in_flight \
+     FROM workers WHERE last_seen >= ?1";
+const FORGET_WORKERS: &str = "DELETE FROM workers WHERE last_seen < ?1";
 const MARK_PUBLISHED: &str = "UPDATE jobs SET published_at = ?1 WHERE id = ?2 AND updated_at = ?3";
 
 macro_rules! impl_outbox {
@@ -121,3 +127,47 @@ macro_rules! impl_outbox {
 
 impl_outbox!(SqliteStore, as_is);
 impl_outbox!(PostgresStore, dollar_placeholders);
+
+/// The workers table, the same for both SQL backends (the `Store` impls delegate here).
+macro_rules! impl_workers {
+    ($store:ty, $sql:path) => {
+        impl $store {
+            pub(crate) async fn record_worker(
+                &self,
+                worker_id: &str,
+                in_flight: u32,
+            ) -> Result<()> {
+                let now = now_ms();
+                sqlx::query(&$sql(WORKER_SEEN))
+                    .bind(worker_id)
+                    .bind(in_flight as i64)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_error)?;
+                // a day without news: gone
+                sqlx::query(&$sql(FORGET_WORKERS))
+                    .bind(now - 86_400_000)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            pub(crate) async fn count_workers(&self, within: Duration) -> Result<WorkersAlive> {
+                let row = sqlx::query(&$sql(WORKERS_ALIVE))
+                    .bind(now_ms() - within.as_millis() as i64)
+                    .fetch_one(self.pool())
+                    .await
+                    .map_err(db_error)?;
+                Ok(WorkersAlive {
+                    workers: row.int("workers")?.max(0) as u64,
+                    in_flight: row.int("in_flight")?.max(0) as u64,
+                })
+            }
+        }
+    };
+}
+
+impl_workers!(SqliteStore, as_is);
+impl_workers!(PostgresStore, dollar_placeholders);

@@ -442,6 +442,14 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db_error)
     }
 
+    async fn worker_seen(&self, worker_id: &str, in_flight: u32) -> Result<()> {
+        self.record_worker(worker_id, in_flight).await
+    }
+
+    async fn workers_alive(&self, within: Duration) -> Result<WorkersAlive> {
+        self.count_workers(within).await
+    }
+
     async fn latest_insights(&self, video_id: VideoId) -> Result<Option<StoredInsights>> {
         let row = sqlx::query(
             "SELECT id, insights_json FROM analyses WHERE video_id = $1 AND status = 'succeeded' \

@@ -94,6 +94,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
 
     async fn latest_insights(&self, video_id: VideoId) -> Result<Option<StoredInsights>>;
+
+    /// A worker process says it is alive, running `in_flight` jobs.
+    async fn worker_seen(&self, worker_id: &str, in_flight: u32) -> Result<()>;
+
+    /// Workers seen within `within`, and the jobs they reported running.
+    async fn workers_alive(&self, within: Duration) -> Result<WorkersAlive>;
+}
+
+/// The worker pool as the database last heard of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkersAlive {
+    pub workers: u64,
+    pub in_flight: u64,
 }
 
 /// Counts that feed metrics and autoscaling.

@@ -15,6 +15,8 @@ pub mod names {
     pub const JOBS_FINISHED: &str = "vidsight_jobs_finished_total";
     pub const ANALYSIS_DURATION: &str = "vidsight_analysis_duration_seconds";
     pub const JOBS_IN_FLIGHT: &str = "vidsight_worker_jobs_in_flight";
+    pub const WORKERS_ALIVE: &str = "vidsight_workers_alive";
+    pub const WORKERS_IN_FLIGHT: &str = "vidsight_workers_jobs_in_flight";
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

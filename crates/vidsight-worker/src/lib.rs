@@ -12,6 +12,7 @@
 
 use metrics::{counter, gauge, histogram};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -67,6 +68,8 @@ pub struct Worker {
     pub settings: WorkerSettings,
     /// Where videos are downloaded when the store has no local path.
     pub tmp_dir: PathBuf,
+    /// Jobs running now (reported to the database for the "workers alive" metrics).
+    pub in_flight: std::sync::atomic::AtomicU32,
 }
 
 /// Whether one `try_run_one` call found work.
@@ -105,7 +108,9 @@ impl Worker {
                     running.spawn(
                         async move {
                             gauge!(names::JOBS_IN_FLIGHT).increment(1.0);
+                            worker.in_flight.fetch_add(1, Ordering::Relaxed);
                             worker.process(lease, abandon).await;
+                            worker.in_flight.fetch_sub(1, Ordering::Relaxed);
                             gauge!(names::JOBS_IN_FLIGHT).decrement(1.0);
                             drop(permit);
                         }
@@ -197,6 +202,10 @@ impl Worker {
         loop {
             if let Err(error) = self.reclaim_once().await {
                 tracing::warn!(error = %error, "reclaiming expired leases failed");
+            }
+            let in_flight = self.in_flight.load(Ordering::Relaxed);
+            if let Err(error) = self.store.worker_seen(&self.id, in_flight).await {
+                tracing::warn!(error = %error, "reporting this worker as alive failed");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

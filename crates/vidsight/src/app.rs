@@ -211,6 +211,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             analyzer: config.analysis.clone(),
             settings: WorkerSettings::from_config(&config.worker),
             tmp_dir: config.tmp_dir(),
+            in_flight: Default::default(),
         });
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(worker.run(stop)));

@@ -598,6 +598,12 @@ async fn health_readiness_metrics_and_openapi() {
         metrics.contains("vidsight_http_requests_total"),
         "{metrics}"
     );
+    for name in [
+        "vidsight_workers_alive",
+        "vidsight_queue_oldest_ready_age_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing: {metrics}");
+    }
     let (status, spec) = server.get_json("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(spec["openapi"], "3.1.0");
