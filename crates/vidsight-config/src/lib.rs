@@ -265,6 +265,18 @@ impl Config {
         Ok(figment)
     }
 
+    /// Defaults and this file only — no environment, no flags — for commands that load two
+    /// configurations at once (`migrate-data --from … --to …`).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::File {
+                path: path.to_owned(),
+                message: "does not exist".into(),
+            });
+        }
+        Self::from_figment(Figment::from(Toml::string(REFERENCE_TOML)).merge(Toml::file(path)))
+    }
+
     pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
         let config: Config = figment
             .extract()

@@ -245,6 +245,65 @@ pub mod store {
         assert!(queue.claim("worker-a", LEASE).await.unwrap().is_none());
     }
 
+    pub async fn videos_copy_between_stores(store: Arc<dyn Store>, queue: Arc<dyn JobQueue>) {
+        // a finished video and one still queued, read out and imported into a second store
+        // of the same kind (a fresh schema would do as well) — here: re-imported into itself
+        // after a delete, which must restore it exactly
+        let (done, first) = store
+            .create_video(sample_video("done.mp4"), 3)
+            .await
+            .unwrap();
+        let lease = claim_analysis_of(&*queue, done.id).await;
+        store.start_analysis(&lease, first.id).await.unwrap();
+        let insights = serde_json::json!({"schema": "vidsight.insights/v1", "shots": [1, 2]});
+        store
+            .finish_analysis(
+                &lease,
+                first.id,
+                AnalysisOutcome::Succeeded {
+                    insights: insights.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        let (waiting, _) = store
+            .create_video(sample_video("waiting.mp4"), 3)
+            .await
+            .unwrap();
+        let done = store.get_video(done.id).await.unwrap().unwrap();
+        let done_analyses = store.list_analyses(done.id).await.unwrap();
+        assert_eq!(done_analyses.len(), 1);
+        assert_eq!(done_analyses[0].insights.as_ref(), Some(&insights));
+        let waiting = store.get_video(waiting.id).await.unwrap().unwrap();
+        let waiting_analyses = store.list_analyses(waiting.id).await.unwrap();
+        assert!(
+            !store.import_video(&done, &done_analyses, 3).await.unwrap(),
+            "already there: skipped"
+        );
+
+        assert!(store.delete_video(done.id).await.unwrap());
+        assert!(store.delete_video(waiting.id).await.unwrap());
+        assert!(store.import_video(&done, &done_analyses, 3).await.unwrap());
+        assert!(store
+            .import_video(&waiting, &waiting_analyses, 3)
+            .await
+            .unwrap());
+        assert_eq!(store.get_video(done.id).await.unwrap().unwrap(), done);
+        assert_eq!(store.list_analyses(done.id).await.unwrap(), done_analyses);
+        assert_eq!(
+            store
+                .latest_insights(done.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .insights,
+            insights
+        );
+        // the queued analysis is queued again: a worker gets it
+        let lease = claim_analysis_of(&*queue, waiting.id).await;
+        queue.complete(&lease).await.unwrap();
+    }
+
     pub async fn workers_report_in(store: Arc<dyn Store>, _queue: Arc<dyn JobQueue>) {
         let window = Duration::from_secs(60);
         assert_eq!(
@@ -463,6 +522,11 @@ macro_rules! store_conformance_tests {
         async fn store_failure_is_recorded_with_its_code() {
             let (store, queue) = $make.await;
             $crate::conformance::store::failure_is_recorded_with_its_code(store, queue).await;
+        }
+        #[tokio::test]
+        async fn store_videos_copy_between_stores() {
+            let (store, queue) = $make.await;
+            $crate::conformance::store::videos_copy_between_stores(store, queue).await;
         }
         #[tokio::test]
         async fn store_workers_report_in() {

@@ -7,6 +7,7 @@
 //! scheme with [`open`]. Every implementation must pass the suites in [`conformance`].
 
 pub mod conformance;
+mod copy;
 mod outbox;
 mod postgres;
 mod rows;

@@ -4,17 +4,10 @@ use crate::rows::*;
 use crate::traits::*;
 use crate::{PostgresStore, SqliteStore};
 use async_trait::async_trait;
-use std::borrow::Cow;
 use std::time::Duration;
 use vidsight_domain::{JobId, JobLease, JobState, Result};
 
-fn dollar_placeholders(sql: &str) -> Cow<'_, str> {
-    Cow::Owned(sql.replace('?', "$"))
-}
-
-fn as_is(sql: &str) -> Cow<'_, str> {
-    Cow::Borrowed(sql)
-}
+use crate::copy::{as_is, dollar_placeholders};
 
 const CLAIM_BY_ID: &str =
     "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?1, \

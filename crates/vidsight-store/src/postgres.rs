@@ -442,6 +442,19 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db_error)
     }
 
+    async fn list_analyses(&self, video_id: VideoId) -> Result<Vec<StoredAnalysis>> {
+        self.analyses_of(video_id).await
+    }
+
+    async fn import_video(
+        &self,
+        video: &Video,
+        analyses: &[StoredAnalysis],
+        max_attempts: u32,
+    ) -> Result<bool> {
+        self.import(video, analyses, max_attempts).await
+    }
+
     async fn worker_seen(&self, worker_id: &str, in_flight: u32) -> Result<()> {
         self.record_worker(worker_id, in_flight).await
     }

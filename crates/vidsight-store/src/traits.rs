@@ -31,6 +31,13 @@ pub enum AnalysisOutcome {
     Failed(FailureInfo),
 }
 
+/// An analysis with its insights document (when it succeeded).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAnalysis {
+    pub analysis: Analysis,
+    pub insights: Option<serde_json::Value>,
+}
+
 /// The insights of a video's latest successful analysis.
 #[derive(Clone, Debug)]
 pub struct StoredInsights {
@@ -94,6 +101,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
 
     async fn latest_insights(&self, video_id: VideoId) -> Result<Option<StoredInsights>>;
+
+    /// Every analysis of a video, oldest first, with its insights when it succeeded.
+    async fn list_analyses(&self, video_id: VideoId) -> Result<Vec<StoredAnalysis>>;
+
+    /// Copies a video and its analyses as they are (ids, times, states), for moving an
+    /// install to other backends; an analysis still queued or running is queued again.
+    /// Returns false, changing nothing, when the video is already there (so a migration
+    /// can be re-run to resume).
+    async fn import_video(
+        &self,
+        video: &Video,
+        analyses: &[StoredAnalysis],
+        max_attempts: u32,
+    ) -> Result<bool>;
 
     /// A worker process says it is alive, running `in_flight` jobs.
     async fn worker_seen(&self, worker_id: &str, in_flight: u32) -> Result<()>;

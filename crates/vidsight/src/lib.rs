@@ -3,3 +3,4 @@
 //! server through [`app::start`].
 
 pub mod app;
+pub mod migrate_data;

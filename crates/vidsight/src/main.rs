@@ -46,6 +46,16 @@ enum Command {
     },
     /// Applies pending database migrations and exits.
     Migrate,
+    /// Copies the database and objects of one install to other backends (e.g. embedded to
+    /// production), then verifies counts, sizes and hashes. Safe to re-run: it resumes.
+    MigrateData {
+        /// Configuration file of the install to copy from (environment variables are not read).
+        #[arg(long)]
+        from: PathBuf,
+        /// Configuration file of the install to copy to.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -136,6 +146,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!(
                 "database is up to date: {}",
                 vidsight_config::redact_url(&url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MigrateData { from, to } => {
+            let from_config = Config::from_file(&from)?;
+            let to_config = Config::from_file(&to)?;
+            init_logging(&to_config, Some("warn"));
+            let report = vidsight::migrate_data::run(&from_config, &to_config).await?;
+            println!(
+                "copied {} videos ({} already there), {} objects, {} bytes; verified {} videos",
+                report.videos_copied,
+                report.videos_already_there,
+                report.objects_copied,
+                report.bytes_copied,
+                report.videos_verified
             );
             Ok(ExitCode::SUCCESS)
         }
