@@ -6,8 +6,10 @@
 //! the entries nearest expiry) because it is a few dozen lines; a crate such as moka would
 //! add far more build time than it saves here.
 
+pub mod events;
 mod redis_cache;
 
+pub use events::Events;
 pub use redis_cache::RedisCache;
 
 use async_trait::async_trait;
@@ -24,6 +26,10 @@ pub trait Cache: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Deletes every key starting with `prefix`.
     async fn delete_prefix(&self, prefix: &str) -> Result<()>;
+
+    /// Adds `by` to the counter at `key` and returns the new value. A new counter lives for
+    /// `window` (fixed-window rate limits count this way, shared by every process on Redis).
+    async fn increment(&self, key: &str, by: i64, window: Duration) -> Result<i64>;
 }
 
 /// Opens the cache named by `url`.
@@ -50,6 +56,7 @@ struct Entry {
 pub struct MemoryCache {
     capacity_bytes: usize,
     inner: Mutex<(HashMap<String, Entry>, usize)>,
+    counters: Mutex<HashMap<String, (i64, Instant)>>,
 }
 
 impl MemoryCache {
@@ -57,6 +64,7 @@ impl MemoryCache {
         Self {
             capacity_bytes,
             inner: Mutex::new((HashMap::new(), 0)),
+            counters: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -124,6 +132,20 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn increment(&self, key: &str, by: i64, window: Duration) -> Result<i64> {
+        let now = Instant::now();
+        let mut counters = self.counters.lock().expect("counter lock");
+        if counters.len() > 100_000 {
+            counters.retain(|_, (_, expires)| *expires > now);
+        }
+        let counter = counters.entry(key.to_owned()).or_insert((0, now + window));
+        if counter.1 <= now {
+            *counter = (0, now + window);
+        }
+        counter.0 += by;
+        Ok(counter.0)
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let mut guard = self.inner.lock().expect("cache lock");
         let (map, used) = &mut *guard;
@@ -164,6 +186,19 @@ pub mod conformance {
         );
     }
 
+    pub async fn counters_count_within_a_window(cache: Arc<dyn Cache>) {
+        let window = Duration::from_millis(300);
+        assert_eq!(cache.increment("hits", 1, window).await.unwrap(), 1);
+        assert_eq!(cache.increment("hits", 2, window).await.unwrap(), 3);
+        assert_eq!(cache.increment("other", 1, window).await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(
+            cache.increment("hits", 1, window).await.unwrap(),
+            1,
+            "a new window starts at zero"
+        );
+    }
+
     pub async fn delete_by_prefix(cache: Arc<dyn Cache>) {
         for key in ["video:1:meta", "video:1:insights", "video:2:meta"] {
             cache
@@ -186,6 +221,10 @@ macro_rules! cache_conformance_tests {
         #[tokio::test]
         async fn cache_set_get_delete_and_expiry() {
             $crate::conformance::set_get_delete_and_expiry($make.await).await;
+        }
+        #[tokio::test]
+        async fn cache_counters_count_within_a_window() {
+            $crate::conformance::counters_count_within_a_window($make.await).await;
         }
         #[tokio::test]
         async fn cache_delete_by_prefix() {

@@ -121,6 +121,33 @@ impl Cache for RedisCache {
         self.run::<()>(command).await
     }
 
+    async fn increment(&self, key: &str, by: i64, window: Duration) -> Result<i64> {
+        let key = self.key(key);
+        let mut connection = self.connection().await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(0)
+            .arg("PX")
+            .arg(window.as_millis().max(1) as u64)
+            .arg("NX")
+            .ignore()
+            .cmd("INCRBY")
+            .arg(&key)
+            .arg(by);
+        match tokio::time::timeout(
+            OPERATION_TIMEOUT,
+            pipe.query_async::<(i64,)>(&mut connection),
+        )
+        .await
+        {
+            Ok(Ok((value,))) => Ok(value),
+            Ok(Err(error)) => Err(unavailable(error)),
+            Err(elapsed) => Err(unavailable(elapsed)),
+        }
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let pattern = format!("{}*", glob_escape(&self.key(prefix)));
         let mut cursor: u64 = 0;

@@ -19,6 +19,18 @@ async fn fresh() -> Arc<dyn Cache> {
 
 vidsight_cache::cache_conformance_tests!(fresh());
 
+mod events {
+    use super::*;
+    use vidsight_cache::events::{Events, RedisEvents};
+
+    async fn fresh() -> Arc<dyn Events> {
+        let namespace = format!("vidsight-test:{}:", uuid::Uuid::new_v4().simple());
+        Arc::new(RedisEvents::new(&redis_url(), &namespace).unwrap())
+    }
+
+    vidsight_cache::events_conformance_tests!(fresh());
+}
+
 #[tokio::test]
 async fn a_down_redis_fails_fast_and_never_hangs() {
     // nothing listens on port 1

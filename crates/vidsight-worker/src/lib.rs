@@ -63,6 +63,8 @@ pub struct Worker {
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
+    /// Where "a video changed" is announced to every process (`videos` topic).
+    pub events: Arc<dyn vidsight_cache::Events>,
     pub tools: MediaTools,
     pub analyzer: AnalyzerSettings,
     pub settings: WorkerSettings,
@@ -219,6 +221,10 @@ impl Worker {
             .cache
             .delete_prefix(&format!("video:{video_id}:"))
             .await;
+        let event = serde_json::json!({ "video_id": video_id }).to_string();
+        if let Err(error) = self.events.publish("videos", event.into()).await {
+            tracing::debug!(error = %error, "announcing a video change failed");
+        }
     }
 
     /// Runs one leased job to its end: success, retry, failure, or hand-back.

@@ -20,6 +20,7 @@ pub struct Backends {
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
+    pub events: Arc<dyn vidsight_cache::Events>,
 }
 
 /// Opens the database (migrating it), storage and cache named by the configuration.
@@ -57,7 +58,10 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
     } else {
         database.queue
     };
+    let events =
+        vidsight_cache::events::open(&config.cache_url).context("opening the event bus")?;
     Ok(Backends {
+        events,
         store: database.store,
         queue,
         blobs,
@@ -207,6 +211,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             queue: backends.queue.clone(),
             blobs: backends.blobs.clone(),
             cache: backends.cache.clone(),
+            events: backends.events.clone(),
             tools,
             analyzer: config.analysis.clone(),
             settings: WorkerSettings::from_config(&config.worker),

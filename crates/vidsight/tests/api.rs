@@ -746,3 +746,37 @@ async fn media_that_fails_analysis_is_failed_once_with_its_code() {
     );
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_analyses_are_announced_on_the_event_bus() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = lavfi_clip(
+        dir.path(),
+        "ok.mp4",
+        "testsrc2=size=160x120:rate=25:duration=1",
+        &[],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let api = TestServer::start_in(data.path(), json!({ "roles": "api" })).await;
+    // a worker in this process, whose bus the test listens to
+    let config = test_config(data.path(), json!({ "roles": "worker" }));
+    let worker = vidsight::app::start(&config, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let mut events = worker.backends.events.subscribe("videos").await.unwrap();
+    let (_, video) = api.upload_file(&clip).await;
+    let id = video["id"].as_str().unwrap().to_owned();
+    let event = tokio::time::timeout(Duration::from_secs(60), events.next())
+        .await
+        .expect("announced")
+        .unwrap();
+    let event: Value = serde_json::from_slice(&event).unwrap();
+    assert_eq!(event["video_id"], id.as_str());
+    assert_eq!(
+        api.wait_finished(&id, Duration::from_secs(30)).await["status"],
+        "ready"
+    );
+    worker.stop().await;
+    api.stop().await;
+}
