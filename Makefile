@@ -41,8 +41,9 @@ test-cluster:
 
 test: test-deps fmt lint unit matrix test-cluster
 
-bench: build
+bench: build test-deps
 	scripts/bench.sh
+	scripts/bench-production.sh
 
 clean:
 	$(CARGO) clean

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 use vidsight_domain::{Error, ErrorCode, Job, JobId, JobLease, JobPayload, JobState, Result};
-use vidsight_store::{ClaimById, JobQueue, Outbox, OutboxEntry, QueueStats, Reclaimed};
+use vidsight_store::{ClaimById, JobQueue, Outbox, QueueStats, Reclaimed};
 
 /// How the broker queue behaves.
 #[derive(Clone, Debug)]
@@ -78,6 +78,7 @@ pub struct AmqpQueue {
     link: Mutex<(Option<Link>, Option<Instant>)>,
     /// The delivery behind each lease, acknowledged when the job ends.
     deliveries: std::sync::Mutex<HashMap<String, Acker>>,
+    relaying: Mutex<()>,
 }
 
 fn unavailable(what: &str, error: impl std::fmt::Display) -> Error {
@@ -112,6 +113,7 @@ impl AmqpQueue {
             settings,
             link: Mutex::new((None, None)),
             deliveries: std::sync::Mutex::new(HashMap::new()),
+            relaying: Mutex::new(()),
         }
     }
 
@@ -276,8 +278,13 @@ impl AmqpQueue {
         ))
     }
 
-    /// Publishes a job's message, to be delivered after `delay`. Waits for the confirm.
-    async fn publish(&self, job: JobId, delay: Duration) -> Result<()> {
+    /// Sends a job's message, to be delivered after `delay`; the returned confirm resolves
+    /// when the broker has it (persisted).
+    async fn send(
+        &self,
+        job: JobId,
+        delay: Duration,
+    ) -> Result<lapin::publisher_confirm::PublisherConfirm> {
         let payload = serde_json::to_vec(&Message { job_id: job }).expect("message serialises");
         let delay_ms = delay.as_millis() as u64;
         let bucket = (delay_ms > 0).then(|| {
@@ -322,23 +329,20 @@ impl AmqpQueue {
                     (String::new(), name)
                 }
             };
-            let confirm = publisher
+            publisher
                 .basic_publish(
                     &exchange,
                     &routing_key,
-                    BasicPublishOptions::default(),
+                    // an unroutable message comes back instead of vanishing
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     &payload,
                     properties,
                 )
                 .await
-                .map_err(|error| unavailable("publish", error))?
-                .await
-                .map_err(|error| unavailable("confirm", error))?;
-            if confirm.is_ack() {
-                Ok(())
-            } else {
-                Err(unavailable("confirm", "the broker refused the message"))
-            }
+                .map_err(|error| unavailable("publish", error))
         };
         match tokio::time::timeout(OPERATION_TIMEOUT, publishing).await {
             Ok(result) => result,
@@ -346,26 +350,96 @@ impl AmqpQueue {
         }
     }
 
-    /// Publishes every job the outbox holds; returns how many went.
+    /// Publishes a job's message, to be delivered after `delay`. Waits for the confirm.
+    async fn publish(&self, job: JobId, delay: Duration) -> Result<()> {
+        let confirm = self.send(job, delay).await?;
+        Self::confirmed(confirm).await
+    }
+
+    async fn confirmed(confirm: lapin::publisher_confirm::PublisherConfirm) -> Result<()> {
+        match tokio::time::timeout(OPERATION_TIMEOUT, confirm).await {
+            Ok(Ok(lapin::publisher_confirm::Confirmation::Ack(None))) => Ok(()),
+            Ok(Ok(lapin::publisher_confirm::Confirmation::Ack(Some(_)))) => Err(unavailable(
+                "publish",
+                "the message could not be routed to a queue",
+            )),
+            Ok(Ok(_)) => Err(unavailable("confirm", "the broker refused the message")),
+            Ok(Err(error)) => Err(unavailable("confirm", error)),
+            Err(_) => Err(unavailable("confirm", "timed out")),
+        }
+    }
+
+    /// Publishes every job the outbox holds; returns how many went. One relay runs at a
+    /// time in a process; it sends a batch, then waits for the broker's confirms together.
     pub async fn relay_once(&self) -> Result<usize> {
+        let one_at_a_time = self.relaying.lock().await;
+        self.relay_holding(one_at_a_time).await
+    }
+
+    /// Relays unless a relay is already running in this process (it, or the next one, will
+    /// carry what is waiting).
+    async fn relay_if_idle(&self) -> Result<usize> {
+        match self.relaying.try_lock() {
+            Ok(one_at_a_time) => self.relay_holding(one_at_a_time).await,
+            Err(_) => Ok(0),
+        }
+    }
+
+    /// Relays every `period` until `shutdown`: a bound on how long a job waits in the
+    /// outbox when no worker happens to be idle.
+    pub fn spawn_relay(
+        self: &Arc<Self>,
+        period: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let queue = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = queue.relay_once().await {
+                    tracing::debug!(error = %error, "outbox relay failed; retrying");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(period) => {}
+                }
+            }
+        });
+    }
+
+    async fn relay_holding(
+        &self,
+        _one_at_a_time: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<usize> {
         let entries = self
             .db
-            .unpublished(200, self.settings.republish_after)
+            .unpublished(500, self.settings.republish_after)
             .await?;
         if entries.is_empty() {
             return Ok(0);
         }
         let now = now_ms();
-        let mut published: Vec<OutboxEntry> = Vec::with_capacity(entries.len());
+        let mut sent = Vec::with_capacity(entries.len());
         let mut failure = None;
         for entry in entries {
             let delay = Duration::from_millis((entry.run_at_ms - now).max(0) as u64);
-            match self.publish(entry.id, delay).await {
-                Ok(()) => published.push(entry),
+            match self.send(entry.id, delay).await {
+                Ok(confirm) => sent.push((entry, confirm)),
                 Err(error) => {
                     failure = Some(error);
                     break;
                 }
+            }
+        }
+        let outcomes = futures::future::join_all(
+            sent.into_iter()
+                .map(|(entry, confirm)| async move { (entry, Self::confirmed(confirm).await) }),
+        )
+        .await;
+        let mut published = Vec::with_capacity(outcomes.len());
+        for (entry, outcome) in outcomes {
+            match outcome {
+                Ok(()) => published.push(entry),
+                Err(error) => failure = Some(error),
             }
         }
         self.db.mark_published(&published).await?;
@@ -424,7 +498,7 @@ impl JobQueue for AmqpQueue {
     async fn enqueue(&self, payload: JobPayload, max_attempts: u32) -> Result<Job> {
         let job = self.db.enqueue(payload, max_attempts).await?;
         // the job is safe in the outbox; publishing now only saves the relay a round
-        if let Err(error) = self.relay_once().await {
+        if let Err(error) = self.relay_if_idle().await {
             tracing::warn!(job = %job.id, error = %error, "publishing deferred to the relay");
         }
         Ok(job)
@@ -432,11 +506,20 @@ impl JobQueue for AmqpQueue {
 
     async fn claim(&self, worker_id: &str, lease: Duration) -> Result<Option<JobLease>> {
         let deadline = Instant::now() + self.settings.claim_wait;
-        // jobs created in a database transaction (uploads) are published by whoever looks
-        let _ = self.relay_once().await?;
+        let mut relayed = false;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let Some(delivery) = self.next_delivery(wait).await? else {
+            // what is already delivered first; when nothing is, publish what the outbox
+            // holds (jobs created in a database transaction, like uploads) and wait
+            let mut delivery = self.next_delivery(Duration::ZERO).await?;
+            if delivery.is_none() && !relayed {
+                relayed = true;
+                self.relay_once().await?;
+            }
+            if delivery.is_none() {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                delivery = self.next_delivery(wait).await?;
+            }
+            let Some(delivery) = delivery else {
                 return Ok(None);
             };
             let job_id = match serde_json::from_slice::<Message>(&delivery.data) {

@@ -131,6 +131,7 @@ pub struct S3Config {
 pub struct AmqpConfig {
     pub prefix: String,
     pub queue_expiry_seconds: u64,
+    pub republish_after_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -24,7 +24,11 @@ pub struct Backends {
 }
 
 /// Opens the database (migrating it), storage and cache named by the configuration.
-pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
+/// The background tasks some backends run (the outbox relay) stop with `shutdown`.
+pub async fn open_backends(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Backends> {
     let database_url = config.database_url();
     let database = vidsight_store::open(&database_url, &database_options(config), true)
         .await
@@ -44,17 +48,19 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
     let cache = vidsight_cache::open(&config.cache_url).context("opening the cache")?;
     let queue: Arc<dyn JobQueue> = if config.queue_url.starts_with("amqp") {
         let expiry = config.amqp.queue_expiry_seconds;
-        Arc::new(vidsight_amqp::AmqpQueue::new(
+        let queue = Arc::new(vidsight_amqp::AmqpQueue::new(
             database.outbox,
             vidsight_amqp::AmqpSettings {
                 url: config.queue_url.clone(),
                 prefix: config.amqp.prefix.clone(),
                 prefetch: config.worker.concurrency.min(u16::MAX as usize) as u16,
                 claim_wait: Duration::from_millis(config.worker.poll_interval_ms.max(50)),
-                republish_after: Duration::from_secs(300),
+                republish_after: Duration::from_secs(config.amqp.republish_after_seconds.max(1)),
                 queue_expiry: (expiry > 0).then(|| Duration::from_secs(expiry)),
             },
-        ))
+        ));
+        queue.spawn_relay(Duration::from_millis(500), shutdown.clone());
+        queue
     } else {
         database.queue
     };
@@ -157,7 +163,7 @@ impl Running {
 /// Starts the roles the configuration enables. The API binds `config.addr` (port 0 picks a
 /// free port, reported in [`Running::api_addr`]).
 pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    let backends = open_backends(config).await?;
+    let backends = open_backends(config, &shutdown).await?;
     sweep_stale_temporary_files(&config.tmp_dir(), Duration::from_secs(24 * 3600)).await;
     let tools = media_tools(config);
     let mut tasks = Vec::new();

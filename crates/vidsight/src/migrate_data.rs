@@ -56,10 +56,12 @@ pub async fn run(from: &Config, to: &Config) -> anyhow::Result<Report> {
     if from.database_url() == to.database_url() && from.storage_url() == to.storage_url() {
         bail!("--from and --to name the same database and storage");
     }
-    let source = app::open_backends(from)
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_on_return = stop.clone().drop_guard();
+    let source = app::open_backends(from, &stop)
         .await
         .context("opening the source")?;
-    let destination = app::open_backends(to)
+    let destination = app::open_backends(to, &stop)
         .await
         .context("opening the destination")?;
     let mut report = Report::default();

@@ -140,7 +140,7 @@ pub async fn create_production_backends(data_dir: &Path) {
         "storage_url": format!("s3://{bucket}/objects"),
         "cache_url": std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
         "queue_url": std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        "amqp": { "prefix": format!("vidsight-test-{tag}"), "queue_expiry_seconds": 300 },
+        "amqp": { "prefix": format!("vidsight-test-{tag}"), "queue_expiry_seconds": 300, "republish_after_seconds": 15 },
         "s3": {
             "endpoint": settings.endpoint,
             "region": settings.region,
