@@ -54,13 +54,30 @@ pub async fn list_videos(
     }))
 }
 
+/// Video metadata is polled while a video is processed: cached briefly, so that many clients
+/// polling cost one database read a second per video, and progress shows within a second.
+const VIDEO_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) async fn load_video(state: &AppState, id: &str) -> ApiResult<Video> {
     let video_id: VideoId = parse_id(id, "video")?;
-    state
+    let key = format!("video:{video_id}:meta");
+    if let Ok(Some(cached)) = state.cache.get(&key).await {
+        if let Ok(video) = serde_json::from_slice::<Video>(&cached) {
+            return Ok(video);
+        }
+    }
+    let video = state
         .store
         .get_video(video_id)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "video not found"))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "video not found"))?;
+    if let Ok(json) = serde_json::to_vec(&video) {
+        let _ = state
+            .cache
+            .set(&key, Bytes::from(json), VIDEO_CACHE_TTL)
+            .await;
+    }
+    Ok(video)
 }
 
 /// One video: its status (`uploaded`, `processing`, `ready`, `failed`), progress and facts.
