@@ -1,19 +1,11 @@
 //! Reading and writing whole videos with their analyses, for `vidsight migrate-data`. The
 //! statements are shared by both SQL backends (`?N` placeholders; `$N` for PostgreSQL).
 use crate::rows::*;
+use crate::sql::{as_is, dollar_placeholders};
 use crate::traits::*;
 use crate::{PostgresStore, SqliteStore};
-use std::borrow::Cow;
 use time::OffsetDateTime;
 use vidsight_domain::{AnalysisStatus, JobPayload, Result, Video};
-
-pub(crate) fn dollar_placeholders(sql: &str) -> Cow<'_, str> {
-    Cow::Owned(sql.replace('?', "$"))
-}
-
-pub(crate) fn as_is(sql: &str) -> Cow<'_, str> {
-    Cow::Borrowed(sql)
-}
 
 fn millis(time: OffsetDateTime) -> i64 {
     (time.unix_timestamp_nanos() / 1_000_000) as i64

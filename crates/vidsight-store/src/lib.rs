@@ -11,6 +11,7 @@ mod copy;
 mod outbox;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 mod traits;
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use std::time::Duration;
 use vidsight_domain::{JobId, JobLease, JobState, Result};
 
-use crate::copy::{as_is, dollar_placeholders};
+use crate::sql::{as_is, dollar_placeholders};
 
 const CLAIM_BY_ID: &str =
     "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?1, \
