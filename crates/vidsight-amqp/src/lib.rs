@@ -48,6 +48,8 @@ pub struct AmqpSettings {
     pub republish_after: Duration,
     /// Queues unused this long are deleted by the broker (`x-expires`); for tests.
     pub queue_expiry: Option<Duration>,
+    /// Whether this process claims jobs (workers). Others only publish.
+    pub consume: bool,
 }
 
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,8 +69,23 @@ struct Message {
 struct Link {
     connection: Connection,
     publisher: Channel,
-    consumer: Arc<Mutex<Consumer>>,
+    /// Only processes that claim jobs consume: an API process must not hold deliveries.
+    consumer: Option<(Channel, Arc<Mutex<Consumer>>)>,
     delay_queues: Arc<Mutex<HashSet<u64>>>,
+}
+
+impl Link {
+    /// The connection and every channel are open (the broker closes a channel on a
+    /// protocol error, or a consumer whose delivery stays unacknowledged past its
+    /// consumer timeout).
+    fn alive(&self) -> bool {
+        self.connection.status().connected()
+            && self.publisher.status().connected()
+            && self
+                .consumer
+                .as_ref()
+                .is_none_or(|(channel, _)| channel.status().connected())
+    }
 }
 
 /// The broker-carried [`JobQueue`].
@@ -220,28 +237,33 @@ impl AmqpQueue {
                 .await
                 .map_err(|error| unavailable("bind", error))?;
 
-            let consuming = connection
-                .create_channel()
-                .await
-                .map_err(|error| unavailable("channel", error))?;
-            consuming
-                .basic_qos(self.settings.prefetch.max(1), BasicQosOptions::default())
-                .await
-                .map_err(|error| unavailable("qos", error))?;
-            let tag = format!("vidsight-{}", uuid::Uuid::new_v4().simple());
-            let consumer = consuming
-                .basic_consume(
-                    &self.queue(),
-                    &tag,
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(|error| unavailable("consume", error))?;
+            let consumer = if self.settings.consume {
+                let consuming = connection
+                    .create_channel()
+                    .await
+                    .map_err(|error| unavailable("channel", error))?;
+                consuming
+                    .basic_qos(self.settings.prefetch.max(1), BasicQosOptions::default())
+                    .await
+                    .map_err(|error| unavailable("qos", error))?;
+                let tag = format!("vidsight-{}", uuid::Uuid::new_v4().simple());
+                let consumer = consuming
+                    .basic_consume(
+                        &self.queue(),
+                        &tag,
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map_err(|error| unavailable("consume", error))?;
+                Some((consuming, Arc::new(Mutex::new(consumer))))
+            } else {
+                None
+            };
             Ok::<_, Error>(Link {
                 connection,
                 publisher,
-                consumer: Arc::new(Mutex::new(consumer)),
+                consumer,
                 delay_queues: Arc::new(Mutex::new(HashSet::new())),
             })
         };
@@ -253,15 +275,23 @@ impl AmqpQueue {
 
     /// The live link's publishing channel, consumer and declared delay queues, connecting
     /// (at most once a second) when needed.
-    async fn link(&self) -> Result<(Channel, Arc<Mutex<Consumer>>, Arc<Mutex<HashSet<u64>>>)> {
+    #[allow(clippy::type_complexity)]
+    async fn link(
+        &self,
+    ) -> Result<(
+        Channel,
+        Option<Arc<Mutex<Consumer>>>,
+        Arc<Mutex<HashSet<u64>>>,
+    )> {
         let mut guard = self.link.lock().await;
-        let alive = guard
-            .0
-            .as_ref()
-            .is_some_and(|link| link.connection.status().connected());
+        let alive = guard.0.as_ref().is_some_and(Link::alive);
         if !alive {
-            if guard.0.take().is_some() {
-                tracing::warn!("message broker connection lost; reconnecting");
+            if let Some(dead) = guard.0.take() {
+                tracing::warn!("message broker connection or channel lost; reconnecting");
+                // unacknowledged deliveries go back to the queue when the connection closes
+                tokio::spawn(async move {
+                    let _ = dead.connection.close(0, "reconnecting").await;
+                });
             }
             if guard.1.is_some_and(|last| last.elapsed() < RECONNECT_EVERY) {
                 return Err(unavailable("connect", "waiting to reconnect"));
@@ -273,7 +303,7 @@ impl AmqpQueue {
         let link = guard.0.as_ref().expect("link is set");
         Ok((
             link.publisher.clone(),
-            link.consumer.clone(),
+            link.consumer.as_ref().map(|(_, consumer)| consumer.clone()),
             link.delay_queues.clone(),
         ))
     }
@@ -451,12 +481,28 @@ impl AmqpQueue {
 
     async fn next_delivery(&self, wait: Duration) -> Result<Option<lapin::message::Delivery>> {
         let (_, consumer, _) = self.link().await?;
+        let consumer = consumer.ok_or_else(|| {
+            Error::internal("this process does not consume jobs (AmqpSettings::consume is off)")
+        })?;
         let mut consumer = consumer.lock().await;
-        match tokio::time::timeout(wait, consumer.next()).await {
-            Err(_) => Ok(None),
+        let result = match tokio::time::timeout(wait, consumer.next()).await {
+            Err(_) => return Ok(None),
             Ok(None) => Err(unavailable("consume", "the consumer was cancelled")),
             Ok(Some(Err(error))) => Err(unavailable("consume", error)),
-            Ok(Some(Ok(delivery))) => Ok(Some(delivery)),
+            Ok(Some(Ok(delivery))) => return Ok(Some(delivery)),
+        };
+        drop(consumer);
+        // a cancelled consumer or a broken channel: start over on the next call
+        self.drop_link().await;
+        result
+    }
+
+    async fn drop_link(&self) {
+        let mut guard = self.link.lock().await;
+        if let Some(dead) = guard.0.take() {
+            tokio::spawn(async move {
+                let _ = dead.connection.close(0, "reconnecting").await;
+            });
         }
     }
 
@@ -536,14 +582,30 @@ impl JobQueue for AmqpQueue {
                     continue;
                 }
             };
-            match self.db.claim_job(job_id, worker_id, lease).await? {
+            // on any error the delivery goes back to the queue: a dropped acker would hold a
+            // prefetch slot until the channel closes
+            let requeue = BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            };
+            let claimed = match self.db.claim_job(job_id, worker_id, lease).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    let _ = delivery.acker.nack(requeue).await;
+                    return Err(error);
+                }
+            };
+            match claimed {
                 ClaimById::Claimed(claimed) => {
                     self.remember(&claimed, delivery.acker);
                     return Ok(Some(claimed));
                 }
                 ClaimById::NotYet { retry_at_ms } => {
                     let delay = Duration::from_millis((retry_at_ms - now_ms()).max(1) as u64);
-                    self.publish(job_id, delay).await?;
+                    if let Err(error) = self.publish(job_id, delay).await {
+                        let _ = delivery.acker.nack(requeue).await;
+                        return Err(error);
+                    }
                     let _ = delivery.acker.ack(BasicAckOptions::default()).await;
                 }
                 ClaimById::Finished | ClaimById::Missing => {

@@ -21,6 +21,7 @@ fn settings(url: &str, prefix: &str) -> AmqpSettings {
         claim_wait: Duration::from_millis(150),
         republish_after: Duration::from_secs(300),
         queue_expiry: Some(Duration::from_secs(120)),
+        consume: true,
     }
 }
 

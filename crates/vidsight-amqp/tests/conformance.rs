@@ -19,6 +19,7 @@ pub fn test_settings() -> AmqpSettings {
         claim_wait: Duration::from_millis(100),
         republish_after: Duration::from_secs(300),
         queue_expiry: Some(Duration::from_secs(120)),
+        consume: true,
     }
 }
 

@@ -169,7 +169,9 @@ async fn run_pass(
     let mut cut_frames: Vec<u64> = Vec::new();
     let mut black_flags: Vec<bool> = Vec::new();
     let mut picker = KeyframePicker::default();
-    let mut chosen: Vec<(u64, Vec<u8>)> = Vec::new();
+    // keyframes are encoded as soon as their shot ends, so memory holds JPEGs, not frames;
+    // past MAX_KEYFRAMES shots (a strobing or hostile video) shots get no image
+    let mut chosen: Vec<Option<Vec<u8>>> = Vec::new();
     let mut last_reported = -1.0f64;
     picker.start_shot(0);
     loop {
@@ -189,7 +191,7 @@ async fn run_pass(
             let since_last_cut = frame_index - cut_frames.last().copied().unwrap_or(0);
             if score >= settings.cut_threshold && since_last_cut >= min_shot_frames {
                 if let Some(frame) = picker.pick(frame_index) {
-                    chosen.push(frame);
+                    chosen.push(keyframe_jpeg(frame, chosen.len(), width, height, settings)?);
                 }
                 cut_frames.push(frame_index);
                 picker.start_shot(frame_index);
@@ -211,7 +213,7 @@ async fn run_pass(
         }
     }
     if let Some(frame) = picker.pick(frame_index) {
-        chosen.push(frame);
+        chosen.push(keyframe_jpeg(frame, chosen.len(), width, height, settings)?);
     }
     let status = child.wait().await.map_err(|error| {
         Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
@@ -286,9 +288,8 @@ async fn run_pass(
             .map(|next| time_of(*next))
             .unwrap_or(end_of_video);
         let name = format!("shot-{:04}.jpg", position + 1);
-        let keyframe = match chosen.get(position) {
-            Some((_, pixels)) => {
-                let jpeg = encode_jpeg(pixels, width, height, settings.keyframe_quality)?;
+        let keyframe = match chosen.get_mut(position).and_then(Option::take) {
+            Some(jpeg) => {
                 keyframes.push(Keyframe {
                     name: name.clone(),
                     jpeg,
@@ -413,6 +414,22 @@ async fn read_frame(
         filled += read;
     }
     Ok(true)
+}
+
+/// Shots beyond this many get no keyframe image.
+pub const MAX_KEYFRAMES: usize = 5000;
+
+fn keyframe_jpeg(
+    (_, pixels): (u64, Vec<u8>),
+    already: usize,
+    width: u32,
+    height: u32,
+    settings: &AnalyzerSettings,
+) -> Result<Option<Vec<u8>>> {
+    if already >= MAX_KEYFRAMES {
+        return Ok(None);
+    }
+    encode_jpeg(&pixels, width, height, settings.keyframe_quality).map(Some)
 }
 
 fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {

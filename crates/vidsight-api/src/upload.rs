@@ -28,6 +28,9 @@ pub struct UploadForm {
     file: Vec<u8>,
 }
 
+/// Fields other than `file` are ignored; this is as much of them as is read.
+const OTHER_FIELD_LIMIT: usize = 64 * 1024;
+
 /// Room for multipart boundaries and headers on top of the file itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
@@ -82,8 +85,17 @@ pub async fn upload_video(
             ));
         };
         if field.name() != Some("file") {
-            // other fields are read and ignored
-            while field.chunk().await.map_err(multipart_error)?.is_some() {}
+            // other fields are read and ignored, up to a small bound
+            let mut ignored = 0usize;
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                ignored += chunk.len();
+                if ignored > OTHER_FIELD_LIMIT {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidMultipart,
+                        "a form field other than `file` is larger than 64 KiB",
+                    ));
+                }
+            }
             continue;
         }
         let filename = sanitize_filename(field.file_name().unwrap_or("upload"))?;
@@ -143,7 +155,14 @@ pub async fn upload_video(
         let content_type = content_type_for(&media, &filename);
         let video_id = VideoId::new();
         let key = keys::original(video_id);
-        state.blobs.adopt_file(&key, spool.path()).await?;
+        if let Err(error) = state.blobs.adopt_file(&key, spool.path()).await {
+            // a part may have been written: nothing of a refused upload stays
+            let _ = state
+                .blobs
+                .delete_prefix(&keys::video_prefix(video_id))
+                .await;
+            return Err(error.into());
+        }
         let new_video = NewVideo {
             id: video_id,
             filename,

@@ -188,9 +188,14 @@ impl Worker {
                         job.attempts
                     ),
                 };
-                self.store
+                // the job is already dead: keep going so no other analysis is left behind
+                if let Err(error) = self
+                    .store
                     .fail_orphaned_analysis(analysis_id, &reason)
-                    .await?;
+                    .await
+                {
+                    tracing::error!(job = %job.id, error = %error, "failing an orphaned analysis failed");
+                }
                 self.invalidate(video_id).await;
             }
             counter!(names::JOBS_FINISHED, "outcome" => "failed").increment(1);
@@ -277,8 +282,21 @@ impl Worker {
             _ = abandon.cancelled() => {
                 heartbeat.abort();
                 tracing::warn!(job = %job_id, "handing the job back: shutdown grace period over");
-                if let Err(error) = self.queue.retry(&lease, "worker shut down before finishing", Duration::ZERO).await {
-                    tracing::warn!(error = %error, "handing the job back failed; its lease will expire");
+                match self.queue.retry(&lease, "worker shut down before finishing", Duration::ZERO).await {
+                    // that was its last attempt: the analysis must not stay "running"
+                    Ok(job) if job.state == vidsight_domain::JobState::Dead => {
+                        let reason = FailureInfo {
+                            code: ErrorCode::Internal,
+                            message: format!(
+                                "the analysis was interrupted {} times; start it again with POST /api/v1/videos/{video_id}/analyses",
+                                job.attempts
+                            ),
+                        };
+                        let _ = self.store.fail_orphaned_analysis(analysis_id, &reason).await;
+                        self.invalidate(video_id).await;
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(error = %error, "handing the job back failed; its lease will expire"),
                 }
                 return;
             }
@@ -288,6 +306,7 @@ impl Worker {
             tracing::warn!(job = %job_id, "lease lost mid-job; another worker has it");
             counter!(names::JOBS_FINISHED, "outcome" => "lease_lost").increment(1);
             let _ = self.queue.finished(&lease).await;
+            self.clean_up_if_deleted(video_id).await;
             return;
         };
 
@@ -311,20 +330,26 @@ impl Worker {
             Err(error) if is_lease_lost(&error) => {
                 counter!(names::JOBS_FINISHED, "outcome" => "lease_lost").increment(1);
                 let _ = self.queue.finished(&lease).await;
-                // the video may have been deleted while we worked: leave nothing behind
-                if matches!(self.store.get_video(video_id).await, Ok(None)) {
-                    let _ = self
-                        .blobs
-                        .delete_prefix(&keys::video_prefix(video_id))
-                        .await;
-                }
+                self.clean_up_if_deleted(video_id).await;
             }
             Err(error) => {
-                // the lease will expire and another attempt will record the result
+                // the lease will expire and another attempt will record the result; the
+                // delivery is released so it does not hold a prefetch slot meanwhile
                 tracing::error!(job = %job_id, error = %error, "recording the job's outcome failed");
+                let _ = self.queue.finished(&lease).await;
             }
         }
         self.invalidate(video_id).await;
+    }
+
+    /// The video may have been deleted while we worked on it: leave none of its objects.
+    async fn clean_up_if_deleted(&self, video_id: VideoId) {
+        if matches!(self.store.get_video(video_id).await, Ok(None)) {
+            let _ = self
+                .blobs
+                .delete_prefix(&keys::video_prefix(video_id))
+                .await;
+        }
     }
 
     async fn handle_failure(
@@ -345,10 +370,12 @@ impl Worker {
                 self.settings.retry_max,
             );
             tracing::warn!(code = %error.code, error = ?error, retry_in_seconds = delay.as_secs_f64(), "analysis failed; will retry");
+            // the analysis shows "queued" before the job can be claimed again, so a fast
+            // retry on another worker is never overwritten
+            self.store.analysis_will_retry(analysis_id, &reason).await?;
             self.queue
                 .retry(lease, &format!("{}: {}", error.code, error.message), delay)
                 .await?;
-            self.store.analysis_will_retry(analysis_id, &reason).await?;
             return Ok("retried");
         }
         tracing::warn!(code = %error.code, error = ?error, "analysis failed");

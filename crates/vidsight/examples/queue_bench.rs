@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
                 claim_wait: Duration::from_millis(200),
                 republish_after: Duration::from_secs(300),
                 queue_expiry: Some(Duration::from_secs(60)),
+                consume: true,
             },
         )),
         other => anyhow::bail!("unknown transport {other}: use postgres or amqp"),

@@ -57,6 +57,7 @@ pub async fn open_backends(
                 claim_wait: Duration::from_millis(config.worker.poll_interval_ms.max(50)),
                 republish_after: Duration::from_secs(config.amqp.republish_after_seconds.max(1)),
                 queue_expiry: (expiry > 0).then(|| Duration::from_secs(expiry)),
+                consume: config.roles.contains(vidsight_config::Role::Worker),
             },
         ));
         queue.spawn_relay(Duration::from_millis(500), shutdown.clone());
