@@ -21,13 +21,7 @@ pub trait Events: Send + Sync + 'static {
 /// Opens the event bus that goes with the cache named by `url`.
 pub fn open(url: &str) -> Result<Arc<dyn Events>> {
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        let client = redis::Client::open(url).map_err(|error| {
-            Error::new(ErrorCode::Internal, format!("invalid cache URL: {error}"))
-        })?;
-        return Ok(Arc::new(RedisEvents {
-            client,
-            namespace: "vidsight:events:".into(),
-        }));
+        return Ok(Arc::new(RedisEvents::new(url, "vidsight:events:")?));
     }
     Ok(Arc::new(MemoryEvents::default()))
 }
