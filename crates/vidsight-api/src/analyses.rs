@@ -1,22 +1,35 @@
+use crate::account::check_owner;
+use crate::auth::Auth;
+use crate::videos::owned_video;
 use crate::{parse_id, ApiError, ApiResult, AppState, ErrorBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use vidsight_domain::{Analysis, AnalysisId, ErrorCode, VideoId};
+use vidsight_domain::{Analysis, AnalysisId, ErrorCode};
 
 /// Analyses the video again (for example after an upgrade of the analyzer).
 #[utoipa::path(post, path = "/api/v1/videos/{id}/analyses", tag = "analyses",
     params(("id" = String, Path, description = "Video id")),
     responses(
         (status = 202, body = Analysis, description = "Queued."),
+        (status = 403, body = ErrorBody, description = "`quota_exceeded`: the monthly analysis minutes would be exceeded"),
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 409, body = ErrorBody, description = "`analysis-in-progress`: one is already queued or running.")
     ))]
 pub async fn create_analysis(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Analysis>)> {
-    let video_id: VideoId = parse_id(&id, "video")?;
+    let video = owned_video(&state, &principal, &id).await?;
+    let video_id = video.id;
+    if let Some(owner) = video.owner_id {
+        // the owner is charged, whoever asks
+        state
+            .auth
+            .check_quota(owner, 0, video.media.duration)
+            .await?;
+    }
     let analysis = state
         .store
         .create_analysis(video_id, state.settings.max_attempts)
@@ -34,6 +47,7 @@ pub async fn create_analysis(
     responses((status = 200, body = Analysis), (status = 404, body = ErrorBody, description = "`not-found`")))]
 pub async fn get_analysis(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Analysis>> {
     let analysis_id: AnalysisId = parse_id(&id, "analysis")?;
@@ -42,5 +56,12 @@ pub async fn get_analysis(
         .get_analysis(analysis_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "analysis not found"))?;
+    let video = state
+        .store
+        .get_video(analysis.video_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "analysis not found"))?;
+    check_owner(&principal, &video)
+        .map_err(|_| ApiError::new(ErrorCode::NotFound, "analysis not found"))?;
     Ok(Json(analysis))
 }

@@ -2,7 +2,11 @@
 //! generates the OpenAPI 3.1 document from the handlers' annotations (utoipa), and wraps
 //! everything in request ids, tracing, metrics and panic recovery.
 
+mod account;
+mod admin;
 mod analyses;
+pub mod auth;
+mod auth_routes;
 mod error;
 mod health;
 mod range;
@@ -44,6 +48,7 @@ pub struct AppState {
     pub cache: Arc<dyn Cache>,
     pub tools: MediaTools,
     pub metrics: PrometheusHandle,
+    pub auth: Arc<vidsight_auth::AuthService>,
     pub settings: Arc<ApiSettings>,
 }
 
@@ -57,6 +62,13 @@ pub struct ApiSettings {
     pub max_attempts: u32,
     /// How long hot reads stay cached.
     pub cache_ttl: Duration,
+    /// The gateway's shared secret; `None` trusts no identity headers.
+    pub gateway_secret: Option<String>,
+    /// The public URL is https: Secure cookies, HSTS.
+    pub tls: bool,
+    /// Origins allowed cross-origin (CORS); empty = closed.
+    pub cors_origins: Vec<String>,
+    pub rate_limit: vidsight_config::RateLimitConfig,
 }
 
 #[derive(OpenApi)]
@@ -70,9 +82,14 @@ pub struct ApiSettings {
     tags(
         (name = "videos", description = "Upload, list, play and delete videos; read their insights."),
         (name = "analyses", description = "Analysis runs of a video."),
+        (name = "auth", description = "Accounts, sign-in, sessions, two-factor authentication, the gateway's verify endpoint."),
+        (name = "account", description = "The signed-in account: profile, usage, API keys, data export and erasure."),
+        (name = "admin", description = "User management and the audit log (administrators)."),
         (name = "operations", description = "Health, readiness and metrics.")
     ),
-    components(schemas(ErrorBody, ErrorDetail, vidsight_domain::ErrorCode))
+    components(schemas(ErrorBody, ErrorDetail, vidsight_domain::ErrorCode)),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("cookie" = []))
 )]
 struct ApiDoc;
 
@@ -86,6 +103,29 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(videos::get_keyframe))
         .routes(routes!(analyses::create_analysis))
         .routes(routes!(analyses::get_analysis))
+        .routes(routes!(auth_routes::register))
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::refresh))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(auth_routes::logout_all))
+        .routes(routes!(auth_routes::verify))
+        .routes(routes!(auth_routes::jwks))
+        .routes(routes!(auth_routes::change_password))
+        .routes(routes!(auth_routes::mfa_enroll))
+        .routes(routes!(auth_routes::mfa_confirm))
+        .routes(routes!(auth_routes::mfa_disable))
+        .routes(routes!(account::me, account::delete_me))
+        .routes(routes!(account::usage))
+        .routes(routes!(account::export))
+        .routes(routes!(account::create_key, account::list_keys))
+        .routes(routes!(account::revoke_key))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(
+            admin::get_user,
+            admin::update_user,
+            admin::delete_user
+        ))
+        .routes(routes!(admin::audit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -105,6 +145,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /api/docs") })
         // uploads enforce upload.max_bytes themselves, while streaming
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::middleware))
+        .layer(cors(&state.settings.cors_origins))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::security_headers))
         .layer(axum::middleware::from_fn(track_metrics))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "internal error").into_response()
@@ -120,6 +163,70 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// CORS for the configured origins (credentials allowed); none configured = no CORS
+/// headers at all, so browsers keep other origins out.
+fn cors(
+    origins: &[String],
+) -> tower::util::Either<tower_http::cors::CorsLayer, tower::layer::util::Identity> {
+    use axum::http::{header, HeaderValue, Method};
+    if origins.is_empty() {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin.trim_end_matches('/')).ok())
+        .collect();
+    tower::util::Either::Left(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::RANGE,
+                HeaderName::from_static(auth::CSRF_HEADER),
+            ])
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::LOCATION,
+                header::CONTENT_RANGE,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token, or an API key (vsk_…)")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::ACCESS_COOKIE))),
+        );
+    }
 }
 
 async fn track_metrics(request: Request, next: Next) -> Response {

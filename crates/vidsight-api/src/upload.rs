@@ -6,6 +6,7 @@
 //! then is the video recorded — together with its first analysis and the job that runs it,
 //! in one transaction. Any failure removes the temporary file and any stored object, so a
 //! refused upload leaves nothing behind.
+use crate::auth::Auth;
 use crate::{ApiError, ApiResult, AppState, ErrorBody};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
@@ -40,6 +41,7 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
     responses(
         (status = 201, body = Video, description = "Stored; the first analysis is queued.", headers(("Location" = String))),
         (status = 400, body = ErrorBody, description = "`invalid-multipart`, `missing-file`, `invalid-filename`"),
+        (status = 403, body = ErrorBody, description = "`quota_exceeded`: storage or monthly analysis minutes"),
         (status = 413, body = ErrorBody, description = "`payload-too-large`"),
         (status = 415, body = ErrorBody, description = "`unsupported-media-type`: not a video format"),
         (status = 422, body = ErrorBody, description = "`empty-file`, `not-a-video`, `truncated-media`, `undecodable-media`"),
@@ -47,6 +49,7 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
     ))]
 pub async fn upload_video(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, [(header::HeaderName, String); 1], Json<Video>)> {
@@ -152,6 +155,10 @@ pub async fn upload_video(
         }
 
         let media = state.tools.validate_upload(spool.path()).await?;
+        state
+            .auth
+            .check_quota(principal.user_id, size as i64, media.duration)
+            .await?;
         let content_type = content_type_for(&media, &filename);
         let video_id = VideoId::new();
         let key = keys::original(video_id);
@@ -165,6 +172,7 @@ pub async fn upload_video(
         }
         let new_video = NewVideo {
             id: video_id,
+            owner_id: Some(principal.user_id),
             filename,
             content_type: content_type.clone(),
             size_bytes: size as i64,

@@ -1,3 +1,5 @@
+use crate::account::check_owner;
+use crate::auth::Auth;
 use crate::range::{self, RangeRequest};
 use crate::{no_content, parse_id, vtt, ApiError, ApiResult, AppState, ErrorBody};
 use axum::body::Body;
@@ -14,6 +16,9 @@ use vidsight_domain::{ErrorCode, Insights, Video, VideoId, VideoStatus};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
+    /// Administrators: `all` lists every account's videos, a user id one account's. Others
+    /// always see their own.
+    pub owner: Option<String>,
     /// Page size, 1–100 (default 20).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
@@ -33,6 +38,7 @@ pub struct VideoList {
     responses((status = 200, body = VideoList), (status = 400, body = ErrorBody, description = "`bad-request`, `invalid-cursor`")))]
 pub async fn list_videos(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<VideoList>> {
     let Query(query) =
@@ -44,9 +50,20 @@ pub async fn list_videos(
             "limit must be between 1 and 100",
         ));
     }
+    let owner = match query.owner.as_deref() {
+        None => Some(principal.user_id),
+        Some(_) if !principal.is_admin() => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "only administrators list other accounts' videos",
+            ))
+        }
+        Some("all") => None,
+        Some(id) => Some(parse_id(id, "user")?),
+    };
     let page = state
         .store
-        .list_videos(query.after.as_deref(), limit)
+        .list_videos(owner, query.after.as_deref(), limit)
         .await?;
     Ok(Json(VideoList {
         items: page.items,
@@ -57,6 +74,18 @@ pub async fn list_videos(
 /// Video metadata is polled while a video is processed: cached briefly, so that many clients
 /// polling cost one database read a second per video, and progress shows within a second.
 const VIDEO_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The video if the caller may see it (its owner, or an administrator); otherwise
+/// `not-found`, exactly as for a video that does not exist.
+pub(crate) async fn owned_video(
+    state: &AppState,
+    principal: &vidsight_auth::Principal,
+    id: &str,
+) -> ApiResult<Video> {
+    let video = load_video(state, id).await?;
+    check_owner(principal, &video)?;
+    Ok(video)
+}
 
 pub(crate) async fn load_video(state: &AppState, id: &str) -> ApiResult<Video> {
     let video_id: VideoId = parse_id(id, "video")?;
@@ -86,9 +115,10 @@ pub(crate) async fn load_video(state: &AppState, id: &str) -> ApiResult<Video> {
     responses((status = 200, body = Video), (status = 404, body = ErrorBody, description = "`not-found`")))]
 pub async fn get_video(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Video>> {
-    Ok(Json(load_video(&state, &id).await?))
+    Ok(Json(owned_video(&state, &principal, &id).await?))
 }
 
 /// Deletes the video with its analyses, keyframes and stored file.
@@ -97,9 +127,10 @@ pub async fn get_video(
     responses((status = 204, description = "Deleted."), (status = 404, body = ErrorBody, description = "`not-found`")))]
 pub async fn delete_video(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let video_id: VideoId = parse_id(&id, "video")?;
+    let video_id = owned_video(&state, &principal, &id).await?.id;
     if !state.store.delete_video(video_id).await? {
         return Err(ApiError::new(ErrorCode::NotFound, "video not found"));
     }
@@ -131,10 +162,11 @@ pub async fn delete_video(
     ))]
 pub async fn get_content(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let video = load_video(&state, &id).await?;
+    let video = owned_video(&state, &principal, &id).await?;
     let key = keys::original(video.id);
     let size = state.blobs.size(&key).await?.ok_or_else(|| {
         ApiError::new(
@@ -247,9 +279,10 @@ async fn insights_bytes(
     ))]
 pub async fn get_insights(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let video = load_video(&state, &id).await?;
+    let video = owned_video(&state, &principal, &id).await?;
     let (_, json) = insights_bytes(&state, &video).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
@@ -264,9 +297,10 @@ pub async fn get_insights(
     ))]
 pub async fn get_insights_vtt(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let video = load_video(&state, &id).await?;
+    let video = owned_video(&state, &principal, &id).await?;
     let (_, json) = insights_bytes(&state, &video).await?;
     let insights: Insights = serde_json::from_slice(&json)
         .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
@@ -287,9 +321,10 @@ pub async fn get_insights_vtt(
     ))]
 pub async fn get_keyframe(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let video = load_video(&state, &id).await?;
+    let video = owned_video(&state, &principal, &id).await?;
     let (analysis_id, json) = insights_bytes(&state, &video).await?;
     let insights: Insights = serde_json::from_slice(&json)
         .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;

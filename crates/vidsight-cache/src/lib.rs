@@ -30,6 +30,33 @@ pub trait Cache: Send + Sync + 'static {
     /// Adds `by` to the counter at `key` and returns the new value. A new counter lives for
     /// `window` (fixed-window rate limits count this way, shared by every process on Redis).
     async fn increment(&self, key: &str, by: i64, window: Duration) -> Result<i64>;
+
+    /// Takes one token from the bucket at `key`, which refills at `per_second` and holds at
+    /// most `burst` (GCRA: one timestamp per key, updated atomically). `None` when the request
+    /// may go ahead, or how long until it may.
+    async fn take_token(&self, key: &str, per_second: f64, burst: u32) -> Result<Option<Duration>>;
+}
+
+/// One GCRA step: given the stored theoretical arrival time (ms), returns the new one, or how
+/// many ms until a token is available. Shared by the in-memory cache; the Redis cache runs
+/// the same arithmetic in a Lua script.
+pub fn gcra(stored_tat: Option<f64>, now_ms: f64, per_second: f64, burst: u32) -> Result<f64, f64> {
+    let interval = 1000.0 / per_second.max(1e-9);
+    let tat = stored_tat.unwrap_or(now_ms).max(now_ms);
+    let new_tat = tat + interval;
+    let allow_at = new_tat - burst.max(1) as f64 * interval;
+    if now_ms < allow_at {
+        Err(allow_at - now_ms)
+    } else {
+        Ok(new_tat)
+    }
+}
+
+pub(crate) fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
 }
 
 /// Opens the cache named by `url`.
@@ -57,6 +84,7 @@ pub struct MemoryCache {
     capacity_bytes: usize,
     inner: Mutex<(HashMap<String, Entry>, usize)>,
     counters: Mutex<HashMap<String, (i64, Instant)>>,
+    buckets: Mutex<HashMap<String, f64>>,
 }
 
 impl MemoryCache {
@@ -65,6 +93,7 @@ impl MemoryCache {
             capacity_bytes,
             inner: Mutex::new((HashMap::new(), 0)),
             counters: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -146,6 +175,22 @@ impl Cache for MemoryCache {
         Ok(counter.0)
     }
 
+    async fn take_token(&self, key: &str, per_second: f64, burst: u32) -> Result<Option<Duration>> {
+        let now = unix_ms();
+        let mut buckets = self.buckets.lock().expect("bucket lock");
+        if buckets.len() > 100_000 {
+            // a full bucket's timestamp is in the past: forgetting it changes nothing
+            buckets.retain(|_, tat| *tat > now);
+        }
+        match gcra(buckets.get(key).copied(), now, per_second, burst) {
+            Ok(tat) => {
+                buckets.insert(key.to_owned(), tat);
+                Ok(None)
+            }
+            Err(wait_ms) => Ok(Some(Duration::from_secs_f64(wait_ms / 1000.0))),
+        }
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let mut guard = self.inner.lock().expect("cache lock");
         let (map, used) = &mut *guard;
@@ -199,6 +244,51 @@ pub mod conformance {
         );
     }
 
+    pub async fn token_buckets_limit_and_refill(cache: Arc<dyn Cache>) {
+        // a burst of 3, refilling at 10 per second
+        for _ in 0..3 {
+            assert_eq!(cache.take_token("bucket", 10.0, 3).await.unwrap(), None);
+        }
+        let wait = cache
+            .take_token("bucket", 10.0, 3)
+            .await
+            .unwrap()
+            .expect("the 4th request of the burst waits");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+        assert_eq!(
+            cache.take_token("another", 10.0, 3).await.unwrap(),
+            None,
+            "buckets are per key"
+        );
+        tokio::time::sleep(wait + Duration::from_millis(20)).await;
+        assert_eq!(
+            cache.take_token("bucket", 10.0, 3).await.unwrap(),
+            None,
+            "a token came back"
+        );
+        assert!(cache.take_token("bucket", 10.0, 3).await.unwrap().is_some());
+        // concurrent takers share the bucket exactly
+        let takers = (0..20).map(|_| {
+            let cache = cache.clone();
+            async move {
+                cache
+                    .take_token("shared", 0.001, 5)
+                    .await
+                    .unwrap()
+                    .is_none()
+            }
+        });
+        let allowed = futures::future::join_all(takers)
+            .await
+            .into_iter()
+            .filter(|allowed| *allowed)
+            .count();
+        assert_eq!(allowed, 5);
+    }
+
     pub async fn delete_by_prefix(cache: Arc<dyn Cache>) {
         for key in ["video:1:meta", "video:1:insights", "video:2:meta"] {
             cache
@@ -225,6 +315,10 @@ macro_rules! cache_conformance_tests {
         #[tokio::test]
         async fn cache_counters_count_within_a_window() {
             $crate::conformance::counters_count_within_a_window($make.await).await;
+        }
+        #[tokio::test]
+        async fn cache_token_buckets_limit_and_refill() {
+            $crate::conformance::token_buckets_limit_and_refill($make.await).await;
         }
         #[tokio::test]
         async fn cache_delete_by_prefix() {

@@ -11,6 +11,21 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use vidsight_domain::{Error, ErrorCode, Result};
 
+/// KEYS[1] = bucket; ARGV = now (ms), emission interval (ms), burst. Returns the wait in
+/// ms as a string ("0" = allowed), since Lua numbers become integers in replies.
+const TAKE_TOKEN_SCRIPT: &str = r#"
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - burst * interval
+if now < allow_at then return tostring(allow_at - now) end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+return "0"
+"#;
+
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(500);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
@@ -146,6 +161,21 @@ impl Cache for RedisCache {
             Ok(Err(error)) => Err(unavailable(error)),
             Err(elapsed) => Err(unavailable(elapsed)),
         }
+    }
+
+    async fn take_token(&self, key: &str, per_second: f64, burst: u32) -> Result<Option<Duration>> {
+        // the same GCRA step as `crate::gcra`, atomic on the server; the time comes from the
+        // caller so the in-memory and Redis buckets behave the same
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(TAKE_TOKEN_SCRIPT)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(crate::unix_ms())
+            .arg(1000.0 / per_second.max(1e-9))
+            .arg(burst.max(1));
+        let wait_ms: f64 = self.run::<String>(command).await?.parse().unwrap_or(0.0);
+        Ok((wait_ms > 0.0).then(|| Duration::from_secs_f64(wait_ms / 1000.0)))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<()> {

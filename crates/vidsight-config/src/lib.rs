@@ -105,7 +105,60 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub media: MediaConfig,
     pub analysis: AnalysisConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub quota: QuotaConfig,
+    pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub cors_origins: Vec<String>,
+    pub tls: bool,
+}
+
+/// Who may create an account.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Open,
+    Invite,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub registration: Registration,
+    pub access_token_minutes: u64,
+    pub refresh_token_days: u64,
+    pub key_rotation_days: u64,
+    pub issuer: String,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub gateway_secret: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub storage_bytes: u64,
+    pub analysis_minutes_per_month: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub ip_per_second: f64,
+    pub ip_burst: u32,
+    pub account_per_second: f64,
+    pub account_burst: u32,
+    pub auth_per_minute: f64,
+    pub auth_burst: u32,
+    pub lockout_after_failures: u32,
+    pub lockout_max_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -449,6 +502,61 @@ impl Config {
                 "VIDSIGHT_MEDIA__ANALYSIS_TIMEOUT_SECONDS",
                 "timeouts must be at least 1 second",
             ));
+        }
+        let auth = &self.auth;
+        if auth.access_token_minutes == 0 || auth.access_token_minutes > 24 * 60 {
+            return Err(invalid(
+                "auth.access_token_minutes",
+                "VIDSIGHT_AUTH__ACCESS_TOKEN_MINUTES",
+                "must be between 1 and 1440",
+            ));
+        }
+        if auth.refresh_token_days == 0 || auth.key_rotation_days == 0 {
+            return Err(invalid(
+                "auth.refresh_token_days",
+                "VIDSIGHT_AUTH__REFRESH_TOKEN_DAYS",
+                "token lifetimes and the key rotation period must be at least 1 day",
+            ));
+        }
+        if auth.argon2_memory_kib < 8 * auth.argon2_parallelism.max(1)
+            || auth.argon2_iterations == 0
+            || auth.argon2_parallelism == 0
+        {
+            return Err(invalid(
+                "auth.argon2_memory_kib",
+                "VIDSIGHT_AUTH__ARGON2_MEMORY_KIB",
+                "argon2 needs at least 8 KiB per lane, 1 pass and 1 lane",
+            ));
+        }
+        if !auth.gateway_secret.is_empty() && auth.gateway_secret.len() < 16 {
+            return Err(invalid(
+                "auth.gateway_secret",
+                "VIDSIGHT_AUTH__GATEWAY_SECRET",
+                "must be at least 16 characters (or empty to trust no gateway)",
+            ));
+        }
+        let limits = &self.rate_limit;
+        if !(limits.ip_per_second > 0.0
+            && limits.account_per_second > 0.0
+            && limits.auth_per_minute > 0.0)
+            || limits.ip_burst == 0
+            || limits.account_burst == 0
+            || limits.auth_burst == 0
+        {
+            return Err(invalid(
+                "rate_limit.ip_per_second",
+                "VIDSIGHT_RATE_LIMIT__IP_PER_SECOND",
+                "rates and bursts must be positive",
+            ));
+        }
+        for origin in &self.http.cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid(
+                    "http.cors_origins",
+                    "VIDSIGHT_HTTP__CORS_ORIGINS",
+                    format!("`{origin}` is not an origin like https://app.example.com"),
+                ));
+            }
         }
         let analysis = &self.analysis;
         if !(analysis.cut_threshold > 0.0 && analysis.cut_threshold <= 255.0) {

@@ -12,6 +12,33 @@ pub enum ErrorCode {
     InvalidFilename,
     InvalidCursor,
     InvalidId,
+    /// A field of a JSON body is missing or malformed (e.g. a weak password).
+    InvalidInput,
+    // --- identity and access
+    /// No credentials, or credentials that are not valid (bad, expired, revoked token).
+    Unauthorized,
+    /// Wrong email or password (deliberately not saying which).
+    InvalidCredentials,
+    /// The account has two-factor authentication: send `totp` (a code or a recovery code).
+    MfaRequired,
+    /// The two-factor code is wrong or was already used.
+    InvalidMfaCode,
+    /// Signed in, but not allowed to do this (a member on an admin route, a read-only key).
+    Forbidden,
+    /// The account was disabled by an administrator.
+    AccountDisabled,
+    /// An account with this email exists.
+    EmailTaken,
+    /// Registration is by invitation: an administrator creates accounts.
+    RegistrationClosed,
+    /// A cookie-authenticated write without the matching `X-CSRF-Token` header.
+    CsrfFailed,
+    /// Too many requests; retry after the `Retry-After` seconds.
+    RateLimited,
+    /// The account's storage or monthly analysis minutes would go over its limit.
+    /// (Spelled with an underscore: the contract clients were promised.)
+    #[serde(rename = "quota_exceeded")]
+    QuotaExceeded,
     // --- client errors: uploaded media
     EmptyFile,
     PayloadTooLarge,
@@ -44,6 +71,18 @@ impl ErrorCode {
             ErrorCode::InvalidFilename => "invalid-filename",
             ErrorCode::InvalidCursor => "invalid-cursor",
             ErrorCode::InvalidId => "invalid-id",
+            ErrorCode::InvalidInput => "invalid-input",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InvalidCredentials => "invalid-credentials",
+            ErrorCode::MfaRequired => "mfa-required",
+            ErrorCode::InvalidMfaCode => "invalid-mfa-code",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::AccountDisabled => "account-disabled",
+            ErrorCode::EmailTaken => "email-taken",
+            ErrorCode::RegistrationClosed => "registration-closed",
+            ErrorCode::CsrfFailed => "csrf-failed",
+            ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::EmptyFile => "empty-file",
             ErrorCode::PayloadTooLarge => "payload-too-large",
             ErrorCode::UnsupportedMediaType => "unsupported-media-type",
@@ -72,7 +111,19 @@ impl ErrorCode {
             | ErrorCode::MissingFile
             | ErrorCode::InvalidFilename
             | ErrorCode::InvalidCursor
-            | ErrorCode::InvalidId => 400,
+            | ErrorCode::InvalidId
+            | ErrorCode::InvalidInput => 400,
+            ErrorCode::Unauthorized
+            | ErrorCode::InvalidCredentials
+            | ErrorCode::MfaRequired
+            | ErrorCode::InvalidMfaCode => 401,
+            ErrorCode::Forbidden
+            | ErrorCode::AccountDisabled
+            | ErrorCode::RegistrationClosed
+            | ErrorCode::CsrfFailed
+            | ErrorCode::QuotaExceeded => 403,
+            ErrorCode::EmailTaken => 409,
+            ErrorCode::RateLimited => 429,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::EmptyFile
@@ -111,6 +162,8 @@ pub struct Error {
     pub message: String,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// For `rate-limited`: seconds until a retry may succeed (the `Retry-After` header).
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl Error {
@@ -119,7 +172,14 @@ impl Error {
             code,
             message: message.into(),
             source: None,
+            retry_after_seconds: None,
         }
+    }
+
+    /// Sets the seconds a client should wait before retrying.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds.max(1));
+        self
     }
 
     pub fn with_source(

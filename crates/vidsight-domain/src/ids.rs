@@ -66,3 +66,6 @@ macro_rules! id_type {
 id_type!(VideoId, "Identifies one uploaded video.");
 id_type!(AnalysisId, "Identifies one analysis run of a video.");
 id_type!(JobId, "Identifies one background job.");
+id_type!(UserId, "Identifies one account.");
+id_type!(ApiKeyId, "Identifies one API key.");
+id_type!(AuditId, "Identifies one audit-log entry.");

@@ -3,14 +3,16 @@
 //!
 //! Nothing here does I/O; backends and the API depend on this crate, never the reverse.
 
+pub mod account;
 mod error;
 mod ids;
 pub mod insights;
 pub mod media;
 mod model;
 
+pub use account::*;
 pub use error::{Error, ErrorCode, Result};
-pub use ids::{AnalysisId, JobId, VideoId};
+pub use ids::{AnalysisId, ApiKeyId, AuditId, JobId, UserId, VideoId};
 pub use insights::Insights;
 pub use media::MediaInfo;
 pub use model::*;

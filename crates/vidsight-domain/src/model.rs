@@ -1,4 +1,4 @@
-use crate::{AnalysisId, ErrorCode, JobId, MediaInfo, VideoId};
+use crate::{AnalysisId, ErrorCode, JobId, MediaInfo, UserId, VideoId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -83,6 +83,9 @@ pub struct FailureInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Video {
     pub id: VideoId,
+    /// The account that uploaded it; `None` for videos from before accounts existed (only
+    /// administrators see those).
+    pub owner_id: Option<UserId>,
     /// The client's file name, sanitised (no directories).
     pub filename: String,
     pub content_type: String,

@@ -13,6 +13,7 @@ use vidsight_domain::{
 pub fn sample_video(name: &str) -> NewVideo {
     NewVideo {
         id: VideoId::new(),
+        owner_id: None,
         filename: name.to_owned(),
         content_type: "video/mp4".into(),
         size_bytes: 1234,
@@ -70,13 +71,13 @@ pub mod store {
         assert_eq!(fetched.filename, "v2.mp4");
         assert!(store.get_video(VideoId::new()).await.unwrap().is_none());
 
-        let first = store.list_videos(None, 2).await.unwrap();
+        let first = store.list_videos(None, None, 2).await.unwrap();
         assert_eq!(
             first.items.iter().map(|v| v.id).collect::<Vec<_>>(),
             vec![ids[4], ids[3]]
         );
         let second = store
-            .list_videos(first.next_cursor.as_deref(), 2)
+            .list_videos(None, first.next_cursor.as_deref(), 2)
             .await
             .unwrap();
         assert_eq!(
@@ -84,7 +85,7 @@ pub mod store {
             vec![ids[2], ids[1]]
         );
         let third = store
-            .list_videos(second.next_cursor.as_deref(), 2)
+            .list_videos(None, second.next_cursor.as_deref(), 2)
             .await
             .unwrap();
         assert_eq!(
@@ -92,7 +93,10 @@ pub mod store {
             vec![ids[0]]
         );
         assert!(third.next_cursor.is_none());
-        let error = store.list_videos(Some("garbage"), 2).await.unwrap_err();
+        let error = store
+            .list_videos(None, Some("garbage"), 2)
+            .await
+            .unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidCursor);
     }
 
@@ -570,6 +574,439 @@ macro_rules! queue_conformance_tests {
         #[tokio::test]
         async fn queue_backoff_doubles_and_caps() {
             $crate::conformance::queue::backoff_doubles_and_caps($make.await.1).await;
+        }
+    };
+}
+
+/// The [`Accounts`] suite.
+pub mod accounts {
+    use super::*;
+    use vidsight_domain::{ApiKeyId, Role, Scope, UserId};
+
+    pub fn new_user(email: &str) -> NewUser {
+        NewUser {
+            id: UserId::new(),
+            email: email.to_owned(),
+            password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+            role: Role::Member,
+        }
+    }
+
+    pub async fn users_and_the_first_admin(accounts: Arc<dyn Accounts>) {
+        let first = accounts
+            .create_user(new_user("a@example.com"), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.user.role,
+            Role::Admin,
+            "the first account becomes admin"
+        );
+        let second = accounts
+            .create_user(new_user("b@example.com"), true)
+            .await
+            .unwrap();
+        assert_eq!(second.user.role, Role::Member);
+        let error = accounts
+            .create_user(new_user("a@example.com"), true)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::EmailTaken);
+        assert_eq!(accounts.user_count().await.unwrap(), 2);
+        let found = accounts
+            .find_user_by_email("b@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, second);
+        assert!(accounts
+            .find_user_by_email("c@example.com")
+            .await
+            .unwrap()
+            .is_none());
+        let page = accounts.list_users(None, 1).await.unwrap();
+        assert_eq!(page.items, vec![first.user.clone()]);
+        let rest = accounts
+            .list_users(page.next_cursor.as_deref(), 1)
+            .await
+            .unwrap();
+        assert_eq!(rest.items, vec![second.user.clone()]);
+        assert!(rest.next_cursor.is_none());
+
+        // disabling ends sessions; quotas set and return to the default
+        let changed = accounts
+            .update_user(
+                second.user.id,
+                UserChanges {
+                    disabled: Some(true),
+                    quota_storage_bytes: Some(Some(1000)),
+                    ..UserChanges::default()
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(changed.disabled);
+        assert_eq!(changed.quota_storage_bytes, Some(1000));
+        let record = accounts.get_user(second.user.id).await.unwrap().unwrap();
+        assert!(record.session_epoch > second.session_epoch);
+        let changed = accounts
+            .update_user(
+                second.user.id,
+                UserChanges {
+                    role: Some(Role::Admin),
+                    quota_storage_bytes: Some(None),
+                    ..UserChanges::default()
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.role, Role::Admin);
+        assert_eq!(changed.quota_storage_bytes, None);
+        assert!(accounts
+            .update_user(UserId::new(), UserChanges::default())
+            .await
+            .unwrap()
+            .is_none());
+
+        let before = accounts.get_user(first.user.id).await.unwrap().unwrap();
+        accounts
+            .set_password(first.user.id, "new-hash")
+            .await
+            .unwrap();
+        let after = accounts.get_user(first.user.id).await.unwrap().unwrap();
+        assert_eq!(after.password_hash, "new-hash");
+        assert_eq!(after.session_epoch, before.session_epoch + 1);
+        accounts.end_sessions(first.user.id).await.unwrap();
+        let ended = accounts.get_user(first.user.id).await.unwrap().unwrap();
+        assert_eq!(ended.session_epoch, before.session_epoch + 2);
+
+        // a copy keeps everything
+        let copy = accounts.get_user(second.user.id).await.unwrap().unwrap();
+        assert!(!accounts.import_user(&copy).await.unwrap(), "already there");
+    }
+
+    pub async fn totp_steps_and_recovery_codes(accounts: Arc<dyn Accounts>) {
+        let user = accounts
+            .create_user(new_user("mfa@example.com"), false)
+            .await
+            .unwrap();
+        let id = user.user.id;
+        let codes: Vec<String> = (0..10).map(|n| format!("hash-{n}")).collect();
+        accounts
+            .set_totp(id, Some("SECRET"), true, &codes)
+            .await
+            .unwrap();
+        let record = accounts.get_user(id).await.unwrap().unwrap();
+        assert!(record.user.mfa_enabled);
+        assert_eq!(record.totp_secret.as_deref(), Some("SECRET"));
+        assert!(accounts.use_totp_step(id, 5).await.unwrap());
+        assert!(
+            !accounts.use_totp_step(id, 5).await.unwrap(),
+            "a step works once"
+        );
+        assert!(
+            !accounts.use_totp_step(id, 4).await.unwrap(),
+            "no going back"
+        );
+        assert!(accounts.use_totp_step(id, 6).await.unwrap());
+        assert_eq!(accounts.recovery_codes_left(id).await.unwrap(), 10);
+        assert!(accounts.use_recovery_code(id, "hash-3").await.unwrap());
+        assert!(
+            !accounts.use_recovery_code(id, "hash-3").await.unwrap(),
+            "once"
+        );
+        assert!(!accounts.use_recovery_code(id, "unknown").await.unwrap());
+        assert_eq!(accounts.recovery_codes_left(id).await.unwrap(), 9);
+        accounts.set_totp(id, None, false, &[]).await.unwrap();
+        let record = accounts.get_user(id).await.unwrap().unwrap();
+        assert!(!record.user.mfa_enabled);
+        assert!(record.totp_secret.is_none());
+        assert_eq!(accounts.recovery_codes_left(id).await.unwrap(), 0);
+    }
+
+    pub async fn api_keys(accounts: Arc<dyn Accounts>) {
+        let owner = accounts
+            .create_user(new_user("k@example.com"), false)
+            .await
+            .unwrap();
+        let other = accounts
+            .create_user(new_user("o@example.com"), false)
+            .await
+            .unwrap();
+        let key = accounts
+            .create_api_key(NewApiKey {
+                id: ApiKeyId::new(),
+                user_id: owner.user.id,
+                name: "ci".into(),
+                prefix: "abcdef123456".into(),
+                key_hash: "f".repeat(64),
+                scopes: vec![Scope::Read, Scope::Write],
+            })
+            .await
+            .unwrap();
+        assert_eq!(key.scopes, vec![Scope::Read, Scope::Write]);
+        assert!(key.last_used_at.is_none() && key.revoked_at.is_none());
+        let found = accounts
+            .find_api_key("abcdef123456")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.key, key);
+        assert_eq!(found.key_hash, "f".repeat(64));
+        assert!(accounts.find_api_key("nope").await.unwrap().is_none());
+        accounts.touch_api_key(key.id).await.unwrap();
+        let listed = accounts.list_api_keys(owner.user.id).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].last_used_at.is_some());
+        assert!(accounts
+            .list_api_keys(other.user.id)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(
+            accounts
+                .revoke_api_key(other.user.id, key.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "only the owner revokes"
+        );
+        let revoked = accounts
+            .revoke_api_key(owner.user.id, key.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(revoked.revoked_at.is_some());
+    }
+
+    pub async fn audit_log(accounts: Arc<dyn Accounts>) {
+        let user = accounts
+            .create_user(new_user("audit@example.com"), false)
+            .await
+            .unwrap();
+        let id = user.user.id;
+        for event in ["login.failed", "login.succeeded", "apikey.created"] {
+            accounts
+                .record_audit(NewAuditEvent {
+                    event: event.into(),
+                    user_id: Some(id),
+                    ip: Some("192.0.2.1".into()),
+                    user_agent: Some("test".into()),
+                    detail: serde_json::json!({"n": event}),
+                    ..NewAuditEvent::default()
+                })
+                .await
+                .unwrap();
+        }
+        accounts
+            .record_audit(NewAuditEvent {
+                event: "login.failed".into(),
+                detail: serde_json::json!({"email": "nobody@example.com"}),
+                ..NewAuditEvent::default()
+            })
+            .await
+            .unwrap();
+        let mine = accounts
+            .list_audit(AuditQuery {
+                user_id: Some(id),
+                limit: 2,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let events: Vec<&str> = mine
+            .items
+            .iter()
+            .map(|event| event.event.as_str())
+            .collect();
+        assert_eq!(
+            events,
+            ["apikey.created", "login.succeeded"],
+            "newest first"
+        );
+        assert_eq!(mine.items[0].ip.as_deref(), Some("192.0.2.1"));
+        let older = accounts
+            .list_audit(AuditQuery {
+                user_id: Some(id),
+                before: mine.next_cursor.clone(),
+                limit: 2,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(older.items.len(), 1);
+        assert!(older.next_cursor.is_none());
+        let failed = accounts
+            .list_audit(AuditQuery {
+                event: Some("login.failed".into()),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed.items.len(), 2);
+    }
+
+    pub async fn signing_keys(accounts: Arc<dyn Accounts>) {
+        for (kid, at) in [("k1", 1000), ("k2", 2000), ("k3", 3000)] {
+            accounts
+                .add_signing_key(&StoredSigningKey {
+                    kid: kid.into(),
+                    private_key: format!("private-{kid}"),
+                    public_key: format!("public-{kid}"),
+                    created_at_ms: at,
+                })
+                .await
+                .unwrap();
+        }
+        let kids: Vec<String> = accounts
+            .signing_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|key| key.kid)
+            .collect();
+        assert_eq!(kids, ["k3", "k2", "k1"]);
+        assert_eq!(accounts.delete_signing_keys_before(2500).await.unwrap(), 2);
+        assert_eq!(
+            accounts.delete_signing_keys_before(i64::MAX).await.unwrap(),
+            0,
+            "the newest stays"
+        );
+        assert_eq!(accounts.signing_keys().await.unwrap().len(), 1);
+    }
+
+    pub async fn ownership_usage_and_erasure(store: Arc<dyn Store>, accounts: Arc<dyn Accounts>) {
+        let alice = accounts
+            .create_user(new_user("alice@example.com"), false)
+            .await
+            .unwrap();
+        let bob = accounts
+            .create_user(new_user("bob@example.com"), false)
+            .await
+            .unwrap();
+        let mut owned = Vec::new();
+        for owner in [alice.user.id, alice.user.id, bob.user.id] {
+            let mut video = sample_video("owned.mp4");
+            video.owner_id = Some(owner);
+            let (video, _) = store.create_video(video, 3).await.unwrap();
+            owned.push(video);
+        }
+        assert_eq!(owned[0].owner_id, Some(alice.user.id));
+        let listed = store
+            .list_videos(Some(alice.user.id), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), 2);
+        assert!(listed
+            .items
+            .iter()
+            .all(|video| video.owner_id == Some(alice.user.id)));
+        assert_eq!(
+            store.list_videos(None, None, 10).await.unwrap().items.len(),
+            3
+        );
+
+        let period = crate::accounts::period_of(crate::rows::now_ms());
+        let usage = accounts.usage(alice.user.id, &period).await.unwrap();
+        assert_eq!(usage.storage_bytes, 2 * 1234);
+        assert_eq!(usage.videos, 2);
+        assert_eq!(
+            usage.analysis_ms,
+            2 * 10_000,
+            "each upload charges its duration"
+        );
+        assert_eq!(
+            accounts
+                .usage(alice.user.id, "1999-01")
+                .await
+                .unwrap()
+                .analysis_ms,
+            0
+        );
+
+        // a re-run is charged again; deleting the video does not refund it
+        let queue_free = store.delete_video(owned[1].id).await.unwrap();
+        assert!(queue_free);
+        let usage = accounts.usage(alice.user.id, &period).await.unwrap();
+        assert_eq!(usage.storage_bytes, 1234);
+        assert_eq!(usage.analysis_ms, 2 * 10_000);
+
+        accounts
+            .record_audit(NewAuditEvent {
+                event: "login.succeeded".into(),
+                user_id: Some(alice.user.id),
+                ..NewAuditEvent::default()
+            })
+            .await
+            .unwrap();
+        assert!(accounts.delete_user(alice.user.id).await.unwrap());
+        assert!(!accounts.delete_user(alice.user.id).await.unwrap());
+        assert!(accounts.get_user(alice.user.id).await.unwrap().is_none());
+        assert!(
+            store.get_video(owned[0].id).await.unwrap().is_none(),
+            "videos go too"
+        );
+        assert!(accounts
+            .list_audit(AuditQuery {
+                user_id: Some(alice.user.id),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+        assert_eq!(
+            accounts.usage(alice.user.id, &period).await.unwrap(),
+            Usage {
+                period: period.clone(),
+                ..Usage::default()
+            }
+        );
+        assert!(
+            store.get_video(owned[2].id).await.unwrap().is_some(),
+            "bob's stays"
+        );
+    }
+}
+
+/// Runs the [`Accounts`] suite; `$make` builds a fresh, migrated backend as
+/// `(Arc<dyn Store>, Arc<dyn Accounts>)`.
+#[macro_export]
+macro_rules! accounts_conformance_tests {
+    ($make:expr) => {
+        #[tokio::test]
+        async fn accounts_users_and_the_first_admin() {
+            let (_store, accounts) = $make.await;
+            $crate::conformance::accounts::users_and_the_first_admin(accounts).await;
+        }
+        #[tokio::test]
+        async fn accounts_totp_steps_and_recovery_codes() {
+            let (_store, accounts) = $make.await;
+            $crate::conformance::accounts::totp_steps_and_recovery_codes(accounts).await;
+        }
+        #[tokio::test]
+        async fn accounts_api_keys() {
+            let (_store, accounts) = $make.await;
+            $crate::conformance::accounts::api_keys(accounts).await;
+        }
+        #[tokio::test]
+        async fn accounts_audit_log() {
+            let (_store, accounts) = $make.await;
+            $crate::conformance::accounts::audit_log(accounts).await;
+        }
+        #[tokio::test]
+        async fn accounts_signing_keys() {
+            let (_store, accounts) = $make.await;
+            $crate::conformance::accounts::signing_keys(accounts).await;
+        }
+        #[tokio::test]
+        async fn accounts_ownership_usage_and_erasure() {
+            let (store, accounts) = $make.await;
+            $crate::conformance::accounts::ownership_usage_and_erasure(store, accounts).await;
         }
     };
 }

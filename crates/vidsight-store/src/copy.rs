@@ -15,8 +15,9 @@ const ANALYSES_OF_VIDEO: &str = "SELECT id, video_id, status, progress, attempts
      created_at, started_at, finished_at, insights_json FROM analyses WHERE video_id = ?1 ORDER BY id";
 const INSERT_VIDEO: &str =
     "INSERT INTO videos (id, filename, content_type, size_bytes, sha256, status, progress, \
-     error_code, error_message, media_json, latest_analysis_id, created_at, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (id) DO NOTHING";
+     error_code, error_message, media_json, latest_analysis_id, created_at, updated_at, owner_id, \
+     duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+     ON CONFLICT (id) DO NOTHING";
 const INSERT_ANALYSIS: &str =
     "INSERT INTO analyses (id, video_id, status, progress, attempts, error_code, \
      error_message, insights_json, created_at, started_at, finished_at) \
@@ -76,6 +77,8 @@ macro_rules! impl_copy {
                     .bind(video.latest_analysis_id.map(|id| id.to_string()))
                     .bind(millis(video.created_at))
                     .bind(millis(video.updated_at))
+                    .bind(video.owner_id.map(|id| id.to_string()))
+                    .bind((video.media.duration.max(0.0) * 1000.0).round() as i64)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;

@@ -6,6 +6,7 @@
 //! Both are implemented by [`SqliteStore`] (embedded); a backend is chosen by the URL
 //! scheme with [`open`]. Every implementation must pass the suites in [`conformance`].
 
+pub mod accounts;
 pub mod conformance;
 mod copy;
 mod outbox;
@@ -29,6 +30,7 @@ pub struct Backends {
     pub queue: Arc<dyn JobQueue>,
     /// The same jobs table as an outbox, for a broker to carry the jobs.
     pub outbox: Arc<dyn Outbox>,
+    pub accounts: Arc<dyn Accounts>,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies pending
@@ -44,7 +46,8 @@ pub async fn open(url: &str, options: &PostgresOptions, migrate: bool) -> Result
             Ok(Backends {
                 store: store.clone(),
                 queue: store.clone(),
-                outbox: store,
+                outbox: store.clone(),
+                accounts: store,
             })
         }
         "postgres" | "postgresql" => {
@@ -55,7 +58,8 @@ pub async fn open(url: &str, options: &PostgresOptions, migrate: bool) -> Result
             Ok(Backends {
                 store: store.clone(),
                 queue: store.clone(),
-                outbox: store,
+                outbox: store.clone(),
+                accounts: store,
             })
         }
         other => Err(Error::new(

@@ -10,7 +10,8 @@ use vidsight_domain::{
 };
 
 pub(crate) const VIDEO_COLUMNS: &str = "id, filename, content_type, size_bytes, sha256, status, \
-     progress, error_code, error_message, media_json, latest_analysis_id, created_at, updated_at";
+     progress, error_code, error_message, media_json, latest_analysis_id, created_at, updated_at, \
+     owner_id, duration_ms";
 pub(crate) const ANALYSIS_COLUMNS: &str = "id, video_id, status, progress, attempts, error_code, \
      error_message, created_at, started_at, finished_at";
 pub(crate) const JOB_COLUMNS: &str = "id, payload_json, state, attempts, max_attempts, last_error";
@@ -99,6 +100,10 @@ impl_columns!(sqlx::postgres::PgRow);
 pub(crate) fn video_from_row(row: &impl Columns) -> Result<Video> {
     Ok(Video {
         id: parse_id(&row.text("id")?, "video id")?,
+        owner_id: row
+            .optional_text("owner_id")?
+            .map(|text| parse_id(&text, "user id"))
+            .transpose()?,
         filename: row.text("filename")?,
         content_type: row.text("content_type")?,
         size_bytes: row.int("size_bytes")?,

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use vidsight_domain::{
     Analysis, AnalysisId, Error, ErrorCode, FailureInfo, Job, JobId, JobLease, JobPayload,
-    JobState, Result, Video, VideoId,
+    JobState, Result, UserId, Video, VideoId,
 };
 
 /// PostgreSQL's placeholders: `?N` becomes `$N` (no statement here has another `?`).
@@ -56,6 +56,23 @@ macro_rules! impl_sql_store {
                     max_attempts: max_attempts.max(1),
                     last_error: None,
                 })
+            }
+
+            /// Adds the video's duration to its owner's analysis minutes of this month.
+            async fn charge_analysis(
+                connection: &mut $connection,
+                video_id: VideoId,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query(&$sql("INSERT INTO usage_ledger (user_id, period, analysis_ms) \
+                     SELECT owner_id, ?2, duration_ms FROM videos WHERE id = ?1 AND owner_id IS NOT NULL \
+                     ON CONFLICT (user_id, period) DO UPDATE SET analysis_ms = usage_ledger.analysis_ms + excluded.analysis_ms"))
+                .bind(video_id.to_string())
+                .bind(crate::accounts::period_of(now))
+                .execute(&mut *connection)
+                .await
+                .map_err(db_error)?;
+                Ok(())
             }
 
             async fn analysis_row(&self, id: AnalysisId) -> Result<Option<Analysis>> {
@@ -113,7 +130,7 @@ macro_rules! impl_sql_store {
                     .map_err(|error| Error::internal("media facts").with_source(error))?;
                 let mut tx = self.pool().begin().await.map_err(db_error)?;
                 sqlx::query(&$sql(&format!(
-                    "INSERT INTO videos ({VIDEO_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 'uploaded', 0, NULL, NULL, ?6, ?7, ?8, ?8)"
+                    "INSERT INTO videos ({VIDEO_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 'uploaded', 0, NULL, NULL, ?6, ?7, ?8, ?8, ?9, ?10)"
                 )))
                 .bind(video.id.to_string())
                 .bind(&video.filename)
@@ -123,9 +140,12 @@ macro_rules! impl_sql_store {
                 .bind(media_json)
                 .bind(analysis_id.to_string())
                 .bind(now)
+                .bind(video.owner_id.map(|id| id.to_string()))
+                .bind((video.media.duration.max(0.0) * 1000.0).round() as i64)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+                Self::charge_analysis(&mut tx, video.id, now).await?;
                 sqlx::query(&$sql("INSERT INTO analyses (id, video_id, status, created_at) VALUES (?1, ?2, 'queued', ?3)",))
                 .bind(analysis_id.to_string())
                 .bind(video.id.to_string())
@@ -159,7 +179,12 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(video_from_row).transpose()
             }
 
-            async fn list_videos(&self, after: Option<&str>, limit: u32) -> Result<Page<Video>> {
+            async fn list_videos(
+                &self,
+                owner: Option<UserId>,
+                after: Option<&str>,
+                limit: u32,
+            ) -> Result<Page<Video>> {
                 let after = match after {
                     Some(cursor) => Some(VideoId::from_str(cursor).map_err(|_| {
                         Error::new(
@@ -171,10 +196,12 @@ macro_rules! impl_sql_store {
                 };
                 let limit = limit.clamp(1, 200);
                 let rows = sqlx::query(&$sql(&format!(
-                    "SELECT {VIDEO_COLUMNS} FROM videos WHERE (CAST(?1 AS TEXT) IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2"
+                    "SELECT {VIDEO_COLUMNS} FROM videos WHERE (CAST(?1 AS TEXT) IS NULL OR id < ?1) \
+                     AND (CAST(?3 AS TEXT) IS NULL OR owner_id = ?3) ORDER BY id DESC LIMIT ?2"
                 )))
                 .bind(after.map(|id| id.to_string()))
                 .bind(limit as i64 + 1)
+                .bind(owner.map(|id| id.to_string()))
                 .fetch_all(self.read_pool())
                 .await
                 .map_err(db_error)?;
@@ -221,6 +248,7 @@ macro_rules! impl_sql_store {
                     analysis_id,
                 };
                 Self::insert_job(&mut tx, &payload, Some(video_id), max_attempts, now).await?;
+                Self::charge_analysis(&mut tx, video_id, now).await?;
                 sqlx::query(&$sql("INSERT INTO analyses (id, video_id, status, created_at) VALUES (?1, ?2, 'queued', ?3)",))
                 .bind(analysis_id.to_string())
                 .bind(video_id.to_string())

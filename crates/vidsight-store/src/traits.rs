@@ -2,13 +2,16 @@ use async_trait::async_trait;
 use std::time::Duration;
 use vidsight_domain::{
     Analysis, AnalysisId, ErrorCode, FailureInfo, Job, JobLease, JobPayload, MediaInfo, Result,
-    Video, VideoId,
+    UserId, Video, VideoId,
 };
+use vidsight_domain::{ApiKey, ApiKeyId, AuditEvent, Role, Scope, User};
 
 /// A video about to be recorded, with its first analysis.
 #[derive(Clone, Debug)]
 pub struct NewVideo {
     pub id: VideoId,
+    /// The uploading account (charged for storage and analysis minutes).
+    pub owner_id: Option<UserId>,
     pub filename: String,
     pub content_type: String,
     pub size_bytes: i64,
@@ -57,14 +60,21 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_video(&self, id: VideoId) -> Result<Option<Video>>;
 
-    /// Newest first; `after` is a cursor from a previous page.
-    async fn list_videos(&self, after: Option<&str>, limit: u32) -> Result<Page<Video>>;
+    /// Newest first; `after` is a cursor from a previous page. `owner` limits the listing to
+    /// one account's videos; `None` lists every video (administrators, migrations).
+    async fn list_videos(
+        &self,
+        owner: Option<UserId>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Video>>;
 
     /// Deletes the video, its analyses and jobs. Returns false when there was none.
     async fn delete_video(&self, id: VideoId) -> Result<bool>;
 
     /// Queues a new analysis of an existing video; `analysis-in-progress` when one is
-    /// already queued or running.
+    /// already queued or running. The video's duration is charged to its owner's monthly
+    /// analysis minutes in the same transaction (as on upload).
     async fn create_analysis(&self, video_id: VideoId, max_attempts: u32) -> Result<Analysis>;
 
     async fn get_analysis(&self, id: AnalysisId) -> Result<Option<Analysis>>;
@@ -250,4 +260,153 @@ pub fn is_lease_lost(error: &vidsight_domain::Error) -> bool {
 pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
     base.saturating_mul(factor).min(max)
+}
+
+/// An account with what only the server may see (password hash, TOTP secret).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: String,
+    /// Access and refresh tokens carry the epoch they were issued in; bumping it (password
+    /// change, disabling, "sign out everywhere") ends every session at once.
+    pub session_epoch: i64,
+    /// Base32 TOTP secret: pending until `mfa_enabled`.
+    pub totp_secret: Option<String>,
+    pub totp_last_step: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub id: UserId,
+    /// Normalised by the caller.
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+/// Administrative changes to an account; `None` leaves a field as it is (for quotas,
+/// `Some(None)` returns to the configured default).
+#[derive(Clone, Debug, Default)]
+pub struct UserChanges {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub quota_storage_bytes: Option<Option<i64>>,
+    pub quota_analysis_minutes: Option<Option<i64>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub id: ApiKeyId,
+    pub user_id: UserId,
+    pub name: String,
+    pub prefix: String,
+    /// Hex SHA-256 of the whole key.
+    pub key_hash: String,
+    pub scopes: Vec<Scope>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKeyRecord {
+    pub key: ApiKey,
+    pub key_hash: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewAuditEvent {
+    pub event: String,
+    pub user_id: Option<UserId>,
+    pub actor_id: Option<UserId>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// Filters of the audit log, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Events about, or by, this account.
+    pub user_id: Option<UserId>,
+    pub event: Option<String>,
+    /// A cursor from a previous page.
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// A token-signing key pair (Ed25519).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    /// PKCS#8 DER, base64.
+    pub private_key: String,
+    /// Raw public key, base64url (the JWK `x`).
+    pub public_key: String,
+    pub created_at_ms: i64,
+}
+
+/// What an account uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `YYYY-MM` (UTC) the analysis figure is for.
+    pub period: String,
+    pub storage_bytes: i64,
+    pub videos: i64,
+    pub analysis_ms: i64,
+}
+
+/// Accounts, API keys, MFA recovery codes, the audit log, token-signing keys and usage.
+#[async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    /// Creates an account; `email-taken` when the email exists. With `first_is_admin`, the
+    /// account becomes admin when it is the first one.
+    async fn create_user(&self, user: NewUser, first_is_admin: bool) -> Result<UserRecord>;
+    async fn user_count(&self) -> Result<i64>;
+    async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>>;
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
+    /// Oldest first; `after` is a cursor from a previous page.
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Page<User>>;
+    /// `None` when there is no such account. Disabling ends the account's sessions.
+    async fn update_user(&self, id: UserId, changes: UserChanges) -> Result<Option<User>>;
+    /// Sets a new password hash and ends every session.
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()>;
+    /// Ends every session of the account (bumps its session epoch).
+    async fn end_sessions(&self, id: UserId) -> Result<()>;
+    /// Sets (or clears) the TOTP secret and whether it is enforced, replacing the recovery
+    /// codes with `recovery_code_hashes`.
+    async fn set_totp(
+        &self,
+        id: UserId,
+        secret: Option<&str>,
+        enabled: bool,
+        recovery_code_hashes: &[String],
+    ) -> Result<()>;
+    /// Records that the TOTP time step was used; false when it (or a later one) already was,
+    /// so a code works once.
+    async fn use_totp_step(&self, id: UserId, step: i64) -> Result<bool>;
+    /// Spends a recovery code; false when it is unknown or spent.
+    async fn use_recovery_code(&self, id: UserId, code_hash: &str) -> Result<bool>;
+    async fn recovery_codes_left(&self, id: UserId) -> Result<i64>;
+    /// Erases the account and every row about it: videos (with analyses and jobs), API keys,
+    /// recovery codes, usage and audit entries. Stored objects are the caller's to delete.
+    async fn delete_user(&self, id: UserId) -> Result<bool>;
+    /// Copies an account as it is (migrations); false when it already exists.
+    async fn import_user(&self, record: &UserRecord) -> Result<bool>;
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey>;
+    async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>>;
+    async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKey>>;
+    /// Revokes one of the account's keys; `None` when it has no such key.
+    async fn revoke_api_key(&self, user_id: UserId, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    async fn touch_api_key(&self, id: ApiKeyId) -> Result<()>;
+
+    async fn record_audit(&self, event: NewAuditEvent) -> Result<()>;
+    async fn list_audit(&self, query: AuditQuery) -> Result<Page<AuditEvent>>;
+
+    /// Newest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+    async fn add_signing_key(&self, key: &StoredSigningKey) -> Result<()>;
+    /// Deletes keys created before the time, except the newest key.
+    async fn delete_signing_keys_before(&self, created_before_ms: i64) -> Result<u64>;
+
+    /// Stored bytes and videos now, and analysis time charged in `period` (`YYYY-MM`).
+    async fn usage(&self, user_id: UserId, period: &str) -> Result<Usage>;
 }

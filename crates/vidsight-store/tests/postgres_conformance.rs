@@ -36,6 +36,11 @@ async fn drop_old_schemas(now: u64) {
 }
 
 async fn fresh() -> (Arc<dyn Store>, Arc<dyn JobQueue>) {
+    let store = fresh_store().await;
+    (store.clone(), store)
+}
+
+async fn fresh_store() -> Arc<PostgresStore> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -54,9 +59,15 @@ async fn fresh() -> (Arc<dyn Store>, Arc<dyn JobQueue>) {
         )
     });
     store.migrate().await.expect("migrate");
-    let store = Arc::new(store);
-    (store.clone(), store)
+    Arc::new(store)
 }
 
 vidsight_store::store_conformance_tests!(fresh());
 vidsight_store::queue_conformance_tests!(fresh());
+
+async fn fresh_accounts() -> (Arc<dyn Store>, Arc<dyn vidsight_store::Accounts>) {
+    let store = fresh_store().await;
+    (store.clone(), store)
+}
+
+vidsight_store::accounts_conformance_tests!(fresh_accounts());

@@ -1,8 +1,14 @@
 //! The store and queue conformance suites against SQLite, in memory and on disk.
 use std::sync::Arc;
-use vidsight_store::{JobQueue, SqliteStore, Store};
+use vidsight_store::{Accounts, JobQueue, SqliteStore, Store};
 
 async fn open(url: &str) -> (Arc<dyn Store>, Arc<dyn JobQueue>) {
+    let store = Arc::new(SqliteStore::connect(url).await.expect("connect"));
+    store.migrate().await.expect("migrate");
+    (store.clone(), store)
+}
+
+async fn open_accounts(url: &str) -> (Arc<dyn Store>, Arc<dyn Accounts>) {
     let store = Arc::new(SqliteStore::connect(url).await.expect("connect"));
     store.migrate().await.expect("migrate");
     (store.clone(), store)
@@ -12,6 +18,7 @@ mod in_memory {
     use super::*;
     vidsight_store::store_conformance_tests!(open("sqlite::memory:"));
     vidsight_store::queue_conformance_tests!(open("sqlite::memory:"));
+    vidsight_store::accounts_conformance_tests!(open_accounts("sqlite::memory:"));
 }
 
 mod on_disk {
@@ -25,4 +32,11 @@ mod on_disk {
 
     vidsight_store::store_conformance_tests!(fresh());
     vidsight_store::queue_conformance_tests!(fresh());
+
+    async fn fresh_accounts() -> (Arc<dyn Store>, Arc<dyn Accounts>) {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        open_accounts(&format!("sqlite://{}/vidsight.db", dir.display())).await
+    }
+
+    vidsight_store::accounts_conformance_tests!(fresh_accounts());
 }

@@ -21,6 +21,7 @@ pub struct Backends {
     pub blobs: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
     pub events: Arc<dyn vidsight_cache::Events>,
+    pub accounts: Arc<dyn vidsight_store::Accounts>,
 }
 
 /// Opens the database (migrating it), storage and cache named by the configuration.
@@ -69,6 +70,7 @@ pub async fn open_backends(
         vidsight_cache::events::open(&config.cache_url).context("opening the event bus")?;
     Ok(Backends {
         events,
+        accounts: database.accounts,
         store: database.store,
         queue,
         blobs,
@@ -138,6 +140,22 @@ pub async fn sweep_stale_temporary_files(dir: &std::path::Path, age: Duration) {
     }
 }
 
+/// Checks hourly whether the token-signing key is due for rotation (and prunes retired
+/// keys), so a long-running install rotates without a restart.
+fn spawn_key_rotation(auth: Arc<vidsight_auth::AuthService>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
+            if let Err(error) = auth.keys().rotate_if_due().await {
+                tracing::warn!(error = %error, "token-signing key rotation failed; retrying in an hour");
+            }
+        }
+    });
+}
+
 /// A started server: its address (when the API role runs) and its tasks.
 pub struct Running {
     pub api_addr: Option<SocketAddr>,
@@ -171,7 +189,18 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let mut api_addr = None;
 
     if config.roles.contains(Role::Api) {
+        let auth = Arc::new(
+            vidsight_auth::AuthService::new(
+                backends.accounts.clone(),
+                backends.cache.clone(),
+                vidsight_auth::AuthSettings::from_config(config),
+            )
+            .await
+            .context("starting the auth service")?,
+        );
+        spawn_key_rotation(auth.clone(), shutdown.clone());
         let state = vidsight_api::AppState {
+            auth,
             store: backends.store.clone(),
             queue: backends.queue.clone(),
             blobs: backends.blobs.clone(),
@@ -183,6 +212,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
                 tmp_dir: config.tmp_dir(),
                 max_attempts: config.worker.max_attempts,
                 cache_ttl: Duration::from_secs(10),
+                gateway_secret: (!config.auth.gateway_secret.is_empty())
+                    .then(|| config.auth.gateway_secret.clone()),
+                tls: config.http.tls,
+                cors_origins: config.http.cors_origins.clone(),
+                rate_limit: config.rate_limit.clone(),
             }),
         };
         let listener = tokio::net::TcpListener::bind(config.addr)
@@ -199,9 +233,12 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         let router = vidsight_api::router(state);
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let served = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
             if let Err(error) = served {
                 tracing::error!(error = %error, "api server failed");
             }

@@ -2,5 +2,6 @@
 //! `main.rs` is only the command line over this library; integration tests start the real
 //! server through [`app::start`].
 
+pub mod accounts_cli;
 pub mod app;
 pub mod migrate_data;

@@ -56,6 +56,16 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Account administration.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -68,6 +78,36 @@ enum Command {
         /// Seconds to wait for the answer.
         #[arg(long, default_value_t = 5)]
         timeout: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Creates an account. The password is read from stdin when piped; otherwise a one-time
+    /// password is generated and printed.
+    Create {
+        email: String,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Sets a new password (stdin, or a printed one-time one) and ends every session.
+    ResetPassword { email: String },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Creates an API key for an account and prints it (once).
+    Create {
+        /// The account's email.
+        #[arg(long)]
+        user: String,
+        /// What the key is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Comma-separated: read, write, admin.
+        #[arg(long, default_value = "read,write")]
+        scopes: String,
     },
 }
 
@@ -155,13 +195,35 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             init_logging(&to_config, Some("warn"));
             let report = vidsight::migrate_data::run(&from_config, &to_config).await?;
             println!(
-                "copied {} videos ({} already there), {} objects, {} bytes; verified {} videos",
+                "copied {} accounts, {} videos ({} already there), {} objects, {} bytes; verified {} videos",
+                report.users_copied,
                 report.videos_copied,
                 report.videos_already_there,
                 report.objects_copied,
                 report.bytes_copied,
                 report.videos_verified
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => {
+            let config = load_config(&cli.config, &Overrides::default())?;
+            init_logging(&config, Some("warn"));
+            match command {
+                UserCommand::Create { email, admin } => {
+                    vidsight::accounts_cli::create_user(&config, &email, admin).await?
+                }
+                UserCommand::ResetPassword { email } => {
+                    vidsight::accounts_cli::reset_password(&config, &email).await?
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apikey {
+            command: ApikeyCommand::Create { user, name, scopes },
+        } => {
+            let config = load_config(&cli.config, &Overrides::default())?;
+            init_logging(&config, Some("warn"));
+            vidsight::accounts_cli::create_api_key(&config, &user, &name, &scopes).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {

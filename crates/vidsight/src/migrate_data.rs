@@ -14,6 +14,7 @@ use vidsight_config::Config;
 /// What a migration did.
 #[derive(Debug, Default)]
 pub struct Report {
+    pub users_copied: u64,
     pub videos_copied: u64,
     pub videos_already_there: u64,
     pub objects_copied: u64,
@@ -65,10 +66,29 @@ pub async fn run(from: &Config, to: &Config) -> anyhow::Result<Report> {
         .await
         .context("opening the destination")?;
     let mut report = Report::default();
+    // accounts first: videos refer to their owners
+    let mut after: Option<String> = None;
+    loop {
+        let page = source.accounts.list_users(after.as_deref(), 200).await?;
+        for user in &page.items {
+            if let Some(record) = source.accounts.get_user(user.id).await? {
+                if destination.accounts.import_user(&record).await? {
+                    report.users_copied += 1;
+                }
+            }
+        }
+        match page.next_cursor {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
     let mut cursor: Option<String> = None;
     let mut videos = Vec::new();
     loop {
-        let page = source.store.list_videos(cursor.as_deref(), 200).await?;
+        let page = source
+            .store
+            .list_videos(None, cursor.as_deref(), 200)
+            .await?;
         videos.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
