@@ -41,7 +41,7 @@ pub struct RegisterRequest {
 
 /// Creates an account (open registration, or the first account when invite-only). The first
 /// account becomes admin.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/auth/register", security(()), tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, body = User),
         (status = 400, body = ErrorBody, description = "`invalid-input`: bad email or weak password"),
@@ -106,7 +106,7 @@ fn cookie_header(
 fn token_response(state: &AppState, tokens: IssuedTokens, cookies: bool) -> Response {
     let body = TokenResponse {
         access_token: tokens.access_token.clone(),
-        refresh_token: (!cookies).then(|| tokens.refresh_token.clone()),
+        refresh_token: tokens.refresh_token.clone().filter(|_| !cookies),
         expires_in: tokens.expires_in,
         token_type: "Bearer",
     };
@@ -115,32 +115,33 @@ fn token_response(state: &AppState, tokens: IssuedTokens, cookies: bool) -> Resp
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if cookies {
         let csrf = vidsight_auth::secrets::random_token();
-        for value in [
-            cookie_header(
-                state,
-                ACCESS_COOKIE,
-                &tokens.access_token,
-                "/",
-                tokens.expires_in,
-                true,
-            ),
-            cookie_header(
+        let mut values = vec![cookie_header(
+            state,
+            ACCESS_COOKIE,
+            &tokens.access_token,
+            "/",
+            tokens.expires_in,
+            true,
+        )];
+        if let Some(refresh) = &tokens.refresh_token {
+            values.push(cookie_header(
                 state,
                 REFRESH_COOKIE,
-                &tokens.refresh_token,
+                refresh,
                 "/api/v1/auth",
                 tokens.refresh_expires_in,
                 true,
-            ),
-            cookie_header(
-                state,
-                CSRF_COOKIE,
-                &csrf,
-                "/",
-                tokens.refresh_expires_in,
-                false,
-            ),
-        ] {
+            ));
+        }
+        values.push(cookie_header(
+            state,
+            CSRF_COOKIE,
+            &csrf,
+            "/",
+            tokens.refresh_expires_in,
+            false,
+        ));
+        for value in values {
             headers.append(header::SET_COOKIE, value);
         }
     }
@@ -149,7 +150,7 @@ fn token_response(state: &AppState, tokens: IssuedTokens, cookies: bool) -> Resp
 
 /// Signs in. With two-factor authentication on, send `totp` too (else `mfa-required`).
 /// Repeated failures lock the account out for exponentially longer (429 with Retry-After).
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", security(()), tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorBody, description = "`invalid-credentials`, `mfa-required`, `invalid-mfa-code`"),
@@ -188,7 +189,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> ApiR
 
 /// Trades a refresh token for new tokens. Each refresh token works once: a reused one
 /// revokes its whole session.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/v1/auth/refresh", security(()), tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorBody, description = "`unauthorized`: unknown, expired, spent or revoked"),
@@ -220,7 +221,7 @@ pub async fn refresh(
 
 /// Signs out this session: its access and refresh tokens stop working, and the cookies are
 /// cleared.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/v1/auth/logout", security(()), tag = "auth", request_body = RefreshRequest,
     responses((status = 204, description = "Signed out.")))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -313,7 +314,7 @@ pub async fn verify(Auth(principal): Auth, headers: HeaderMap) -> ApiResult<Resp
 }
 
 /// The public keys that sign access tokens (JWK Set), for services verifying tokens.
-#[utoipa::path(get, path = "/api/v1/auth/jwks.json", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/jwks.json", security(()), tag = "auth",
     responses((status = 200, description = "RFC 7517 JWK Set.", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = Json(state.auth.keys().jwks().await).into_response();

@@ -17,7 +17,7 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", security(()), tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -26,7 +26,7 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: the database, storage and queue all answer.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+#[utoipa::path(get, path = "/readyz", security(()), tag = "operations", responses(
     (status = 200, body = Health, description = "Every dependency answers."),
     (status = 503, body = Health, description = "At least one dependency does not.")
 ))]
@@ -59,7 +59,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", security(()), tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     match state.queue.stats().await {
         Ok(stats) => {

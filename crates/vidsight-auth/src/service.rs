@@ -115,7 +115,9 @@ impl Principal {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IssuedTokens {
     pub access_token: String,
-    pub refresh_token: String,
+    /// `None` when the session store is unreachable: the access token still works, and the
+    /// client signs in again when it expires.
+    pub refresh_token: Option<String>,
     /// Seconds the access token is valid.
     pub expires_in: u64,
     pub refresh_expires_in: u64,
@@ -447,7 +449,8 @@ impl AuthService {
                 None,
                 None,
                 context,
-                serde_json::json!({ "email": email, "reason": "unknown-email" }),
+                // a digest, not the address: no personal data about people without an account
+                serde_json::json!({ "email_sha256": &sha256_hex(&email)[..16], "reason": "unknown-email" }),
             )
             .await;
             return Err(invalid_credentials());
@@ -582,17 +585,20 @@ impl AuthService {
             epoch: record.session_epoch,
         })
         .map_err(|error| Error::internal("refresh record").with_source(error))?;
-        self.cache
+        let stored = self
+            .cache
             .set(
                 &format!("auth:rt:{user}:{}", sha256_hex(&refresh_token)),
                 Bytes::from(stored),
                 self.settings.refresh_ttl,
             )
-            .await
-            .map_err(session_store_down)?;
+            .await;
+        if let Err(error) = &stored {
+            tracing::warn!(error = %error, "session store unavailable: issuing an access token without a refresh token");
+        }
         Ok(IssuedTokens {
             access_token,
-            refresh_token,
+            refresh_token: stored.is_ok().then_some(refresh_token),
             expires_in: self.settings.access_ttl.as_secs(),
             refresh_expires_in: self.settings.refresh_ttl.as_secs(),
             session_id: family.to_owned(),

@@ -59,9 +59,13 @@ fn load(key: &StoredSigningKey) -> Result<LoadedKey> {
 /// A fresh Ed25519 key pair, as stored.
 pub fn generate_key(now_ms: i64) -> Result<StoredSigningKey> {
     let signing = ed25519_dalek::SigningKey::from_bytes(&crate::secrets::random_bytes::<32>());
-    let der = signing
-        .to_pkcs8_der()
-        .map_err(|error| Error::internal(format!("PKCS#8 encoding failed: {error}")))?;
+    // PKCS#8 v1 (no embedded public key): what most tools read
+    let der = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: signing.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_der()
+    .map_err(|error| Error::internal(format!("PKCS#8 encoding failed: {error}")))?;
     Ok(StoredSigningKey {
         kid: crate::secrets::random_hex::<8>(),
         private_key: STANDARD.encode(der.as_bytes()),

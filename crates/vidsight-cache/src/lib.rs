@@ -61,11 +61,16 @@ pub(crate) fn unix_ms() -> f64 {
 
 /// Opens the cache named by `url`.
 pub fn open(url: &str) -> Result<Arc<dyn Cache>> {
+    open_with_namespace(url, "vidsight:")
+}
+
+/// Opens the cache named by `url`; on Redis every key starts with `namespace`.
+pub fn open_with_namespace(url: &str, namespace: &str) -> Result<Arc<dyn Cache>> {
     if url.starts_with("memory://") {
         return Ok(Arc::new(MemoryCache::new(64 * 1024 * 1024)));
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        return Ok(Arc::new(RedisCache::new(url, "vidsight:")?));
+        return Ok(Arc::new(RedisCache::new(url, namespace)?));
     }
     let scheme = url.split(':').next().unwrap_or_default();
     Err(Error::new(

@@ -98,6 +98,7 @@ pub struct Config {
     pub storage_url: String,
     pub queue_url: String,
     pub cache_url: String,
+    pub cache_namespace: String,
     pub database: DatabaseConfig,
     pub s3: S3Config,
     pub amqp: AmqpConfig,

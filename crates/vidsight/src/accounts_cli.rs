@@ -18,7 +18,8 @@ pub async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
                 vidsight_config::redact_url(&database_url)
             )
         })?;
-    let cache = vidsight_cache::open(&config.cache_url).context("opening the cache")?;
+    let cache = vidsight_cache::open_with_namespace(&config.cache_url, &config.cache_namespace)
+        .context("opening the cache")?;
     Ok(AuthService::new(database.accounts, cache, AuthSettings::from_config(config)).await?)
 }
 

@@ -46,7 +46,8 @@ pub async fn open_backends(
                 vidsight_config::redact_url(&config.storage_url())
             )
         })?;
-    let cache = vidsight_cache::open(&config.cache_url).context("opening the cache")?;
+    let cache = vidsight_cache::open_with_namespace(&config.cache_url, &config.cache_namespace)
+        .context("opening the cache")?;
     let queue: Arc<dyn JobQueue> = if config.queue_url.starts_with("amqp") {
         let expiry = config.amqp.queue_expiry_seconds;
         let queue = Arc::new(vidsight_amqp::AmqpQueue::new(

@@ -16,7 +16,10 @@ pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
     pub config: Config,
+    /// Sends the test administrator's access token with every request.
     pub client: reqwest::Client,
+    /// The test administrator's access token.
+    pub token: String,
     running: Option<Running>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -62,6 +65,48 @@ pub fn backend_environment(data_dir: &Path) -> Vec<(String, String)> {
     variables
 }
 
+/// The account every [`TestServer`] signs in as (the first account: an administrator).
+pub const ADMIN_EMAIL: &str = "admin@vidsight.test";
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+
+/// An HTTP client that sends `Authorization: Bearer <token>`.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Registers the account (or, when it exists, signs in) and returns an access token.
+pub async fn sign_in_or_register(base: &str, email: &str, password: &str) -> String {
+    let client = reqwest::Client::new();
+    let registered = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("register");
+    assert!(
+        registered.status() == 201 || registered.status() == 409,
+        "register: {}",
+        registered.status()
+    );
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200, "login");
+    let body: Value = login.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Test configuration: defaults, a data directory, fast polling, the production backends
 /// when [`production`] (as created by [`TestServer::start_in`]), plus `extra`.
 pub fn test_config(data_dir: &Path, extra: Value) -> Config {
@@ -70,6 +115,8 @@ pub fn test_config(data_dir: &Path, extra: Value) -> Config {
         "data_dir": data_dir,
         "worker": { "poll_interval_ms": 50, "retry_base_seconds": 0.2, "retry_max_seconds": 1.0 },
         "log": { "level": "warn" },
+        // tests sign in far more often than people do; the rate-limit tests set their own
+        "rate_limit": { "auth_burst": 10000, "auth_per_minute": 600000.0 },
     });
     let backends: Value = std::fs::read_to_string(data_dir.join(BACKENDS_FILE))
         .ok()
@@ -139,6 +186,7 @@ pub async fn create_production_backends(data_dir: &Path) {
         "database_url": format!("{server}/{database}"),
         "storage_url": format!("s3://{bucket}/objects"),
         "cache_url": std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
+        "cache_namespace": format!("vidsight-test:{tag}:"),
         "queue_url": std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
         "amqp": { "prefix": format!("vidsight-test-{tag}"), "queue_expiry_seconds": 300, "republish_after_seconds": 15 },
         "s3": {
@@ -172,11 +220,14 @@ impl TestServer {
             .await
             .expect("server starts");
         let addr = running.api_addr.expect("api role on");
+        let base = format!("http://{addr}");
+        let token = sign_in_or_register(&base, ADMIN_EMAIL, TEST_PASSWORD).await;
         TestServer {
-            base: format!("http://{addr}"),
+            client: client_with_token(&token),
+            token,
+            base,
             data_dir: data_dir.to_owned(),
             config,
-            client: reqwest::Client::new(),
             running: Some(running),
             _dir: None,
         }
