@@ -56,6 +56,7 @@ pub const REFRESH_COOKIE: &str = "vs_refresh";
 pub const CSRF_COOKIE: &str = "vs_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
+pub const VERIFY_ROUTE: &str = "/api/v1/auth/verify";
 
 pub fn is_public(path: &str) -> bool {
     PUBLIC_ROUTES.contains(&path)
@@ -143,10 +144,11 @@ pub fn from_gateway(state: &AppState, headers: &HeaderMap) -> bool {
 
 fn client_ip(request: &Request, trusted: bool) -> String {
     if trusted {
+        // the last entry is the one our gateway added (earlier ones are the client's word)
         if let Some(forwarded) = header_text(request.headers(), "x-forwarded-for") {
-            if let Some(first) = forwarded.split(',').next().map(str::trim) {
-                if !first.is_empty() {
-                    return first.to_owned();
+            if let Some(last) = forwarded.rsplit(',').next().map(str::trim) {
+                if !last.is_empty() {
+                    return last.to_owned();
                 }
             }
         }
@@ -296,7 +298,10 @@ pub async fn middleware(
     let ip = client_ip(&request, trusted);
     let path = request.uri().path().to_owned();
     let limits = &state.settings.rate_limit;
-    if request.method() != Method::OPTIONS {
+    // the gateway's verify calls are not counted: the request they authorize is, once, when
+    // it reaches an API process
+    let counted = !(trusted && path == VERIFY_ROUTE);
+    if request.method() != Method::OPTIONS && counted {
         if let Some(limited) = take(
             &state,
             &format!("rl:ip:{ip}"),
@@ -354,6 +359,10 @@ pub async fn middleware(
         if let Err(error) = authorize(&principal, request.method(), &path, request.headers()) {
             return ApiError(error).into_response();
         }
+    }
+    if !counted {
+        request.extensions_mut().insert(principal);
+        return next.run(request).await;
     }
     if let Some(limited) = take(
         &state,

@@ -61,6 +61,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
+        // the code as a header too: a gateway (nginx auth_request) can pass it on
+        response.headers_mut().insert(
+            "x-error-code",
+            HeaderValue::from_static(error.code.as_str()),
+        );
         if let Some(seconds) = error.retry_after_seconds {
             response
                 .headers_mut()

@@ -171,9 +171,9 @@ impl KeyRing {
             .kid
             .ok_or_else(|| unauthorized("the access token has no key id"))?;
         if !self.has_key(&kid).await {
-            // another process may have rotated: reload, at most every few seconds
+            // another process may have rotated: reload, at most once a second
             let mut last = self.last_reload.lock().await;
-            if last.elapsed() > Duration::from_secs(5) {
+            if last.elapsed() > Duration::from_secs(1) {
                 *last = Instant::now();
                 drop(last);
                 self.reload().await?;

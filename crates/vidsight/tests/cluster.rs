@@ -39,6 +39,9 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Shared by nginx and the API processes (auth.gateway_secret).
+const GATEWAY_SECRET: &str = "cluster-test-gateway-secret";
+
 fn log(message: &str) {
     eprintln!("cluster: {message}");
 }
@@ -96,7 +99,8 @@ fn render_nginx(dir: &Path, listen: u16, upstreams: &[u16]) -> PathBuf {
         .replace("__LISTEN__", &format!("127.0.0.1:{listen}"))
         .replace("__UPSTREAMS__", &servers.join("\n        "))
         .replace("__WEB_ROOT__", web.to_str().unwrap())
-        .replace("__MAX_BODY__", "1g");
+        .replace("__MAX_BODY__", "1g")
+        .replace("__GATEWAY_SECRET__", GATEWAY_SECRET);
     let path = dir.join("nginx.conf");
     std::fs::write(&path, config).unwrap();
     path
@@ -131,8 +135,13 @@ async fn cluster_survives_a_worker_kill_and_a_broker_restart() {
     );
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
+    eprintln!("cluster: files in {}", root.display());
     create_production_backends(root).await;
-    let env = backend_environment(root);
+    let mut env = backend_environment(root);
+    env.push((
+        "VIDSIGHT_AUTH__GATEWAY_SECRET".to_owned(),
+        GATEWAY_SECRET.to_owned(),
+    ));
     let database_url = env
         .iter()
         .find(|(key, _)| key == "VIDSIGHT_DATABASE_URL")
@@ -197,6 +206,61 @@ async fn cluster_survives_a_worker_kill_and_a_broker_restart() {
         "nginx on {gateway_port} → api on {api_ports:?}; 2 workers"
     ));
 
+    // authentication at the gateway: the first account signs up through it; requests
+    // without a credential, or with a forged identity header, are refused there
+    let token = sign_in_or_register(&gateway, ADMIN_EMAIL, TEST_PASSWORD).await;
+    for request in [
+        client.get(format!("{gateway}/api/v1/videos")),
+        client
+            .get(format!("{gateway}/api/v1/videos"))
+            .header("x-user-id", uuid::Uuid::now_v7().to_string())
+            .header("x-user-role", "admin")
+            .header("x-gateway-secret", GATEWAY_SECRET),
+        client
+            .post(format!("{gateway}/api/v1/videos"))
+            .bearer_auth("forged.token.here"),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    }
+    let member = sign_in_or_register(&gateway, "member@vidsight.test", TEST_PASSWORD).await;
+    let response = client
+        .get(format!("{gateway}/api/v1/admin/users"))
+        .bearer_auth(&member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "a member on an admin route, refused by the gateway"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+    let response = client
+        .get(format!("{gateway}/api/v1/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["role"], "admin", "{me}");
+    log("the gateway authenticates: 401 without a credential, 403 for a member on admin routes");
+    let client = {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    };
+
     // a monitor reads through the gateway all along
     let stop = Arc::new(AtomicBool::new(false));
     let observations = Arc::new(Mutex::new(Observations::default()));
@@ -204,9 +268,16 @@ async fn cluster_survives_a_worker_kill_and_a_broker_restart() {
         let stop = stop.clone();
         let observations = observations.clone();
         let url = format!("{gateway}/api/v1/videos?limit=5");
+        let token = token.clone();
         tokio::spawn(async move {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
+                .default_headers(headers)
                 .build()
                 .unwrap();
             while !stop.load(Ordering::Relaxed) {
@@ -237,6 +308,7 @@ async fn cluster_survives_a_worker_kill_and_a_broker_restart() {
     };
 
     let upload = |index: usize| {
+        let nginx_log = root.join("nginx");
         let client = client.clone();
         let url = format!("{gateway}/api/v1/videos");
         let bytes = clips[index % clips.len()].clone();
@@ -253,7 +325,10 @@ async fn cluster_survives_a_worker_kill_and_a_broker_restart() {
                 .unwrap();
             let status = response.status().as_u16();
             let body: Value = response.json().await.unwrap_or(Value::Null);
-            assert_eq!(status, 201, "upload {index}: {body}");
+            if status != 201 {
+                let log = std::fs::read_to_string(nginx_log.join("error.log")).unwrap_or_default();
+                panic!("upload {index}: {status} {body}\nnginx error.log:\n{log}");
+            }
             body["id"].as_str().unwrap().to_owned()
         }
     };

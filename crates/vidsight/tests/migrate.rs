@@ -86,17 +86,23 @@ async fn an_embedded_install_moves_to_production_backends() {
 
     let first = migrate(&from_file, &to_file);
     assert!(
-        first.contains("copied 2 videos (0 already there)") && first.contains("verified 2 videos"),
+        first.contains("copied 1 accounts, 2 videos (0 already there)")
+            && first.contains("verified 2 videos"),
         "{first}"
     );
     let again = migrate(&from_file, &to_file);
     assert!(
-        again.contains("copied 0 videos (2 already there)") && again.contains("verified 2 videos"),
+        again.contains("copied 0 accounts, 0 videos (2 already there)")
+            && again.contains("verified 2 videos"),
         "{again}"
     );
 
     // the production install serves what the embedded one had, and finishes the waiting one
+    // the accounts came along: the administrator signs in with the same password, and owns
+    // the same videos
     let moved = TestServer::start_in(production.path(), json!({})).await;
+    let (_, mine) = moved.get_json("/api/v1/videos").await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 2, "{mine}");
     let (status, moved_insights) = moved
         .get_json(&format!("/api/v1/videos/{ready_id}/insights"))
         .await;

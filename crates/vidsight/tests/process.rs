@@ -256,3 +256,153 @@ async fn operator_commands() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported-media-type"));
 }
+
+fn run_with_stdin(args: &[&str], data: &Path, stdin: Option<&str>) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("VIDSIGHT_DATA_DIR", data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    // an administrator with a password from stdin
+    let output = run_with_stdin(
+        &["user", "create", "--admin", "Boss@Example.com"],
+        data.path(),
+        Some("a long boss passphrase"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("boss@example.com (admin)"), "{said}");
+    assert!(!said.contains("one-time"), "{said}");
+    // a member with a generated one-time password (empty stdin)
+    let output = run_with_stdin(
+        &["user", "create", "member@example.com"],
+        data.path(),
+        Some(""),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let generated = said
+        .lines()
+        .find_map(|line| line.split("change it after signing in): ").nth(1))
+        .unwrap_or_else(|| panic!("no one-time password printed: {said}"))
+        .trim()
+        .to_owned();
+    assert!(generated.len() >= 20);
+    // a duplicate is refused with its code
+    let output = run_with_stdin(
+        &["user", "create", "member@example.com"],
+        data.path(),
+        Some("whatever long"),
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("email-taken"));
+    // reset-password, and an API key
+    let output = run_with_stdin(
+        &["user", "reset-password", "member@example.com"],
+        data.path(),
+        Some("the member's new passphrase"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = run_with_stdin(
+        &[
+            "apikey",
+            "create",
+            "--user",
+            "boss@example.com",
+            "--name",
+            "ops",
+            "--scopes",
+            "read,admin",
+        ],
+        data.path(),
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(key.starts_with("vsk_"), "{key}");
+
+    // the server on the same data directory knows all of it
+    let server = TestServer::start_in(data.path(), json!({ "roles": "api" })).await;
+    let client = reqwest::Client::new();
+    let login = |email: &'static str, password: String| {
+        let client = client.clone();
+        let url = server.url("/api/v1/auth/login");
+        async move {
+            client
+                .post(url)
+                .json(&json!({ "email": email, "password": password }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        login("boss@example.com", "a long boss passphrase".into()).await,
+        200
+    );
+    assert_eq!(login("member@example.com", generated).await, 401, "reset");
+    assert_eq!(
+        login("member@example.com", "the member's new passphrase".into()).await,
+        200
+    );
+    let users = client
+        .get(server.url("/api/v1/admin/users"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200, "the CLI's admin key works");
+    let users: Value = users.json().await.unwrap();
+    let roles: Vec<(&str, &str)> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| {
+            (
+                user["email"].as_str().unwrap(),
+                user["role"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        &roles[..2],
+        [
+            ("boss@example.com", "admin"),
+            ("member@example.com", "member")
+        ]
+    );
+    server.stop().await;
+}
