@@ -47,22 +47,26 @@ GATEWAY_PORT=$(free_port)
 VIDSIGHT_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" \
 VIDSIGHT_STORAGE_URL="s3://vidsight-bench/objects" \
 VIDSIGHT_S3__ENDPOINT="http://127.0.0.1:$S3_PORT" VIDSIGHT_S3__ACCESS_KEY_ID=bench VIDSIGHT_S3__SECRET_ACCESS_KEY=bench \
-VIDSIGHT_LOG__LEVEL=warn \
+VIDSIGHT_LOG__LEVEL=warn VIDSIGHT_AUTH__GATEWAY_SECRET="bench-gateway-secret-$$" \
   "$BIN" serve --roles api --addr "127.0.0.1:$API_PORT" --data-dir "$WORK/data" >/dev/null 2>"$WORK/api.err" &
 API_PID=$!
 PIDS+=($API_PID)
 mkdir -p "$WORK/nginx" "$WORK/web"
 sed -e "s|__USER__|root|" -e "s|__PREFIX__|$WORK/nginx|g" -e "s|__LISTEN__|127.0.0.1:$GATEWAY_PORT|" \
-    -e "s|__UPSTREAMS__|server 127.0.0.1:$API_PORT;|" -e "s|__WEB_ROOT__|$WORK/web|g" -e "s|__MAX_BODY__|2g|" \
+    -e "s|__UPSTREAMS__|server 127.0.0.1:$API_PORT;|" -e "s|__WEB_ROOT__|$WORK/web|g" -e "s|__MAX_BODY__|2g|" -e "s|__GATEWAY_SECRET__|bench-gateway-secret-$$|" \
     deploy/nginx/vidsight.conf.template > "$WORK/nginx.conf"
 nginx -p "$WORK/nginx" -c "$WORK/nginx.conf" -g "daemon off;" &
 PIDS+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+CREDENTIALS='{"email":"bench@example.com","password":"a long benchmark passphrase"}'
+curl -fs -o /dev/null -H 'content-type: application/json' -d "$CREDENTIALS" "http://127.0.0.1:$API_PORT/api/v1/auth/register"
+TOKEN=$(curl -fs -H 'content-type: application/json' -d "$CREDENTIALS" "http://127.0.0.1:$API_PORT/api/v1/auth/login" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
 upload() { # url → seconds
   local start end
   start=$(now)
-  curl -fs -o /dev/null -F "file=@$WORK/big.mp4;type=video/mp4" "$1/api/v1/videos"
+  curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" -F "file=@$WORK/big.mp4;type=video/mp4" "$1/api/v1/videos"
   end=$(now)
   echo "$end - $start" | bc -l
 }

@@ -4,6 +4,8 @@
 #      is work any analyzer must do; the ratio is our overhead on top of it)
 #   2. upload: `curl` POST to a running server vs `cp` of the same file on the same disk,
 #      and the server's peak RSS during the upload
+#   3. argon2id: the cost of one password hash at the configured parameters and around them
+#   4. authentication per request: /healthz vs an authenticated read (JWT, API key)
 # Prints a Markdown table for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +45,13 @@ PORT=$((20000 + RANDOM % 20000))
 "$BIN" serve --roles api --addr 127.0.0.1:$PORT --data-dir "$DATA" >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+# sign up and in (the first account)
+CREDENTIALS='{"email":"bench@example.com","password":"a long benchmark passphrase"}'
+curl -fs -o /dev/null -H 'content-type: application/json' -d "$CREDENTIALS" "http://127.0.0.1:$PORT/api/v1/auth/register"
+TOKEN=$(curl -fs -H 'content-type: application/json' -d "$CREDENTIALS" "http://127.0.0.1:$PORT/api/v1/auth/login" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 COPY=$(median3 cp "$CLIP" "$WORK/copy.mp4")
-UPLOAD=$(median3 curl -fs -o /dev/null -F "file=@$CLIP;type=video/mp4" "http://127.0.0.1:$PORT/api/v1/videos")
+UPLOAD=$(median3 curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" -F "file=@$CLIP;type=video/mp4" "http://127.0.0.1:$PORT/api/v1/videos")
 RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
@@ -56,3 +63,8 @@ cat <<TABLE
 | upload (validate + store) | $(mbps "$UPLOAD") MiB/s | cp on the same disk: $(mbps "$COPY") MiB/s | $(ratio "$UPLOAD" "$COPY") (time) |
 | API peak RSS during uploads | $((RSS_KB / 1024)) MiB | file size $((SIZE / 1048576)) MiB | |
 TABLE
+echo
+cargo build --release --locked -p vidsight-auth --example argon2_cost -p vidsight --example auth_bench >&2
+./target/release/examples/argon2_cost
+echo
+./target/release/examples/auth_bench "${BENCH_REQUESTS:-20000}"
