@@ -201,25 +201,37 @@ pub async fn export(
     Ok(response)
 }
 
-/// Erases an account: its stored objects first (so nothing is left unreferenced), then
-/// every row (videos, analyses, queued jobs, keys, recovery codes, usage, audit entries)
-/// and its sessions.
+/// Erases an account: the objects of its videos first (so a failure leaves the account to
+/// retry, not unreferenced objects), then every row (videos, analyses, queued jobs, keys,
+/// recovery codes, usage, audit entries) and its sessions, then the objects of any video
+/// the rows held that the first listing missed (a replica's lag, an upload in between).
 pub(crate) async fn erase_account(state: &AppState, id: UserId) -> ApiResult<bool> {
-    let videos = videos_of(state, id).await?;
-    for video in &videos {
+    let listed = videos_of(state, id).await?;
+    for video in &listed {
         state
             .blobs
             .delete_prefix(&keys::video_prefix(video.id))
             .await?;
     }
-    let erased = state.auth.erase_user(id).await?;
-    for video in &videos {
+    let Some(erased) = state.auth.erase_user(id).await? else {
+        return Ok(false);
+    };
+    for video_id in &erased {
+        if !listed.iter().any(|video| video.id == *video_id) {
+            if let Err(error) = state
+                .blobs
+                .delete_prefix(&keys::video_prefix(*video_id))
+                .await
+            {
+                tracing::error!(video = %video_id, error = ?error, "deleting an erased account's objects failed; they are orphaned");
+            }
+        }
         let _ = state
             .cache
-            .delete_prefix(&format!("video:{}:", video.id))
+            .delete_prefix(&format!("video:{video_id}:"))
             .await;
     }
-    Ok(erased)
+    Ok(true)
 }
 
 /// Deletes the account and everything of it (GDPR Art. 17, CCPA). Needs a signed-in
@@ -234,14 +246,15 @@ pub async fn delete_me(
 ) -> ApiResult<Response> {
     require_session(&principal, "deleting the account")?;
     erase_account(&state, principal.user_id).await?;
-    // nothing identifying the erased account is kept
+    // nothing identifying the erased account is kept: not even its address or browser
+    let _ = context;
     state
         .auth
         .audit(
             "user.deleted",
             None,
             None,
-            &context,
+            &vidsight_auth::RequestContext::default(),
             serde_json::json!({ "by": "self" }),
         )
         .await;

@@ -160,6 +160,24 @@ fn client_ip(request: &Request, trusted: bool) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The rate-limit key of an address: IPv6 clients by their /64 (one host usually has a whole
+/// /64 to pick addresses from).
+fn bucket_of(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let segments = v6.segments();
+                format!(
+                    "{:x}:{:x}:{:x}:{:x}::/64",
+                    segments[0], segments[1], segments[2], segments[3]
+                )
+            }
+        },
+        _ => ip.to_owned(),
+    }
+}
+
 fn rate_limited(wait: std::time::Duration) -> Response {
     ApiError(
         Error::new(
@@ -198,11 +216,14 @@ async fn credential(
             let role = header_text(headers, "x-user-role")
                 .and_then(|role| Role::from_str(role).ok())
                 .unwrap_or(Role::Member);
+            // no (or an unreadable) scope header grants nothing
             let scopes = header_text(headers, "x-user-scopes")
-                .map(|scopes| Scope::parse_list(scopes).unwrap_or_default());
+                .and_then(|scopes| Scope::parse_list(scopes).ok())
+                .unwrap_or_default();
+            let api_key = header_text(headers, "x-user-credential") != Some("session");
             return state
                 .auth
-                .gateway_principal(user_id, role, scopes)
+                .gateway_principal(user_id, role, scopes, api_key)
                 .await
                 .map(Some);
         }
@@ -255,6 +276,12 @@ pub fn authorize(
             },
         ));
     }
+    if is_safe(method) && !principal.scopes.contains(&Scope::Read) {
+        return Err(Error::new(
+            ErrorCode::Forbidden,
+            "this API key cannot read (it lacks the read scope)",
+        ));
+    }
     if !is_safe(method) && !principal.can_write() {
         return Err(Error::new(
             ErrorCode::Forbidden,
@@ -302,9 +329,10 @@ pub async fn middleware(
     // it reaches an API process
     let counted = !(trusted && path == VERIFY_ROUTE);
     if request.method() != Method::OPTIONS && counted {
+        let bucket = bucket_of(&ip);
         if let Some(limited) = take(
             &state,
-            &format!("rl:ip:{ip}"),
+            &format!("rl:ip:{bucket}"),
             limits.ip_per_second,
             limits.ip_burst,
         )
@@ -315,7 +343,7 @@ pub async fn middleware(
         if SENSITIVE_ROUTES.contains(&path.as_str()) && request.method() == Method::POST {
             if let Some(limited) = take(
                 &state,
-                &format!("rl:auth:{ip}"),
+                &format!("rl:auth:{bucket}"),
                 limits.auth_per_minute / 60.0,
                 limits.auth_burst,
             )
@@ -413,4 +441,28 @@ pub async fn security_headers(
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_their_64s_bucket() {
+        assert_eq!(bucket_of("192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket_of("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_ne!(bucket_of("2001:db8:1:3::1"), bucket_of("2001:db8:1:2::1"));
+        assert_eq!(bucket_of("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket_of("unknown"), "unknown");
+    }
+
+    #[test]
+    fn public_routes_are_exact() {
+        assert!(is_public("/api/v1/auth/login"));
+        assert!(is_public("/api/docs/"));
+        assert!(!is_public("/api/v1/auth/login/extra"));
+        assert!(!is_public("/api/docsx"));
+        assert!(!is_public("/api/v1/videos"));
+    }
 }

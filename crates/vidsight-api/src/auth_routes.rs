@@ -231,6 +231,11 @@ pub async fn logout(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let request: RefreshRequest = optional_body(&body)?;
+    let from_cookie = request.refresh_token.is_none() && cookie(&headers, REFRESH_COOKIE).is_some();
+    if from_cookie {
+        // a cross-site form must not be able to sign someone out
+        check_csrf(&headers)?;
+    }
     let refresh = request
         .refresh_token
         .or_else(|| cookie(&headers, REFRESH_COOKIE).map(str::to_owned));
@@ -266,6 +271,7 @@ pub async fn logout_all(
     Auth(principal): Auth,
     Context(context): Context,
 ) -> ApiResult<Response> {
+    require_session(&principal, "ending every session")?;
     state
         .auth
         .logout_everywhere(principal.user_id, &context)
@@ -306,9 +312,23 @@ pub async fn verify(Auth(principal): Auth, headers: HeaderMap) -> ApiResult<Resp
         "x-user-role",
         HeaderValue::from_static(principal.role.as_str()),
     );
+    let scopes = if principal.scopes.is_empty() {
+        "none".to_owned()
+    } else {
+        Scope::join(&principal.scopes)
+    };
     headers.insert(
         "x-user-scopes",
-        HeaderValue::from_str(&Scope::join(&principal.scopes)).expect("ascii"),
+        HeaderValue::from_str(&scopes).expect("ascii"),
+    );
+    let api_key = matches!(
+        principal.credential,
+        vidsight_auth::Credential::ApiKey { .. }
+            | vidsight_auth::Credential::Gateway { api_key: true }
+    );
+    headers.insert(
+        "x-user-credential",
+        HeaderValue::from_static(if api_key { "api-key" } else { "session" }),
     );
     Ok(response)
 }
@@ -341,6 +361,7 @@ pub async fn change_password(
     Context(context): Context,
     Body(body): Body<PasswordChange>,
 ) -> ApiResult<Response> {
+    require_session(&principal, "changing the password")?;
     state
         .auth
         .change_password(
@@ -369,6 +390,7 @@ pub async fn mfa_enroll(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Response> {
+    require_session(&principal, "two-factor set-up")?;
     let enrollment = state.auth.mfa_enroll(principal.user_id).await?;
     let mut response = Json(TotpEnrollment {
         secret: enrollment.secret,
@@ -402,6 +424,7 @@ pub async fn mfa_confirm(
     Context(context): Context,
     Body(body): Body<TotpConfirm>,
 ) -> ApiResult<Response> {
+    require_session(&principal, "two-factor set-up")?;
     let codes = state
         .auth
         .mfa_confirm(principal.user_id, &body.code, &context)
@@ -432,6 +455,7 @@ pub async fn mfa_disable(
     Context(context): Context,
     Body(body): Body<TotpDisable>,
 ) -> ApiResult<Response> {
+    require_session(&principal, "turning two-factor off")?;
     state
         .auth
         .mfa_disable(principal.user_id, &body.password, &body.code, &context)
@@ -444,8 +468,9 @@ pub(crate) fn require_session(principal: &Principal, what: &str) -> ApiResult<()
     match principal.credential {
         vidsight_auth::Credential::Bearer { .. }
         | vidsight_auth::Credential::Cookie { .. }
-        | vidsight_auth::Credential::Gateway => Ok(()),
-        vidsight_auth::Credential::ApiKey { .. } => Err(ApiError::new(
+        | vidsight_auth::Credential::Gateway { api_key: false } => Ok(()),
+        vidsight_auth::Credential::ApiKey { .. }
+        | vidsight_auth::Credential::Gateway { api_key: true } => Err(ApiError::new(
             ErrorCode::Forbidden,
             format!("{what} needs a signed-in session, not an API key"),
         )),

@@ -25,6 +25,9 @@ pub struct AuthSettings {
     pub argon2_parallelism: u32,
     pub lockout_after_failures: u32,
     pub lockout_max: Duration,
+    /// Each account's bucket of password attempts (the per-IP sign-in bucket's sizes).
+    pub attempts_per_minute: f64,
+    pub attempts_burst: u32,
     /// Default quotas; 0 = unlimited.
     pub quota_storage_bytes: u64,
     pub quota_analysis_minutes: u64,
@@ -44,6 +47,8 @@ impl AuthSettings {
             argon2_parallelism: auth.argon2_parallelism,
             lockout_after_failures: config.rate_limit.lockout_after_failures.max(1),
             lockout_max: Duration::from_secs(config.rate_limit.lockout_max_seconds.max(1)),
+            attempts_per_minute: config.rate_limit.auth_per_minute,
+            attempts_burst: config.rate_limit.auth_burst.max(1),
             quota_storage_bytes: config.quota.storage_bytes,
             quota_analysis_minutes: config.quota.analysis_minutes_per_month,
         }
@@ -71,8 +76,10 @@ pub enum Credential {
     ApiKey {
         id: ApiKeyId,
     },
-    /// Identity headers from the trusted gateway.
-    Gateway,
+    /// Identity headers from the trusted gateway; `api_key` says what the client showed it.
+    Gateway {
+        api_key: bool,
+    },
 }
 
 /// The authenticated caller.
@@ -257,16 +264,16 @@ impl AuthService {
         password: &str,
         context: &RequestContext,
     ) -> Result<User> {
-        if self.settings.registration == Registration::Invite
-            && self.accounts.user_count().await? > 0
-        {
+        let invite_only = self.settings.registration == Registration::Invite;
+        if invite_only && self.accounts.user_count().await? > 0 {
+            // (checked again atomically when the account is written)
             return Err(Error::new(
                 ErrorCode::RegistrationClosed,
                 "registration is by invitation: ask an administrator for an account",
             ));
         }
         let user = self
-            .create_user(email, password, Role::Member, true)
+            .create_account(email, password, Role::Member, true, invite_only)
             .await?;
         self.audit(
             "user.registered",
@@ -288,6 +295,18 @@ impl AuthService {
         role: Role,
         first_is_admin: bool,
     ) -> Result<User> {
+        self.create_account(email, password, role, first_is_admin, false)
+            .await
+    }
+
+    async fn create_account(
+        &self,
+        email: &str,
+        password: &str,
+        role: Role,
+        first_is_admin: bool,
+        only_if_first: bool,
+    ) -> Result<User> {
         let email = normalize_email(email)?;
         check_password_policy(password, &email)?;
         let password_hash = self.hasher.hash(password).await?;
@@ -301,6 +320,7 @@ impl AuthService {
                     role,
                 },
                 first_is_admin,
+                only_if_first,
             )
             .await?;
         Ok(record.user)
@@ -332,12 +352,7 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<()> {
         let record = self.user(id).await?;
-        if !self.hasher.verify(&record.password_hash, current).await {
-            return Err(Error::new(
-                ErrorCode::InvalidCredentials,
-                "the current password is wrong",
-            ));
-        }
+        self.confirm_password(&record, current).await?;
         self.set_password(&record, new).await?;
         self.audit(
             "password.changed",
@@ -360,8 +375,24 @@ impl AuthService {
     }
 
     /// Erases the account's rows and its cached sessions (objects are the caller's).
-    pub async fn erase_user(&self, id: UserId) -> Result<bool> {
+    /// Returns the erased account's videos (their objects are the caller's to delete), or
+    /// `None` when there was no such account.
+    pub async fn erase_user(&self, id: UserId) -> Result<Option<Vec<vidsight_domain::VideoId>>> {
+        let email = self
+            .accounts
+            .get_user(id)
+            .await?
+            .map(|record| record.user.email);
         let deleted = self.accounts.delete_user(id).await?;
+        if let Some(email) = email {
+            // failed sign-ins with this address from before the account existed
+            let _ = self
+                .accounts
+                .purge_audit_detail(&sha256_hex(&email)[..16])
+                .await;
+            let _ = self.cache.delete(&Self::failures_key(&email)).await;
+            let _ = self.cache.delete(&Self::lock_key(&email)).await;
+        }
         self.forget_user(id).await;
         let _ = self.cache.delete_prefix(&format!("auth:rt:{id}:")).await;
         let _ = self.cache.delete_prefix(&format!("auth:rtu:{id}:")).await;
@@ -394,6 +425,48 @@ impl AuthService {
                 "too many failed sign-ins for this account; wait before trying again",
             )
             .with_retry_after((wait_ms as u64).div_ceil(1000)));
+        }
+        Ok(())
+    }
+
+    /// A token from the account's attempt bucket (`rate_limit.auth_*`), taken atomically
+    /// before the password is checked: parallel guesses cannot all slip in before the first
+    /// failure locks the account.
+    async fn take_attempt(&self, email: &str) -> Result<()> {
+        let key = format!("auth:attempts:{}", sha256_hex(email));
+        match self
+            .cache
+            .take_token(
+                &key,
+                self.settings.attempts_per_minute / 60.0,
+                self.settings.attempts_burst,
+            )
+            .await
+        {
+            Ok(Some(wait)) => Err(Error::new(
+                ErrorCode::RateLimited,
+                "too many sign-in attempts for this account; wait before trying again",
+            )
+            .with_retry_after(wait.as_secs_f64().ceil() as u64)),
+            Ok(None) => Ok(()),
+            Err(error) => {
+                tracing::warn!(error = %error, "attempt bucket unavailable");
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the account's password for a sensitive change, under the sign-in lockout.
+    async fn confirm_password(&self, record: &UserRecord, password: &str) -> Result<()> {
+        let email = &record.user.email;
+        self.check_lockout(email).await?;
+        self.take_attempt(email).await?;
+        if !self.hasher.verify(&record.password_hash, password).await {
+            self.record_failure(email).await;
+            return Err(Error::new(
+                ErrorCode::InvalidCredentials,
+                "the current password is wrong",
+            ));
         }
         Ok(())
     }
@@ -440,6 +513,7 @@ impl AuthService {
     ) -> Result<IssuedTokens> {
         let email = email.trim().to_lowercase();
         self.check_lockout(&email).await?;
+        self.take_attempt(&email).await?;
         let record = self.accounts.find_user_by_email(&email).await?;
         let Some(record) = record else {
             self.hasher.verify_decoy(password).await;
@@ -928,7 +1002,8 @@ impl AuthService {
         &self,
         user_id: UserId,
         role: Role,
-        scopes: Option<Vec<Scope>>,
+        scopes: Vec<Scope>,
+        api_key: bool,
     ) -> Result<Principal> {
         // the gateway verified the credential; the account may have been disabled since
         let state = self
@@ -941,7 +1016,7 @@ impl AuthService {
                 "this account is disabled",
             ));
         }
-        let mut scopes = scopes.unwrap_or_else(|| Principal::all_scopes(role));
+        let mut scopes = scopes;
         if state.role != Role::Admin {
             scopes.retain(|scope| *scope != Scope::Admin);
         }
@@ -949,7 +1024,7 @@ impl AuthService {
             user_id,
             role: state.role.min_with(role),
             scopes,
-            credential: Credential::Gateway,
+            credential: Credential::Gateway { api_key },
         })
     }
 
@@ -1032,12 +1107,7 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<()> {
         let record = self.user(id).await?;
-        if !self.hasher.verify(&record.password_hash, password).await {
-            return Err(Error::new(
-                ErrorCode::InvalidCredentials,
-                "the password is wrong",
-            ));
-        }
+        self.confirm_password(&record, password).await?;
         if record.user.mfa_enabled {
             self.check_second_factor(&record, code, context).await?;
         }

@@ -122,12 +122,39 @@ fn cursor<T: FromStr>(after: Option<&str>) -> Result<Option<String>> {
 }
 
 macro_rules! impl_sql_accounts {
-    ($store:ty, $sql:path) => {
+    ($store:ty, $sql:path, $lock_users:literal) => {
         #[async_trait]
         impl Accounts for $store {
-            async fn create_user(&self, user: NewUser, first_is_admin: bool) -> Result<UserRecord> {
+            async fn create_user(
+                &self,
+                user: NewUser,
+                first_is_admin: bool,
+                only_if_first: bool,
+            ) -> Result<UserRecord> {
                 let now = now_ms();
                 let mut tx = self.pool().begin().await.map_err(db_error)?;
+                // SQLite: the transaction's first write takes the database's write lock;
+                // PostgreSQL: a table lock, so two first registrations cannot both be first
+                if !$lock_users.is_empty() {
+                    sqlx::query($lock_users).execute(&mut *tx).await.map_err(db_error)?;
+                }
+                sqlx::query(&$sql("UPDATE users SET updated_at = updated_at WHERE id = ?1"))
+                    .bind(user.id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if only_if_first {
+                    let existing: i64 = sqlx::query_scalar(&$sql("SELECT COUNT(*) FROM users"))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if existing > 0 {
+                        return Err(Error::new(
+                            ErrorCode::RegistrationClosed,
+                            "registration is by invitation: ask an administrator for an account",
+                        ));
+                    }
+                }
                 sqlx::query(&$sql(&format!(
                     "INSERT INTO users (id, email, password_hash, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
                 )))
@@ -328,14 +355,28 @@ macro_rules! impl_sql_accounts {
                     .map_err(db_error)
             }
 
-            async fn delete_user(&self, id: UserId) -> Result<bool> {
+            async fn delete_user(&self, id: UserId) -> Result<Option<Vec<vidsight_domain::VideoId>>> {
                 let id = id.to_string();
                 let mut tx = self.pool().begin().await.map_err(db_error)?;
+                // the user row first: from here on no upload can add a video for it
+                let deleted = sqlx::query(&$sql("UPDATE users SET disabled = 1 WHERE id = ?1"))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if deleted.rows_affected() == 0 {
+                    return Ok(None);
+                }
                 // analyses and jobs go with the videos (ON DELETE CASCADE); keys, recovery
                 // codes and usage with the user
+                let videos: Vec<String> = sqlx::query_scalar(&$sql("DELETE FROM videos WHERE owner_id = ?1 RETURNING id"))
+                    .bind(&id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
                 for statement in [
-                    "DELETE FROM videos WHERE owner_id = ?1",
-                    "DELETE FROM audit_events WHERE user_id = ?1 OR actor_id = ?1",
+                    "DELETE FROM audit_events WHERE user_id = ?1",
+                    "UPDATE audit_events SET actor_id = NULL WHERE actor_id = ?1",
                     "DELETE FROM api_keys WHERE user_id = ?1",
                     "DELETE FROM recovery_codes WHERE user_id = ?1",
                     "DELETE FROM usage_ledger WHERE user_id = ?1",
@@ -346,13 +387,30 @@ macro_rules! impl_sql_accounts {
                         .await
                         .map_err(db_error)?;
                 }
-                let deleted = sqlx::query(&$sql("DELETE FROM users WHERE id = ?1"))
+                sqlx::query(&$sql("DELETE FROM users WHERE id = ?1"))
                     .bind(&id)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
-                Ok(deleted.rows_affected() > 0)
+                videos
+                    .iter()
+                    .map(|video| parse_id(video, "video id"))
+                    .collect::<Result<Vec<_>>>()
+                    .map(Some)
+            }
+
+            async fn purge_audit_detail(&self, needle: &str) -> Result<u64> {
+                let pattern = format!(
+                    "%{}%",
+                    needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                );
+                let deleted = sqlx::query(&$sql("DELETE FROM audit_events WHERE user_id IS NULL AND detail_json LIKE ?1 ESCAPE '\\'"))
+                    .bind(pattern)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_error)?;
+                Ok(deleted.rows_affected())
             }
 
             async fn import_user(&self, record: &UserRecord) -> Result<bool> {
@@ -551,5 +609,9 @@ macro_rules! impl_sql_accounts {
     };
 }
 
-impl_sql_accounts!(SqliteStore, as_is);
-impl_sql_accounts!(PostgresStore, dollar_placeholders);
+impl_sql_accounts!(SqliteStore, as_is, "");
+impl_sql_accounts!(
+    PostgresStore,
+    dollar_placeholders,
+    "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"
+);

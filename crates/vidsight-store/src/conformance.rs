@@ -594,7 +594,7 @@ pub mod accounts {
 
     pub async fn users_and_the_first_admin(accounts: Arc<dyn Accounts>) {
         let first = accounts
-            .create_user(new_user("a@example.com"), true)
+            .create_user(new_user("a@example.com"), true, false)
             .await
             .unwrap();
         assert_eq!(
@@ -603,16 +603,25 @@ pub mod accounts {
             "the first account becomes admin"
         );
         let second = accounts
-            .create_user(new_user("b@example.com"), true)
+            .create_user(new_user("b@example.com"), true, false)
             .await
             .unwrap();
         assert_eq!(second.user.role, Role::Member);
         let error = accounts
-            .create_user(new_user("a@example.com"), true)
+            .create_user(new_user("a@example.com"), true, false)
             .await
             .unwrap_err();
         assert_eq!(error.code, ErrorCode::EmailTaken);
         assert_eq!(accounts.user_count().await.unwrap(), 2);
+        let closed = accounts
+            .create_user(new_user("late@example.com"), true, true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            closed.code,
+            ErrorCode::RegistrationClosed,
+            "only the first may register"
+        );
         let found = accounts
             .find_user_by_email("b@example.com")
             .await
@@ -689,7 +698,7 @@ pub mod accounts {
 
     pub async fn totp_steps_and_recovery_codes(accounts: Arc<dyn Accounts>) {
         let user = accounts
-            .create_user(new_user("mfa@example.com"), false)
+            .create_user(new_user("mfa@example.com"), false, false)
             .await
             .unwrap();
         let id = user.user.id;
@@ -728,11 +737,11 @@ pub mod accounts {
 
     pub async fn api_keys(accounts: Arc<dyn Accounts>) {
         let owner = accounts
-            .create_user(new_user("k@example.com"), false)
+            .create_user(new_user("k@example.com"), false, false)
             .await
             .unwrap();
         let other = accounts
-            .create_user(new_user("o@example.com"), false)
+            .create_user(new_user("o@example.com"), false, false)
             .await
             .unwrap();
         let key = accounts
@@ -783,7 +792,7 @@ pub mod accounts {
 
     pub async fn audit_log(accounts: Arc<dyn Accounts>) {
         let user = accounts
-            .create_user(new_user("audit@example.com"), false)
+            .create_user(new_user("audit@example.com"), false, false)
             .await
             .unwrap();
         let id = user.user.id;
@@ -880,11 +889,11 @@ pub mod accounts {
 
     pub async fn ownership_usage_and_erasure(store: Arc<dyn Store>, accounts: Arc<dyn Accounts>) {
         let alice = accounts
-            .create_user(new_user("alice@example.com"), false)
+            .create_user(new_user("alice@example.com"), false, false)
             .await
             .unwrap();
         let bob = accounts
-            .create_user(new_user("bob@example.com"), false)
+            .create_user(new_user("bob@example.com"), false, false)
             .await
             .unwrap();
         let mut owned = Vec::new();
@@ -942,8 +951,14 @@ pub mod accounts {
             })
             .await
             .unwrap();
-        assert!(accounts.delete_user(alice.user.id).await.unwrap());
-        assert!(!accounts.delete_user(alice.user.id).await.unwrap());
+        let erased = accounts.delete_user(alice.user.id).await.unwrap().unwrap();
+        assert_eq!(
+            erased.len(),
+            1,
+            "the video left (the other was deleted before)"
+        );
+        assert_eq!(erased[0], owned[0].id);
+        assert!(accounts.delete_user(alice.user.id).await.unwrap().is_none());
         assert!(accounts.get_user(alice.user.id).await.unwrap().is_none());
         assert!(
             store.get_video(owned[0].id).await.unwrap().is_none(),
@@ -970,6 +985,49 @@ pub mod accounts {
             store.get_video(owned[2].id).await.unwrap().is_some(),
             "bob's stays"
         );
+
+        // what an erased administrator did to others stays, without naming them
+        let carol = accounts
+            .create_user(new_user("carol@example.com"), false, false)
+            .await
+            .unwrap();
+        accounts
+            .record_audit(NewAuditEvent {
+                event: "user.disabled".into(),
+                user_id: Some(bob.user.id),
+                actor_id: Some(carol.user.id),
+                ..NewAuditEvent::default()
+            })
+            .await
+            .unwrap();
+        accounts.delete_user(carol.user.id).await.unwrap().unwrap();
+        let about_bob = accounts
+            .list_audit(AuditQuery {
+                user_id: Some(bob.user.id),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(about_bob.items.len(), 1);
+        assert_eq!(about_bob.items[0].actor_id, None);
+
+        // failed sign-ins before an account existed are purged by their digest
+        accounts
+            .record_audit(NewAuditEvent {
+                event: "login.failed".into(),
+                detail: serde_json::json!({ "email_sha256": "abc_%def" }),
+                ..NewAuditEvent::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            accounts.purge_audit_detail("abcx%def").await.unwrap(),
+            0,
+            "LIKE characters are literal"
+        );
+        assert_eq!(accounts.purge_audit_detail("abc_%def").await.unwrap(), 1);
+        assert_eq!(accounts.purge_audit_detail("abc_%def").await.unwrap(), 0);
     }
 }
 

@@ -357,8 +357,15 @@ pub struct Usage {
 #[async_trait]
 pub trait Accounts: Send + Sync + 'static {
     /// Creates an account; `email-taken` when the email exists. With `first_is_admin`, the
-    /// account becomes admin when it is the first one.
-    async fn create_user(&self, user: NewUser, first_is_admin: bool) -> Result<UserRecord>;
+    /// account becomes admin when it is the first one; with `only_if_first`, it is created
+    /// only when there is no account yet (`registration-closed` otherwise). Concurrent
+    /// creations are serialised, so exactly one account can be the first.
+    async fn create_user(
+        &self,
+        user: NewUser,
+        first_is_admin: bool,
+        only_if_first: bool,
+    ) -> Result<UserRecord>;
     async fn user_count(&self) -> Result<i64>;
     async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>>;
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
@@ -386,8 +393,13 @@ pub trait Accounts: Send + Sync + 'static {
     async fn use_recovery_code(&self, id: UserId, code_hash: &str) -> Result<bool>;
     async fn recovery_codes_left(&self, id: UserId) -> Result<i64>;
     /// Erases the account and every row about it: videos (with analyses and jobs), API keys,
-    /// recovery codes, usage and audit entries. Stored objects are the caller's to delete.
-    async fn delete_user(&self, id: UserId) -> Result<bool>;
+    /// recovery codes, usage and audit entries about it (entries of what it did to other
+    /// accounts keep the event, without the actor). Returns the ids of the videos deleted
+    /// (their stored objects are the caller's to delete), `None` when there was no account.
+    async fn delete_user(&self, id: UserId) -> Result<Option<Vec<vidsight_domain::VideoId>>>;
+    /// Deletes audit entries, not tied to an account, whose detail contains `needle` (e.g. the
+    /// digest of an email that failed to sign in before its account existed).
+    async fn purge_audit_detail(&self, needle: &str) -> Result<u64>;
     /// Copies an account as it is (migrations); false when it already exists.
     async fn import_user(&self, record: &UserRecord) -> Result<bool>;
 

@@ -105,7 +105,7 @@ pub async fn create_api_key(
         user_id: record.user.id,
         role: record.user.role,
         scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
-        credential: Credential::Gateway,
+        credential: Credential::Gateway { api_key: false },
     };
     let principal = Principal {
         scopes: if record.user.role == Role::Admin {

@@ -885,10 +885,37 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
     )
     .await;
     assert_eq!(status, 403, "keys do not mint keys");
+    for path in [
+        "/api/v1/auth/mfa/totp",
+        "/api/v1/auth/password",
+        "/api/v1/auth/logout-all",
+    ] {
+        let (status, body) = post(
+            &writer,
+            server.url(path),
+            json!({ "current_password": TEST_PASSWORD, "new_password": "taken over by a key" }),
+        )
+        .await;
+        assert_eq!(status, 403, "{path} with a key: {body}");
+    }
+    let (status, write_only) = post(
+        &alice.client,
+        server.url("/api/v1/api-keys"),
+        json!({ "name": "drop box", "scopes": ["write"] }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = status_of(
+        &client_with_token(write_only["secret"].as_str().unwrap()),
+        "get",
+        &server.url("/api/v1/videos"),
+    )
+    .await;
+    assert_eq!(status, 403, "a key without the read scope cannot read");
 
     let (_, listed) = status_of(&alice.client, "get", &server.url("/api/v1/api-keys")).await;
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 3);
     assert!(
         !listed
             .iter()
@@ -896,7 +923,11 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
         "secrets are never listed"
     );
     assert!(
-        listed.iter().all(|key| !key["last_used_at"].is_null()),
+        listed
+            .iter()
+            .filter(|key| !key["last_used_at"].is_null())
+            .count()
+            == 3,
         "{listed:?}"
     );
 
@@ -1527,7 +1558,9 @@ async fn identity_headers_count_only_with_the_gateway_secret() {
         let mut request = anonymous
             .get(server.url("/api/v1/admin/users"))
             .header("x-user-id", admin_id)
-            .header("x-user-role", "admin");
+            .header("x-user-role", "admin")
+            .header("x-user-scopes", "read,write,admin")
+            .header("x-user-credential", "session");
         if let Some(secret) = secret {
             request = request.header("x-gateway-secret", secret);
         }
@@ -1547,15 +1580,85 @@ async fn identity_headers_count_only_with_the_gateway_secret() {
     );
     assert_eq!(as_admin(Some(secret)).await.unwrap().status(), 200);
     // the gateway cannot make a member an admin
-    let response = anonymous
-        .get(server.url("/api/v1/admin/users"))
-        .header("x-gateway-secret", secret)
-        .header("x-user-id", &alice.id)
-        .header("x-user-role", "admin")
-        .send()
+    let via_gateway = |method: reqwest::Method,
+                       path: &str,
+                       user: &str,
+                       scopes: Option<&str>,
+                       credential: &str| {
+        let mut request = anonymous
+            .request(method, server.url(path))
+            .header("x-gateway-secret", secret)
+            .header("x-user-id", user)
+            .header("x-user-role", "admin")
+            .header("x-user-credential", credential)
+            .json(&json!({ "name": "x" }));
+        if let Some(scopes) = scopes {
+            request = request.header("x-user-scopes", scopes);
+        }
+        request.send()
+    };
+    let response = via_gateway(
+        reqwest::Method::GET,
+        "/api/v1/admin/users",
+        &alice.id,
+        Some("read,write,admin"),
+        "session",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 403);
+    // no scope header grants nothing; an API key behind the gateway is still only a key
+    let response = via_gateway(
+        reqwest::Method::GET,
+        "/api/v1/users/me",
+        &alice.id,
+        None,
+        "session",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = via_gateway(
+        reqwest::Method::GET,
+        "/api/v1/users/me",
+        &alice.id,
+        Some("none"),
+        "session",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = via_gateway(
+        reqwest::Method::GET,
+        "/api/v1/users/me",
+        &alice.id,
+        Some("read"),
+        "api-key",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/api/v1/users/me"),
+        (reqwest::Method::POST, "/api/v1/api-keys"),
+        (reqwest::Method::POST, "/api/v1/auth/mfa/totp"),
+        (reqwest::Method::POST, "/api/v1/auth/logout-all"),
+    ] {
+        let response = via_gateway(
+            method.clone(),
+            path,
+            &alice.id,
+            Some("read,write"),
+            "api-key",
+        )
         .await
         .unwrap();
-    assert_eq!(response.status(), 403);
+        assert_eq!(
+            response.status(),
+            403,
+            "{method} {path} with a key through the gateway"
+        );
+    }
 
     // the verify endpoint nginx calls: identity headers for a valid credential, the original
     // request authorized as the API would
@@ -1569,6 +1672,7 @@ async fn identity_headers_count_only_with_the_gateway_secret() {
     assert_eq!(response.headers()["x-user-id"], alice.id.as_str());
     assert_eq!(response.headers()["x-user-role"], "member");
     assert_eq!(response.headers()["x-user-scopes"], "read,write");
+    assert_eq!(response.headers()["x-user-credential"], "session");
     let response = anonymous
         .get(server.url("/api/v1/auth/verify"))
         .send()
@@ -1635,4 +1739,49 @@ async fn cors_is_closed_by_default_and_open_to_configured_origins() {
         );
         server.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_from_many_addresses_are_capped_per_account() {
+    // many addresses (through a trusted gateway's X-Forwarded-For), one account, all at once:
+    // the account's attempt bucket is taken before any password is checked
+    let secret = "a-long-shared-gateway-secret";
+    let server = TestServer::start(json!({
+        "roles": "api",
+        "auth": { "gateway_secret": secret },
+        "rate_limit": { "auth_burst": 5, "auth_per_minute": 1.0, "lockout_after_failures": 100 }
+    }))
+    .await;
+    let client = reqwest::Client::new();
+    let guesses = (0..20).map(|index| {
+        let request = client
+            .post(server.url("/api/v1/auth/login"))
+            .header("x-gateway-secret", secret)
+            .header("x-forwarded-for", format!("198.51.100.{index}"))
+            .json(&json!({ "email": ADMIN_EMAIL, "password": format!("parallel guess {index}") }));
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|status| **status == 401).count();
+    let refused = statuses.iter().filter(|status| **status == 429).count();
+    assert!(checked <= 5, "{statuses:?}");
+    assert_eq!(checked + refused, 20, "{statuses:?}");
+    // the audit log has the addresses the gateway reported
+    let (_, audit) = status_of(
+        &server.client,
+        "get",
+        &server.url("/api/v1/admin/audit?event=login.failed"),
+    )
+    .await;
+    let addresses: BTreeSet<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event["ip"].as_str())
+        .collect();
+    assert!(
+        addresses.iter().all(|ip| ip.starts_with("198.51.100.")),
+        "{addresses:?}"
+    );
+    server.stop().await;
 }
