@@ -1692,6 +1692,25 @@ async fn identity_headers_count_only_with_the_gateway_secret() {
         403,
         "a member's request to an admin route"
     );
+    // verify judges the original request, not its own GET: a write-only key may upload
+    let (_, write_only) = post(
+        &alice.client,
+        server.url("/api/v1/api-keys"),
+        json!({ "name": "drop box", "scopes": ["write"] }),
+    )
+    .await;
+    let write_only = write_only["secret"].as_str().unwrap().to_owned();
+    for (method, expected) in [("POST", 200), ("GET", 403)] {
+        let response = anonymous
+            .get(server.url("/api/v1/auth/verify"))
+            .bearer_auth(&write_only)
+            .header("x-original-method", method)
+            .header("x-original-uri", "/api/v1/videos")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{method} with a write-only key");
+    }
     server.stop().await;
 }
 
