@@ -1709,7 +1709,11 @@ async fn identity_headers_count_only_with_the_gateway_secret() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), expected, "{method} with a write-only key");
+        assert_eq!(
+            response.status(),
+            expected,
+            "{method} with a write-only key"
+        );
     }
     server.stop().await;
 }
