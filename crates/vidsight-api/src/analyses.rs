@@ -38,6 +38,16 @@ pub async fn create_analysis(
         .cache
         .delete_prefix(&format!("video:{video_id}:"))
         .await;
+    vidsight_cache::eventlog::announce(
+        &*state.event_log,
+        video.owner_id,
+        &vidsight_domain::UserEvent::new(
+            vidsight_domain::events::kinds::ANALYSIS_QUEUED,
+            video_id,
+            Some(analysis.id),
+        ),
+    )
+    .await;
     Ok((StatusCode::ACCEPTED, Json(analysis)))
 }
 

@@ -9,7 +9,9 @@ pub mod auth;
 mod auth_routes;
 mod error;
 mod health;
+mod live;
 mod range;
+mod search;
 mod upload;
 mod videos;
 mod vtt;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub tools: MediaTools,
     pub metrics: PrometheusHandle,
     pub auth: Arc<vidsight_auth::AuthService>,
+    /// Each account's events, for `GET /api/v1/events`.
+    pub event_log: Arc<dyn vidsight_cache::EventLog>,
     pub settings: Arc<ApiSettings>,
 }
 
@@ -115,6 +119,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth_routes::mfa_confirm))
         .routes(routes!(auth_routes::mfa_disable))
         .routes(routes!(account::me, account::delete_me))
+        .routes(routes!(live::events))
+        .routes(routes!(search::search))
         .routes(routes!(account::usage))
         .routes(routes!(account::export))
         .routes(routes!(account::create_key, account::list_keys))

@@ -16,6 +16,9 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
 use vidsight_blob::keys;
+use vidsight_cache::eventlog::announce;
+use vidsight_domain::events::kinds;
+use vidsight_domain::UserEvent;
 use vidsight_domain::{ErrorCode, MediaInfo, Video, VideoId};
 use vidsight_store::NewVideo;
 use vidsight_telemetry::names;
@@ -195,6 +198,14 @@ pub async fn upload_video(
             }
         };
         metrics::counter!(names::UPLOAD_BYTES).increment(size);
+        for kind in [kinds::VIDEO_UPLOADED, kinds::ANALYSIS_QUEUED] {
+            announce(
+                &*state.event_log,
+                video.owner_id,
+                &UserEvent::new(kind, video.id, video.latest_analysis_id),
+            )
+            .await;
+        }
         tracing::info!(video = %video.id, bytes = size, content_type, "video uploaded");
         let location = format!("/api/v1/videos/{}", video.id);
         return Ok((

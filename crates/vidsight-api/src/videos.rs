@@ -130,10 +130,21 @@ pub async fn delete_video(
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let video_id = owned_video(&state, &principal, &id).await?.id;
+    let video = owned_video(&state, &principal, &id).await?;
+    let video_id = video.id;
     if !state.store.delete_video(video_id).await? {
         return Err(ApiError::new(ErrorCode::NotFound, "video not found"));
     }
+    vidsight_cache::eventlog::announce(
+        &*state.event_log,
+        video.owner_id,
+        &vidsight_domain::UserEvent::new(
+            vidsight_domain::events::kinds::VIDEO_DELETED,
+            video_id,
+            None,
+        ),
+    )
+    .await;
     // the rows are gone first, so a failure here leaves unreferenced objects, never a
     // video whose file is missing
     if let Err(error) = state

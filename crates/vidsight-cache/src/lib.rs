@@ -6,9 +6,11 @@
 //! the entries nearest expiry) because it is a few dozen lines; a crate such as moka would
 //! add far more build time than it saves here.
 
+pub mod eventlog;
 pub mod events;
 mod redis_cache;
 
+pub use eventlog::{EventLog, LoggedEvent};
 pub use events::Events;
 pub use redis_cache::RedisCache;
 

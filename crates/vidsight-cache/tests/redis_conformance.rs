@@ -73,3 +73,15 @@ async fn prefixes_with_glob_characters_match_literally() {
     assert!(cache.get("a*:1").await.unwrap().is_none());
     assert!(cache.get("ab:1").await.unwrap().is_some());
 }
+
+mod eventlog {
+    use super::*;
+    use vidsight_cache::eventlog::{EventLog, RedisEventLog};
+
+    async fn fresh() -> Arc<dyn EventLog> {
+        let namespace = format!("vidsight-test:{}:", uuid::Uuid::new_v4().simple());
+        Arc::new(RedisEventLog::new(&redis_url(), &namespace).unwrap())
+    }
+
+    vidsight_cache::eventlog_conformance_tests!(fresh());
+}

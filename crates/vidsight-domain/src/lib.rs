@@ -5,6 +5,7 @@
 
 pub mod account;
 mod error;
+pub mod events;
 mod ids;
 pub mod insights;
 pub mod media;
@@ -12,6 +13,7 @@ mod model;
 
 pub use account::*;
 pub use error::{Error, ErrorCode, Result};
+pub use events::UserEvent;
 pub use ids::{AnalysisId, ApiKeyId, AuditId, JobId, UserId, VideoId};
 pub use insights::Insights;
 pub use media::MediaInfo;

@@ -100,6 +100,81 @@ pub mod store {
         assert_eq!(error.code, ErrorCode::InvalidCursor);
     }
 
+    pub async fn search_finds_titles_and_insight_text(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn JobQueue>,
+    ) {
+        let (video, analysis) = store
+            .create_video(sample_video("Holiday in Lisbon.mp4"), 3)
+            .await
+            .unwrap();
+        let (other, _) = store
+            .create_video(sample_video("garden.mp4"), 3)
+            .await
+            .unwrap();
+        let titles = store.search(None, "holi", 10).await.unwrap();
+        assert_eq!(titles.len(), 1, "{titles:?}");
+        assert_eq!(
+            (titles[0].video_id, titles[0].kind.as_str()),
+            (video.id, "title")
+        );
+        assert!(
+            titles[0].snippet.contains("[Holiday]"),
+            "{}",
+            titles[0].snippet
+        );
+
+        let lease = claim_analysis_of(&*queue, video.id).await;
+        store.start_analysis(&lease, analysis.id).await.unwrap();
+        let insights = serde_json::json!({
+            "schema": "vidsight.insights/v1",
+            "shots": [],
+            "transcript": [
+                { "start": 1.0, "end": 2.5, "text": "the tram climbs the hill" },
+                { "start": 7.0, "end": 9.0, "text": "pastéis de nata by the river" }
+            ]
+        });
+        store
+            .finish_analysis(&lease, analysis.id, AnalysisOutcome::Succeeded { insights })
+            .await
+            .unwrap();
+        let hits = store.search(None, "Tram", 10).await.unwrap();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].kind, "transcript");
+        assert_eq!((hits[0].start, hits[0].end), (Some(1.0), Some(2.5)));
+        // accents and case do not matter; every word must match
+        assert_eq!(
+            store.search(None, "PASTEIS river", 10).await.unwrap().len(),
+            1
+        );
+        assert!(store
+            .search(None, "tram river", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store.search(None, "  ", 10).await.unwrap().is_empty());
+        assert!(store
+            .search(None, "\"unbalanced OR *", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // only the owner's videos
+        let stranger = vidsight_domain::UserId::new();
+        assert!(store
+            .search(Some(stranger), "tram", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // deleting the video removes its entries
+        assert!(store.delete_video(video.id).await.unwrap());
+        assert!(store.search(None, "tram", 10).await.unwrap().is_empty());
+        assert!(store.search(None, "lisbon", 10).await.unwrap().is_empty());
+        assert_eq!(
+            store.search(None, "garden", 10).await.unwrap()[0].video_id,
+            other.id
+        );
+    }
+
     pub async fn analysis_lifecycle_and_exactly_once(
         store: Arc<dyn Store>,
         queue: Arc<dyn JobQueue>,
@@ -516,6 +591,11 @@ macro_rules! store_conformance_tests {
         async fn store_create_get_and_list() {
             let (store, _queue) = $make.await;
             $crate::conformance::store::create_get_and_list(store).await;
+        }
+        #[tokio::test]
+        async fn store_search_finds_titles_and_insight_text() {
+            let (store, queue) = $make.await;
+            $crate::conformance::store::search_finds_titles_and_insight_text(store, queue).await;
         }
         #[tokio::test]
         async fn store_analysis_lifecycle_and_exactly_once() {

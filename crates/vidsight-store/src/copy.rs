@@ -140,6 +140,20 @@ macro_rules! impl_copy {
                             .map_err(db_error)?;
                     }
                 }
+                let mut entries = vec![crate::search::SearchEntry {
+                    kind: "title".into(),
+                    start: None,
+                    end: None,
+                    text: video.filename.clone(),
+                }];
+                if let Some(insights) = video
+                    .latest_analysis_id
+                    .and_then(|latest| analyses.iter().find(|stored| stored.analysis.id == latest))
+                    .and_then(|stored| stored.insights.as_ref())
+                {
+                    entries.extend(crate::search::entries_from_insights(insights));
+                }
+                Self::index_text(&mut tx, video.id, video.owner_id, &entries).await?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(true)
             }

@@ -12,6 +12,7 @@ mod copy;
 mod outbox;
 mod postgres;
 mod rows;
+pub mod search;
 mod sql;
 mod sqlite;
 mod traits;

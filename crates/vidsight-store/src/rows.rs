@@ -73,6 +73,7 @@ pub(crate) trait Columns {
     fn optional_text(&self, name: &str) -> Result<Option<String>>;
     fn int(&self, name: &str) -> Result<i64>;
     fn optional_int(&self, name: &str) -> Result<Option<i64>>;
+    fn optional_float(&self, name: &str) -> Result<Option<f64>>;
 }
 
 macro_rules! impl_columns {
@@ -88,6 +89,9 @@ macro_rules! impl_columns {
                 sqlx::Row::try_get(self, name).map_err(|_| corrupt(name))
             }
             fn optional_int(&self, name: &str) -> Result<Option<i64>> {
+                sqlx::Row::try_get(self, name).map_err(|_| corrupt(name))
+            }
+            fn optional_float(&self, name: &str) -> Result<Option<f64>> {
                 sqlx::Row::try_get(self, name).map_err(|_| corrupt(name))
             }
         }

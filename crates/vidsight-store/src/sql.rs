@@ -25,7 +25,7 @@ pub(crate) fn as_is(sql: &str) -> Cow<'_, str> {
 }
 
 macro_rules! impl_sql_store {
-    ($store:ty, $connection:ty, $sql:path, $claim_lock:literal) => {
+    ($store:ty, $connection:ty, $sql:path, $claim_lock:literal, $fold:path) => {
         impl $store {
             async fn insert_job(
                 connection: &mut $connection,
@@ -56,6 +56,56 @@ macro_rules! impl_sql_store {
                     max_attempts: max_attempts.max(1),
                     last_error: None,
                 })
+            }
+
+            /// Adds search entries for a video.
+            pub(crate) async fn index_text(
+                connection: &mut $connection,
+                video_id: VideoId,
+                owner: Option<UserId>,
+                entries: &[crate::search::SearchEntry],
+            ) -> Result<()> {
+                for entry in entries {
+                    sqlx::query(&$sql("INSERT INTO search_index (text, video_id, owner_id, kind, start_s, end_s, folded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
+                        .bind(&entry.text)
+                        .bind(video_id.to_string())
+                        .bind(owner.map(|id| id.to_string()))
+                        .bind(&entry.kind)
+                        .bind(entry.start)
+                        .bind(entry.end)
+                        .bind($fold(&entry.text))
+                        .execute(&mut *connection)
+                        .await
+                        .map_err(db_error)?;
+                }
+                Ok(())
+            }
+
+            /// Replaces the video's insights entries with those of a new insights document.
+            async fn reindex_insights(
+                connection: &mut $connection,
+                analysis_id: AnalysisId,
+                insights: &serde_json::Value,
+            ) -> Result<()> {
+                let row = sqlx::query(&$sql("SELECT v.id AS id, v.owner_id AS owner_id FROM videos v \
+                     JOIN analyses a ON a.video_id = v.id WHERE a.id = ?1 AND v.latest_analysis_id = ?1"))
+                    .bind(analysis_id.to_string())
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                let Some(row) = row else { return Ok(()) };
+                let video_id: VideoId = parse_id(&row.text("id")?, "video id")?;
+                let owner = row
+                    .optional_text("owner_id")?
+                    .map(|text| parse_id(&text, "user id"))
+                    .transpose()?;
+                sqlx::query(&$sql("DELETE FROM search_index WHERE video_id = ?1 AND kind <> 'title'"))
+                    .bind(video_id.to_string())
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                let entries = crate::search::entries_from_insights(insights);
+                Self::index_text(connection, video_id, owner, &entries).await
             }
 
             /// Adds the video's duration to its owner's analysis minutes of this month.
@@ -146,6 +196,13 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(db_error)?;
                 Self::charge_analysis(&mut tx, video.id, now).await?;
+                Self::index_text(
+                    &mut tx,
+                    video.id,
+                    video.owner_id,
+                    &[crate::search::SearchEntry { kind: "title".into(), start: None, end: None, text: video.filename.clone() }],
+                )
+                .await?;
                 sqlx::query(&$sql("INSERT INTO analyses (id, video_id, status, created_at) VALUES (?1, ?2, 'queued', ?3)",))
                 .bind(analysis_id.to_string())
                 .bind(video.id.to_string())
@@ -219,12 +276,19 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_video(&self, id: VideoId) -> Result<bool> {
-                // analyses and jobs go with it (ON DELETE CASCADE)
+                // analyses and jobs go with it (ON DELETE CASCADE); its search entries too
+                let mut tx = self.pool().begin().await.map_err(db_error)?;
                 let result = sqlx::query(&$sql("DELETE FROM videos WHERE id = ?1"))
                     .bind(id.to_string())
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                sqlx::query(&$sql("DELETE FROM search_index WHERE video_id = ?1"))
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
                 Ok(result.rows_affected() > 0)
             }
 
@@ -356,6 +420,7 @@ macro_rules! impl_sql_store {
                     AnalysisOutcome::Succeeded { insights } => {
                         let insights_json = serde_json::to_string(&insights)
                             .map_err(|error| Error::internal("insights").with_source(error))?;
+                        Self::reindex_insights(&mut tx, analysis_id, &insights).await?;
                         sqlx::query(&$sql("UPDATE analyses SET status = 'succeeded', progress = 100, error_code = NULL, error_message = NULL, \
                              insights_json = ?2, finished_at = ?3 WHERE id = ?1",))
                         .bind(analysis_id.to_string())
@@ -400,6 +465,10 @@ macro_rules! impl_sql_store {
                 max_attempts: u32,
             ) -> Result<bool> {
                 self.import(video, analyses, max_attempts).await
+            }
+
+            async fn search(&self, owner: Option<UserId>, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
+                self.search_text(owner, query, limit).await
             }
 
             async fn worker_seen(&self, worker_id: &str, in_flight: u32) -> Result<()> {
@@ -602,10 +671,17 @@ macro_rules! impl_sql_store {
     };
 }
 
-impl_sql_store!(SqliteStore, sqlx::SqliteConnection, as_is, "");
+impl_sql_store!(
+    SqliteStore,
+    sqlx::SqliteConnection,
+    as_is,
+    "",
+    crate::search::no_fold
+);
 impl_sql_store!(
     PostgresStore,
     sqlx::PgConnection,
     dollar_placeholders,
-    "FOR UPDATE SKIP LOCKED"
+    "FOR UPDATE SKIP LOCKED",
+    crate::search::fold_for_index
 );

@@ -126,11 +126,33 @@ pub trait Store: Send + Sync + 'static {
         max_attempts: u32,
     ) -> Result<bool>;
 
+    /// Full-text search over titles and insights text, best matches first; `owner` limits it
+    /// to one account's videos.
+    async fn search(
+        &self,
+        owner: Option<UserId>,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>>;
+
     /// A worker process says it is alive, running `in_flight` jobs.
     async fn worker_seen(&self, worker_id: &str, in_flight: u32) -> Result<()>;
 
     /// Workers seen within `within`, and the jobs they reported running.
     async fn workers_alive(&self, within: Duration) -> Result<WorkersAlive>;
+}
+
+/// One match of a search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchHit {
+    pub video_id: VideoId,
+    /// `title`, or where in the insights it matched (`transcript`, `labels`, …).
+    pub kind: String,
+    /// The time range it covers, seconds (none for a title or a summary).
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    /// The matching text, matches in `[` `]`.
+    pub snippet: String,
 }
 
 /// The worker pool as the database last heard of it.

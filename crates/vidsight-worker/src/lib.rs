@@ -20,10 +20,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vidsight_analysis::AnalyzerSettings;
 use vidsight_blob::{keys, BlobStore};
+use vidsight_cache::eventlog::announce;
 use vidsight_cache::Cache;
+use vidsight_domain::events::kinds;
 use vidsight_domain::{
     AnalysisId, Error, ErrorCode, FailureInfo, JobLease, JobPayload, Result, VideoId,
 };
+use vidsight_domain::{UserEvent, VideoStatus};
 use vidsight_media::MediaTools;
 use vidsight_store::{backoff, is_lease_lost, AnalysisOutcome, JobQueue, Store};
 use vidsight_telemetry::names;
@@ -65,6 +68,8 @@ pub struct Worker {
     pub cache: Arc<dyn Cache>,
     /// Where "a video changed" is announced to every process (`videos` topic).
     pub events: Arc<dyn vidsight_cache::Events>,
+    /// Each account's event log (`GET /api/v1/events`).
+    pub event_log: Arc<dyn vidsight_cache::EventLog>,
     pub tools: MediaTools,
     pub analyzer: AnalyzerSettings,
     pub settings: WorkerSettings,
@@ -229,6 +234,21 @@ impl Worker {
         let event = serde_json::json!({ "video_id": video_id }).to_string();
         if let Err(error) = self.events.publish("videos", event.into()).await {
             tracing::debug!(error = %error, "announcing a video change failed");
+        }
+        // the owner's event stream says how the analysis ended, as the database has it
+        let Ok(Some(video)) = self.store.get_video(video_id).await else {
+            return;
+        };
+        let analysis = video.latest_analysis_id;
+        let announced: &[&str] = match video.status {
+            VideoStatus::Ready => &[kinds::ANALYSIS_SUCCEEDED, kinds::VIDEO_READY],
+            VideoStatus::Failed => &[kinds::ANALYSIS_FAILED, kinds::VIDEO_FAILED],
+            // handed back or retrying
+            VideoStatus::Uploaded | VideoStatus::Processing => &[kinds::ANALYSIS_QUEUED],
+        };
+        for kind in announced {
+            let event = UserEvent::new(kind, video_id, analysis).with_error(video.error.clone());
+            announce(&*self.event_log, video.owner_id, &event).await;
         }
     }
 
@@ -427,10 +447,19 @@ impl Worker {
             }
         };
 
-        // progress flows through a watch channel so the analyzer never waits on the database
+        announce(
+            &*self.event_log,
+            video.owner_id,
+            &UserEvent::new(kinds::ANALYSIS_STARTED, video_id, Some(analysis_id)),
+        )
+        .await;
+        // progress flows through a watch channel so the analyzer never waits on the database;
+        // it is recorded (and announced) at most 4 times a second
         let (progress_sender, mut progress_receiver) = tokio::sync::watch::channel(0u8);
         let reporter = {
             let store = self.store.clone();
+            let event_log = self.event_log.clone();
+            let owner = video.owner_id;
             tokio::spawn(async move {
                 let mut last = 0u8;
                 while progress_receiver.changed().await.is_ok() {
@@ -438,6 +467,10 @@ impl Worker {
                     if value > last {
                         last = value;
                         let _ = store.set_progress(analysis_id, value).await;
+                        let event =
+                            UserEvent::new(kinds::ANALYSIS_PROGRESS, video_id, Some(analysis_id))
+                                .with_progress(value);
+                        announce(&*event_log, owner, &event).await;
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }

@@ -21,6 +21,7 @@ pub struct Backends {
     pub blobs: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
     pub events: Arc<dyn vidsight_cache::Events>,
+    pub event_log: Arc<dyn vidsight_cache::EventLog>,
     pub accounts: Arc<dyn vidsight_store::Accounts>,
 }
 
@@ -69,8 +70,11 @@ pub async fn open_backends(
     };
     let events =
         vidsight_cache::events::open(&config.cache_url).context("opening the event bus")?;
+    let event_log = vidsight_cache::eventlog::open(&config.cache_url, &config.cache_namespace)
+        .context("opening the event log")?;
     Ok(Backends {
         events,
+        event_log,
         accounts: database.accounts,
         store: database.store,
         queue,
@@ -202,6 +206,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         spawn_key_rotation(auth.clone(), shutdown.clone());
         let state = vidsight_api::AppState {
             auth,
+            event_log: backends.event_log.clone(),
             store: backends.store.clone(),
             queue: backends.queue.clone(),
             blobs: backends.blobs.clone(),
@@ -257,6 +262,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             blobs: backends.blobs.clone(),
             cache: backends.cache.clone(),
             events: backends.events.clone(),
+            event_log: backends.event_log.clone(),
             tools,
             analyzer: config.analysis.clone(),
             settings: WorkerSettings::from_config(&config.worker),

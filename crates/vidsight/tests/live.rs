@@ -1,0 +1,253 @@
+//! The library's server side: `GET /api/v1/events` (an account's live events over
+//! Server-Sent Events, resumable with `Last-Event-ID`, private to the account) and
+//! `GET /api/v1/search`. Runs on both backend sets (memory/SQLite and Redis/PostgreSQL).
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+struct SseEvent {
+    id: String,
+    kind: String,
+    data: Value,
+}
+
+/// Reads SSE events from a response until `done` says stop or the deadline passes.
+async fn read_events(
+    response: reqwest::Response,
+    deadline: Duration,
+    done: impl Fn(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    let until = Instant::now() + deadline;
+    while !done(&events) {
+        let left = until.saturating_duration_since(Instant::now());
+        let Ok(Some(chunk)) = tokio::time::timeout(left, body.next()).await else {
+            break;
+        };
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut id, mut kind, mut data) = (String::new(), String::new(), String::new());
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("id:") {
+                    id = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("event:") {
+                    kind = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim());
+                }
+            }
+            if !id.is_empty() {
+                events.push(SseEvent {
+                    id,
+                    kind,
+                    data: serde_json::from_str(&data).unwrap(),
+                });
+            }
+        }
+    }
+    events
+}
+
+async fn open_stream(
+    server: &TestServer,
+    token: &str,
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .get(server.url("/api/v1/events"))
+        .bearer_auth(token);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_events_stream_live_resume_and_stay_private() {
+    let media = tempfile::tempdir().unwrap();
+    // long enough (and decoded on one thread) for the analysis to report progress a while
+    let clip = lavfi_clip(
+        media.path(),
+        "clip.mp4",
+        "testsrc2=size=640x360:rate=25:duration=30",
+        &[],
+    );
+    let server = TestServer::start(json!({ "media": { "threads": 1 } })).await;
+    let other = sign_in_or_register(&server.base, "other@vidsight.test", TEST_PASSWORD).await;
+    let other_stream = open_stream(&server, &other, None).await;
+    let stream = open_stream(&server, &server.token, None).await;
+
+    let (status, video) = server.upload_file(&clip).await;
+    assert_eq!(status, 201);
+    let id = video["id"].as_str().unwrap().to_owned();
+    let events = read_events(stream, Duration::from_secs(60), |events| {
+        events.iter().any(|event| event.kind == "video.ready")
+    })
+    .await;
+    let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+    assert_eq!(
+        &kinds[..3],
+        ["video.uploaded", "analysis.queued", "analysis.started"],
+        "{kinds:?}"
+    );
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        ["analysis.succeeded", "video.ready"],
+        "{kinds:?}"
+    );
+    assert!(events
+        .iter()
+        .all(|event| event.data["video_id"] == id.as_str()));
+    assert!(events
+        .iter()
+        .all(|event| event.data["type"] == event.kind.as_str()));
+    let ids: Vec<&str> = events.iter().map(|event| event.id.as_str()).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "ids are unique");
+    // progress: increasing, at most 4 a second
+    let progress: Vec<&SseEvent> = events
+        .iter()
+        .filter(|event| event.kind == "analysis.progress")
+        .collect();
+    assert!(!progress.is_empty(), "{kinds:?}");
+    let values: Vec<u64> = progress
+        .iter()
+        .map(|event| event.data["progress"].as_u64().unwrap())
+        .collect();
+    assert!(
+        values.windows(2).all(|pair| pair[0] < pair[1]),
+        "{values:?}"
+    );
+    let times: Vec<time::OffsetDateTime> = progress
+        .iter()
+        .map(|event| {
+            time::OffsetDateTime::parse(
+                event.data["at"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        })
+        .collect();
+    for window in times.windows(5) {
+        assert!(
+            window[4] - window[0] >= time::Duration::milliseconds(900),
+            "more than 4 progress events in a second: {times:?}"
+        );
+    }
+
+    // the other account saw nothing of it
+    let theirs = read_events(other_stream, Duration::from_millis(500), |_| false).await;
+    assert!(theirs.is_empty(), "{theirs:?}");
+
+    // reconnecting after the third event replays the rest, in order
+    let resumed = open_stream(&server, &server.token, Some(&events[2].id)).await;
+    let replayed = read_events(resumed, Duration::from_secs(10), |got| {
+        got.len() >= events.len() - 3
+    })
+    .await;
+    let replayed_ids: Vec<&str> = replayed.iter().map(|event| event.id.as_str()).collect();
+    assert_eq!(replayed_ids, ids[3..], "the missed events, from the log");
+
+    // a deletion is announced too
+    let live = open_stream(&server, &server.token, None).await;
+    let response = server
+        .client
+        .delete(server.url(&format!("/api/v1/videos/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let deleted = read_events(live, Duration::from_secs(10), |got| !got.is_empty()).await;
+    assert_eq!(deleted[0].kind, "video.deleted");
+
+    // no credential, no stream
+    let response = reqwest::Client::new()
+        .get(server.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_an_accounts_videos_by_title() {
+    let media = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(lavfi_clip(
+        media.path(),
+        "c.mp4",
+        "testsrc2=size=160x120:rate=10:duration=1",
+        &[],
+    ))
+    .unwrap();
+    let server = TestServer::start(json!({ "roles": "api" })).await;
+    let (status, mine) = server
+        .upload(clip.clone(), "Sunset over Lisbon.mp4", "video/mp4")
+        .await;
+    assert_eq!(status, 201);
+    let other = client_with_token(
+        &sign_in_or_register(&server.base, "searcher@vidsight.test", TEST_PASSWORD).await,
+    );
+    let part = reqwest::multipart::Part::bytes(clip)
+        .file_name("Lisbon trams.mp4")
+        .mime_str("video/mp4")
+        .unwrap();
+    let response = other
+        .post(server.url("/api/v1/videos"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let (status, found) = server.get_json("/api/v1/search?q=lisb").await;
+    assert_eq!(status, 200, "{found}");
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only the account's own videos: {found}");
+    assert_eq!(items[0]["video"]["id"], mine["id"]);
+    assert_eq!(items[0]["matches"][0]["kind"], "title");
+    assert!(
+        items[0]["matches"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("[Lisbon"),
+        "{found}"
+    );
+    let (_, everyone) = server.get_json("/api/v1/search?q=lisbon&owner=all").await;
+    assert_eq!(
+        everyone["items"].as_array().unwrap().len(),
+        2,
+        "administrators may search all"
+    );
+    let response = other
+        .get(server.url("/api/v1/search?q=lisbon&owner=all"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let (status, nothing) = server.get_json("/api/v1/search?q=porto").await;
+    assert_eq!(
+        (status, nothing["items"].as_array().unwrap().len()),
+        (200, 0)
+    );
+    let (status, body) = server.get_json("/api/v1/search?q=").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad-request"))
+    );
+    server.stop().await;
+}
