@@ -32,7 +32,7 @@ unit:
 
 # the integration suite again, on the production backends (PostgreSQL, RabbitMQ, S3, Redis)
 matrix:
-	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api --test auth --test live
+	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api --test auth --test live --test uploads
 
 # the production topology on this machine: nginx, 2 api, 2 workers, PostgreSQL, RabbitMQ,
 # Redis, S3; a worker SIGKILLed mid-job and RabbitMQ restarted (runs alone: it stops RabbitMQ)

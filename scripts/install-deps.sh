@@ -23,12 +23,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-# the S3-compatible server the storage tests run against, and PyJWT, the independent JWT
-# library the auth tests check tokens with
-if [ "${1:-}" = "--test" ] && ! python3 -c "import moto.server, jwt, cryptography" >/dev/null 2>&1; then
-  echo "installing: moto[server] (S3 test server), PyJWT (independent token checks)" >&2
-  python3 -m pip install -q 'moto[server]' 'pyjwt[crypto]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
-  python3 -c "import moto.server, jwt, cryptography" >/dev/null 2>&1 || { echo "could not install moto[server] and pyjwt" >&2; exit 1; }
+# the S3-compatible server the storage tests run against; PyJWT, the independent JWT library
+# the auth tests check tokens with; tuspy, the independent tus client of the upload tests
+if [ "${1:-}" = "--test" ] && ! python3 -c "import moto.server, jwt, cryptography, tusclient" >/dev/null 2>&1; then
+  echo "installing: moto[server] (S3 test server), PyJWT and tuspy (independent token and tus clients)" >&2
+  python3 -m pip install -q 'moto[server]' 'pyjwt[crypto]' tuspy 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+  python3 -c "import moto.server, jwt, cryptography, tusclient" >/dev/null 2>&1 || { echo "could not install moto[server], pyjwt and tuspy" >&2; exit 1; }
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -206,6 +206,7 @@ pub async fn export(
 /// recovery codes, usage, audit entries) and its sessions, then the objects of any video
 /// the rows held that the first listing missed (a replica's lag, an upload in between).
 pub(crate) async fn erase_account(state: &AppState, id: UserId) -> ApiResult<bool> {
+    crate::tus::delete_uploads_of(state, id).await?;
     let listed = videos_of(state, id).await?;
     for video in &listed {
         state

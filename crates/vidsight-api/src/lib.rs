@@ -12,6 +12,7 @@ mod health;
 mod live;
 mod range;
 mod search;
+pub mod tus;
 mod upload;
 mod videos;
 mod vtt;
@@ -66,6 +67,8 @@ pub struct ApiSettings {
     pub max_attempts: u32,
     /// How long hot reads stay cached.
     pub cache_ttl: Duration,
+    /// How long a resumable upload may stay unfinished.
+    pub resumable_expiry: Duration,
     /// The gateway's shared secret; `None` trusts no identity headers.
     pub gateway_secret: Option<String>,
     /// The public URL is https: Secure cookies, HSTS.
@@ -121,6 +124,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(account::me, account::delete_me))
         .routes(routes!(live::events))
         .routes(routes!(search::search))
+        .routes(routes!(tus::create, tus::options))
+        .routes(routes!(tus::head, tus::patch, tus::terminate))
         .routes(routes!(account::usage))
         .routes(routes!(account::export))
         .routes(routes!(account::create_key, account::list_keys))

@@ -157,56 +157,15 @@ pub async fn upload_video(
             ));
         }
 
-        let media = state.tools.validate_upload(spool.path()).await?;
-        state
-            .auth
-            .check_quota(principal.user_id, size as i64, media.duration)
-            .await?;
-        let content_type = content_type_for(&media, &filename);
-        let video_id = VideoId::new();
-        let key = keys::original(video_id);
-        if let Err(error) = state.blobs.adopt_file(&key, spool.path()).await {
-            // a part may have been written: nothing of a refused upload stays
-            let _ = state
-                .blobs
-                .delete_prefix(&keys::video_prefix(video_id))
-                .await;
-            return Err(error.into());
-        }
-        let new_video = NewVideo {
-            id: video_id,
-            owner_id: Some(principal.user_id),
+        let video = store_spooled(
+            &state,
+            principal.user_id,
+            spool.path(),
             filename,
-            content_type: content_type.clone(),
-            size_bytes: size as i64,
-            sha256: hex::encode(hasher.finalize()),
-            media,
-        };
-        let created = state
-            .store
-            .create_video(new_video, state.settings.max_attempts)
-            .await;
-        let (video, _analysis) = match created {
-            Ok(created) => created,
-            Err(error) => {
-                // no row: the object must not outlive the request
-                let _ = state
-                    .blobs
-                    .delete_prefix(&keys::video_prefix(video_id))
-                    .await;
-                return Err(error.into());
-            }
-        };
-        metrics::counter!(names::UPLOAD_BYTES).increment(size);
-        for kind in [kinds::VIDEO_UPLOADED, kinds::ANALYSIS_QUEUED] {
-            announce(
-                &*state.event_log,
-                video.owner_id,
-                &UserEvent::new(kind, video.id, video.latest_analysis_id),
-            )
-            .await;
-        }
-        tracing::info!(video = %video.id, bytes = size, content_type, "video uploaded");
+            size,
+            hex::encode(hasher.finalize()),
+        )
+        .await?;
         let location = format!("/api/v1/videos/{}", video.id);
         return Ok((
             StatusCode::CREATED,
@@ -214,6 +173,70 @@ pub async fn upload_video(
             Json(video),
         ));
     }
+}
+
+/// The end of every upload path (multipart and resumable): validate the spooled file,
+/// check the owner's quota, move the file into object storage, record the video with its
+/// first analysis, announce it. Nothing of a refused file stays.
+pub(crate) async fn store_spooled(
+    state: &AppState,
+    owner: vidsight_domain::UserId,
+    spool: &Path,
+    filename: String,
+    size: u64,
+    sha256: String,
+) -> ApiResult<Video> {
+    let media = state.tools.validate_upload(spool).await?;
+    state
+        .auth
+        .check_quota(owner, size as i64, media.duration)
+        .await?;
+    let content_type = content_type_for(&media, &filename);
+    let video_id = VideoId::new();
+    let key = keys::original(video_id);
+    if let Err(error) = state.blobs.adopt_file(&key, spool).await {
+        // a part may have been written: nothing of a refused upload stays
+        let _ = state
+            .blobs
+            .delete_prefix(&keys::video_prefix(video_id))
+            .await;
+        return Err(error.into());
+    }
+    let new_video = NewVideo {
+        id: video_id,
+        owner_id: Some(owner),
+        filename,
+        content_type: content_type.clone(),
+        size_bytes: size as i64,
+        sha256,
+        media,
+    };
+    let created = state
+        .store
+        .create_video(new_video, state.settings.max_attempts)
+        .await;
+    let (video, _analysis) = match created {
+        Ok(created) => created,
+        Err(error) => {
+            // no row: the object must not outlive the request
+            let _ = state
+                .blobs
+                .delete_prefix(&keys::video_prefix(video_id))
+                .await;
+            return Err(error.into());
+        }
+    };
+    metrics::counter!(names::UPLOAD_BYTES).increment(size);
+    for kind in [kinds::VIDEO_UPLOADED, kinds::ANALYSIS_QUEUED] {
+        announce(
+            &*state.event_log,
+            video.owner_id,
+            &UserEvent::new(kind, video.id, video.latest_analysis_id),
+        )
+        .await;
+    }
+    tracing::info!(video = %video.id, bytes = size, content_type, "video uploaded");
+    Ok(video)
 }
 
 /// How much of a refused body is read and thrown away so that the client, still sending,

@@ -192,6 +192,7 @@ pub struct AmqpConfig {
 #[serde(deny_unknown_fields)]
 pub struct UploadConfig {
     pub max_bytes: u64,
+    pub resumable_expiry_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

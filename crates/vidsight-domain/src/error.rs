@@ -51,6 +51,8 @@ pub enum ErrorCode {
     VideoNotReady,
     AnalysisInProgress,
     RangeNotSatisfiable,
+    /// A resumable upload's chunk does not start where the upload is (HEAD it first).
+    UploadOffsetMismatch,
     /// A worker's claim on a job ended (another worker reclaimed it, or it was removed).
     LeaseLost,
     // --- server side
@@ -93,6 +95,7 @@ impl ErrorCode {
             ErrorCode::VideoNotReady => "video-not-ready",
             ErrorCode::AnalysisInProgress => "analysis-in-progress",
             ErrorCode::RangeNotSatisfiable => "range-not-satisfiable",
+            ErrorCode::UploadOffsetMismatch => "upload-offset-mismatch",
             ErrorCode::LeaseLost => "lease-lost",
             ErrorCode::MediaToolFailed => "media-tool-failed",
             ErrorCode::MediaTimeout => "media-timeout",
@@ -131,7 +134,10 @@ impl ErrorCode {
             | ErrorCode::TruncatedMedia
             | ErrorCode::UndecodableMedia => 422,
             ErrorCode::NotFound => 404,
-            ErrorCode::VideoNotReady | ErrorCode::AnalysisInProgress | ErrorCode::LeaseLost => 409,
+            ErrorCode::VideoNotReady
+            | ErrorCode::AnalysisInProgress
+            | ErrorCode::LeaseLost
+            | ErrorCode::UploadOffsetMismatch => 409,
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::StorageUnavailable
             | ErrorCode::DatabaseUnavailable

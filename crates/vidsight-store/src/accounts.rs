@@ -376,6 +376,7 @@ macro_rules! impl_sql_accounts {
                     .map_err(db_error)?;
                 for statement in [
                     "DELETE FROM search_index WHERE owner_id = ?1",
+                    "DELETE FROM uploads WHERE owner_id = ?1",
                     "DELETE FROM audit_events WHERE user_id = ?1",
                     "UPDATE audit_events SET actor_id = NULL WHERE actor_id = ?1",
                     "DELETE FROM api_keys WHERE user_id = ?1",

@@ -1111,6 +1111,65 @@ pub mod accounts {
     }
 }
 
+/// Resumable-upload state (on the [`Store`], owned by an account).
+pub mod uploads {
+    use super::*;
+
+    pub async fn offsets_advance_once_and_uploads_expire(
+        store: Arc<dyn Store>,
+        accounts: Arc<dyn Accounts>,
+    ) {
+        let owner = accounts
+            .create_user(super::accounts::new_user("up@example.com"), false, false)
+            .await
+            .unwrap();
+        let upload = ResumableUpload {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: owner.user.id,
+            length: 100,
+            offset: 0,
+            filename: "a.mp4".into(),
+            metadata: "filename YS5tcDQ=".into(),
+            video_id: None,
+            created_at_ms: 1_000,
+            expires_at_ms: 5_000,
+        };
+        store.create_upload(&upload).await.unwrap();
+        assert_eq!(store.get_upload(&upload.id).await.unwrap().unwrap(), upload);
+        assert!(store.advance_upload(&upload.id, 0, 40).await.unwrap());
+        assert!(
+            !store.advance_upload(&upload.id, 0, 50).await.unwrap(),
+            "a stale offset loses"
+        );
+        assert!(store.advance_upload(&upload.id, 40, 100).await.unwrap());
+        let (video, _) = store.create_video(sample_video("a.mp4"), 3).await.unwrap();
+        store.finish_upload(&upload.id, video.id).await.unwrap();
+        let finished = store.get_upload(&upload.id).await.unwrap().unwrap();
+        assert_eq!((finished.offset, finished.video_id), (100, Some(video.id)));
+        assert!(
+            !store.advance_upload(&upload.id, 100, 100).await.unwrap(),
+            "finished"
+        );
+        assert_eq!(
+            store.uploads_of(owner.user.id).await.unwrap(),
+            [upload.id.clone()]
+        );
+        assert!(store.expired_uploads(4_999, 10).await.unwrap().is_empty());
+        assert_eq!(
+            store.expired_uploads(5_001, 10).await.unwrap(),
+            [upload.id.clone()]
+        );
+        assert!(store.delete_upload(&upload.id).await.unwrap());
+        assert!(store.get_upload(&upload.id).await.unwrap().is_none());
+        // an erased account's uploads go with it
+        let mut other = upload.clone();
+        other.id = uuid::Uuid::now_v7().to_string();
+        store.create_upload(&other).await.unwrap();
+        accounts.delete_user(owner.user.id).await.unwrap();
+        assert!(store.get_upload(&other.id).await.unwrap().is_none());
+    }
+}
+
 /// Runs the [`Accounts`] suite; `$make` builds a fresh, migrated backend as
 /// `(Arc<dyn Store>, Arc<dyn Accounts>)`.
 #[macro_export]
@@ -1140,6 +1199,12 @@ macro_rules! accounts_conformance_tests {
         async fn accounts_signing_keys() {
             let (_store, accounts) = $make.await;
             $crate::conformance::accounts::signing_keys(accounts).await;
+        }
+        #[tokio::test]
+        async fn uploads_offsets_advance_once_and_uploads_expire() {
+            let (store, accounts) = $make.await;
+            $crate::conformance::uploads::offsets_advance_once_and_uploads_expire(store, accounts)
+                .await;
         }
         #[tokio::test]
         async fn accounts_ownership_usage_and_erasure() {

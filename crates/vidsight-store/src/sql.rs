@@ -467,6 +467,92 @@ macro_rules! impl_sql_store {
                 self.import(video, analyses, max_attempts).await
             }
 
+            async fn create_upload(&self, upload: &ResumableUpload) -> Result<()> {
+                sqlx::query(&$sql("INSERT INTO uploads (id, owner_id, length, upload_offset, filename, metadata, video_id, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"))
+                .bind(&upload.id)
+                .bind(upload.owner_id.to_string())
+                .bind(upload.length)
+                .bind(upload.offset)
+                .bind(&upload.filename)
+                .bind(&upload.metadata)
+                .bind(upload.video_id.map(|id| id.to_string()))
+                .bind(upload.created_at_ms)
+                .bind(upload.expires_at_ms)
+                .execute(self.pool())
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn get_upload(&self, id: &str) -> Result<Option<ResumableUpload>> {
+                let row = sqlx::query(&$sql("SELECT id, owner_id, length, upload_offset, filename, metadata, video_id, created_at, expires_at \
+                     FROM uploads WHERE id = ?1"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(ResumableUpload {
+                    id: row.text("id")?,
+                    owner_id: parse_id(&row.text("owner_id")?, "user id")?,
+                    length: row.int("length")?,
+                    offset: row.int("upload_offset")?,
+                    filename: row.text("filename")?,
+                    metadata: row.text("metadata")?,
+                    video_id: row.optional_text("video_id")?.map(|id| parse_id(&id, "video id")).transpose()?,
+                    created_at_ms: row.int("created_at")?,
+                    expires_at_ms: row.int("expires_at")?,
+                }))
+            }
+
+            async fn advance_upload(&self, id: &str, from: i64, to: i64) -> Result<bool> {
+                let updated = sqlx::query(&$sql("UPDATE uploads SET upload_offset = ?3 WHERE id = ?1 AND upload_offset = ?2 AND video_id IS NULL"))
+                    .bind(id)
+                    .bind(from)
+                    .bind(to)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_error)?;
+                Ok(updated.rows_affected() == 1)
+            }
+
+            async fn finish_upload(&self, id: &str, video_id: VideoId) -> Result<()> {
+                sqlx::query(&$sql("UPDATE uploads SET video_id = ?2 WHERE id = ?1"))
+                    .bind(id)
+                    .bind(video_id.to_string())
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn delete_upload(&self, id: &str) -> Result<bool> {
+                let deleted = sqlx::query(&$sql("DELETE FROM uploads WHERE id = ?1"))
+                    .bind(id)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_error)?;
+                Ok(deleted.rows_affected() > 0)
+            }
+
+            async fn expired_uploads(&self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+                sqlx::query_scalar(&$sql("SELECT id FROM uploads WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2"))
+                    .bind(now_ms)
+                    .bind(limit.max(1) as i64)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn uploads_of(&self, owner: UserId) -> Result<Vec<String>> {
+                sqlx::query_scalar(&$sql("SELECT id FROM uploads WHERE owner_id = ?1"))
+                    .bind(owner.to_string())
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(db_error)
+            }
+
             async fn search(&self, owner: Option<UserId>, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
                 self.search_text(owner, query, limit).await
             }

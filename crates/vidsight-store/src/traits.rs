@@ -135,11 +135,42 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<SearchHit>>;
 
+    /// Records a new resumable upload.
+    async fn create_upload(&self, upload: &ResumableUpload) -> Result<()>;
+    async fn get_upload(&self, id: &str) -> Result<Option<ResumableUpload>>;
+    /// Moves the upload's offset from `from` to `to`; false (changing nothing) when the offset
+    /// was not `from` any more (a concurrent chunk won).
+    async fn advance_upload(&self, id: &str, from: i64, to: i64) -> Result<bool>;
+    /// Records the video the completed upload became.
+    async fn finish_upload(&self, id: &str, video_id: VideoId) -> Result<()>;
+    async fn delete_upload(&self, id: &str) -> Result<bool>;
+    /// Uploads whose expiry time has passed (abandoned, or finished long enough ago).
+    async fn expired_uploads(&self, now_ms: i64, limit: u32) -> Result<Vec<String>>;
+    /// An account's uploads (for erasing the account).
+    async fn uploads_of(&self, owner: UserId) -> Result<Vec<String>>;
+
     /// A worker process says it is alive, running `in_flight` jobs.
     async fn worker_seen(&self, worker_id: &str, in_flight: u32) -> Result<()>;
 
     /// Workers seen within `within`, and the jobs they reported running.
     async fn workers_alive(&self, within: Duration) -> Result<WorkersAlive>;
+}
+
+/// A resumable (tus) upload in progress.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResumableUpload {
+    pub id: String,
+    pub owner_id: UserId,
+    /// The whole file, bytes.
+    pub length: i64,
+    /// Bytes received so far.
+    pub offset: i64,
+    pub filename: String,
+    /// `Upload-Metadata` as the client sent it (echoed on HEAD).
+    pub metadata: String,
+    pub video_id: Option<VideoId>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
 }
 
 /// One match of a search.

@@ -161,6 +161,25 @@ fn spawn_key_rotation(auth: Arc<vidsight_auth::AuthService>, shutdown: Cancellat
     });
 }
 
+/// Deletes expired resumable uploads (what abandoned clients left), checking every half
+/// expiry period (at most every 10 minutes).
+fn spawn_upload_sweeper(backends: Backends, expiry: Duration, shutdown: CancellationToken) {
+    let period = (expiry / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            match vidsight_api::tus::sweep_expired(&*backends.store, &*backends.blobs).await {
+                Ok(0) => {}
+                Ok(swept) => tracing::info!(swept, "expired resumable uploads deleted"),
+                Err(error) => tracing::warn!(error = %error, "sweeping expired uploads failed"),
+            }
+        }
+    });
+}
+
 /// A started server: its address (when the API role runs) and its tasks.
 pub struct Running {
     pub api_addr: Option<SocketAddr>,
@@ -204,6 +223,11 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             .context("starting the auth service")?,
         );
         spawn_key_rotation(auth.clone(), shutdown.clone());
+        spawn_upload_sweeper(
+            backends.clone(),
+            Duration::from_secs(config.upload.resumable_expiry_seconds.max(1)),
+            shutdown.clone(),
+        );
         let state = vidsight_api::AppState {
             auth,
             event_log: backends.event_log.clone(),
@@ -218,6 +242,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
                 tmp_dir: config.tmp_dir(),
                 max_attempts: config.worker.max_attempts,
                 cache_ttl: Duration::from_secs(10),
+                resumable_expiry: Duration::from_secs(
+                    config.upload.resumable_expiry_seconds.max(1),
+                ),
                 gateway_secret: (!config.auth.gateway_secret.is_empty())
                     .then(|| config.auth.gateway_secret.clone()),
                 tls: config.http.tls,
