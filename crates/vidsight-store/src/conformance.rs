@@ -1152,12 +1152,12 @@ pub mod uploads {
         );
         assert_eq!(
             store.uploads_of(owner.user.id).await.unwrap(),
-            [upload.id.clone()]
+            vec![upload.id.clone()]
         );
         assert!(store.expired_uploads(4_999, 10).await.unwrap().is_empty());
         assert_eq!(
             store.expired_uploads(5_001, 10).await.unwrap(),
-            [upload.id.clone()]
+            vec![upload.id.clone()]
         );
         assert!(store.delete_upload(&upload.id).await.unwrap());
         assert!(store.get_upload(&upload.id).await.unwrap().is_none());
