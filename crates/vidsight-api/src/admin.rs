@@ -257,3 +257,146 @@ pub async fn audit(
         next_cursor: page.next_cursor,
     }))
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueOverview {
+    pub ready: u64,
+    pub running: u64,
+    pub done: u64,
+    pub dead: u64,
+    /// How long the oldest due job has waited.
+    pub oldest_ready_age_seconds: f64,
+    /// Worker processes seen in the last minute, and the jobs they said they were running.
+    pub workers: u64,
+    pub jobs_in_flight: u64,
+}
+
+/// The job queue and the worker pool.
+#[utoipa::path(get, path = "/api/v1/admin/queue", tag = "admin",
+    responses((status = 200, body = QueueOverview), (status = 403, body = ErrorBody)))]
+pub async fn queue(State(state): State<AppState>) -> ApiResult<Json<QueueOverview>> {
+    let stats = state.queue.stats().await?;
+    let workers = state
+        .store
+        .workers_alive(std::time::Duration::from_secs(60))
+        .await?;
+    Ok(Json(QueueOverview {
+        ready: stats.ready,
+        running: stats.running,
+        done: stats.done,
+        dead: stats.dead,
+        oldest_ready_age_seconds: stats.oldest_ready_age_ms as f64 / 1000.0,
+        workers: workers.workers,
+        jobs_in_flight: workers.in_flight,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FailedJob {
+    pub id: String,
+    pub video_id: Option<String>,
+    pub attempts: u32,
+    /// The last error, as the worker recorded it.
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub failed_at: time::OffsetDateTime,
+}
+
+/// Jobs out of attempts (their analyses failed), newest first.
+#[utoipa::path(get, path = "/api/v1/admin/jobs/failed", tag = "admin",
+    responses((status = 200, body = Vec<FailedJob>), (status = 403, body = ErrorBody)))]
+pub async fn failed_jobs(State(state): State<AppState>) -> ApiResult<Json<Vec<FailedJob>>> {
+    let jobs = state.store.dead_jobs(100).await?;
+    Ok(Json(
+        jobs.into_iter()
+            .map(|dead| FailedJob {
+                id: dead.job.id.to_string(),
+                video_id: dead.video_id.map(|id| id.to_string()),
+                attempts: dead.job.attempts,
+                last_error: dead.job.last_error,
+                failed_at: time::OffsetDateTime::from_unix_timestamp_nanos(
+                    dead.updated_at_ms as i128 * 1_000_000,
+                )
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            })
+            .collect(),
+    ))
+}
+
+/// Runs a failed job's analysis again (a new analysis of its video).
+#[utoipa::path(post, path = "/api/v1/admin/jobs/{id}/retry", tag = "admin",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 202, body = vidsight_domain::Analysis), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`analysis-in-progress`, or the job has not failed")))]
+pub async fn retry_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<vidsight_domain::Analysis>)> {
+    let job_id: vidsight_domain::JobId = parse_id(&id, "job")?;
+    let job = state
+        .queue
+        .get_job(job_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "job not found"))?;
+    if job.state != vidsight_domain::JobState::Dead {
+        return Err(ApiError::new(
+            ErrorCode::AnalysisInProgress,
+            "only a failed (dead) job can be retried",
+        ));
+    }
+    let vidsight_domain::JobPayload::Analyze { video_id, .. } = job.payload else {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "this job does not analyse a video",
+        ));
+    };
+    let analysis = state
+        .store
+        .create_analysis(video_id, state.settings.max_attempts)
+        .await?;
+    let _ = state
+        .cache
+        .delete_prefix(&format!("video:{video_id}:"))
+        .await;
+    Ok((StatusCode::ACCEPTED, Json(analysis)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccountUsage {
+    pub user: User,
+    pub usage: crate::account::UsageResponse,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UsageList {
+    pub items: Vec<AccountUsage>,
+    pub next_cursor: Option<String>,
+}
+
+/// Every account's usage against its limits, a page at a time.
+#[utoipa::path(get, path = "/api/v1/admin/usage", tag = "admin", params(PageQuery),
+    responses((status = 200, body = UsageList), (status = 403, body = ErrorBody)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Json<UsageList>> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(ErrorCode::BadRequest, rejection.body_text()))?;
+    let page = state
+        .auth
+        .accounts()
+        .list_users(
+            query.after.as_deref(),
+            query.limit.unwrap_or(50).clamp(1, 200),
+        )
+        .await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for user in page.items {
+        let usage = state.auth.usage(&user).await?.into();
+        items.push(AccountUsage { user, usage });
+    }
+    Ok(Json(UsageList {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}

@@ -137,6 +137,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
             admin::delete_user
         ))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::queue))
+        .routes(routes!(admin::failed_jobs))
+        .routes(routes!(admin::retry_job))
+        .routes(routes!(admin::usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -467,6 +467,28 @@ macro_rules! impl_sql_store {
                 self.import(video, analyses, max_attempts).await
             }
 
+            async fn dead_jobs(&self, limit: u32) -> Result<Vec<DeadJob>> {
+                let rows = sqlx::query(&$sql(&format!(
+                    "SELECT {JOB_COLUMNS}, video_id, updated_at FROM jobs WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ?1"
+                )))
+                .bind(limit.clamp(1, 500) as i64)
+                .fetch_all(self.pool())
+                .await
+                .map_err(db_error)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(DeadJob {
+                            job: job_from_row(row)?,
+                            video_id: row
+                                .optional_text("video_id")?
+                                .map(|id| parse_id(&id, "video id"))
+                                .transpose()?,
+                            updated_at_ms: row.int("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn create_upload(&self, upload: &ResumableUpload) -> Result<()> {
                 sqlx::query(&$sql("INSERT INTO uploads (id, owner_id, length, upload_offset, filename, metadata, video_id, created_at, expires_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"))

@@ -135,6 +135,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<SearchHit>>;
 
+    /// Jobs that ran out of attempts, newest first (for administrators to retry).
+    async fn dead_jobs(&self, limit: u32) -> Result<Vec<DeadJob>>;
+
     /// Records a new resumable upload.
     async fn create_upload(&self, upload: &ResumableUpload) -> Result<()>;
     async fn get_upload(&self, id: &str) -> Result<Option<ResumableUpload>>;
@@ -154,6 +157,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Workers seen within `within`, and the jobs they reported running.
     async fn workers_alive(&self, within: Duration) -> Result<WorkersAlive>;
+}
+
+/// A job that ran out of attempts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeadJob {
+    pub job: Job,
+    pub video_id: Option<VideoId>,
+    /// When it died (Unix ms).
+    pub updated_at_ms: i64,
 }
 
 /// A resumable (tus) upload in progress.

@@ -244,7 +244,8 @@ async fn every_route_needs_credentials_hides_other_members_resources_and_guards_
                     &key_id
                 } else if path.starts_with("/api/v1/uploads/") {
                     &upload_id
-                } else if path.starts_with("/api/v1/admin/users/") {
+                } else if path.starts_with("/api/v1/admin/") {
+                    // refused (403) before any lookup
                     &alice.id
                 } else if path.starts_with("/api/v1/videos/") {
                     &video_id
@@ -1830,5 +1831,93 @@ async fn parallel_guesses_from_many_addresses_are_capped_per_account() {
         addresses.iter().all(|ip| ip.starts_with("198.51.100.")),
         "{addresses:?}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_see_the_queue_failed_jobs_and_everyones_usage() {
+    let media = tempfile::tempdir().unwrap();
+    // a video whose stored file goes bad before a worker sees it: its analysis fails
+    let data = tempfile::tempdir().unwrap();
+    let api = TestServer::start_in(data.path(), json!({ "roles": "api" })).await;
+    let (status, video) = api
+        .upload(small_clip(media.path(), "f.mp4", 1), "f.mp4", "video/mp4")
+        .await;
+    assert_eq!(status, 201);
+    let id = video["id"].as_str().unwrap().to_owned();
+    api.blobs()
+        .put_bytes(
+            &format!("videos/{id}/original"),
+            bytes::Bytes::from_static(b"not a video any more"),
+        )
+        .await
+        .unwrap();
+    api.stop().await;
+    let server = TestServer::start_in(data.path(), json!({})).await;
+    assert_eq!(
+        server.wait_finished(&id, Duration::from_secs(30)).await["status"],
+        "failed"
+    );
+
+    let (status, queue) =
+        status_of(&server.client, "get", &server.url("/api/v1/admin/queue")).await;
+    assert_eq!(status, 200, "{queue}");
+    assert_eq!(queue["dead"], 1, "{queue}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, queue) = status_of(&server.client, "get", &server.url("/api/v1/admin/queue")).await;
+        if queue["workers"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no worker reported in: {queue}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, failed) = status_of(
+        &server.client,
+        "get",
+        &server.url("/api/v1/admin/jobs/failed"),
+    )
+    .await;
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["video_id"], id.as_str());
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported-media-type"),
+        "{failed:?}"
+    );
+    let job = failed[0]["id"].as_str().unwrap().to_owned();
+    let (status, analysis) = post(
+        &server.client,
+        server.url(&format!("/api/v1/admin/jobs/{job}/retry")),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{analysis}");
+    assert_eq!(analysis["video_id"], id.as_str());
+    let (status, _) = post(
+        &server.client,
+        server.url(&format!(
+            "/api/v1/admin/jobs/{}/retry",
+            uuid::Uuid::now_v7()
+        )),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let alice = member(&server, "usage@vidsight.test").await;
+    let (_, usage) = status_of(&server.client, "get", &server.url("/api/v1/admin/usage")).await;
+    let items = usage["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{usage}");
+    assert_eq!(items[0]["user"]["email"], ADMIN_EMAIL);
+    assert_eq!(items[0]["usage"]["videos"], 1);
+    assert_eq!(items[1]["user"]["id"], alice.id.as_str());
+    assert_eq!(items[1]["usage"]["videos"], 0);
     server.stop().await;
 }
