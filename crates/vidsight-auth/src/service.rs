@@ -18,6 +18,8 @@ pub struct AuthSettings {
     pub registration: Registration,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// A refresh token used again this soon after its first use is not treated as stolen.
+    pub refresh_reuse_grace: Duration,
     pub key_rotation: Duration,
     pub issuer: String,
     pub argon2_memory_kib: u32,
@@ -40,6 +42,7 @@ impl AuthSettings {
             registration: auth.registration,
             access_ttl: Duration::from_secs(auth.access_token_minutes * 60),
             refresh_ttl: Duration::from_secs(auth.refresh_token_days * 86_400),
+            refresh_reuse_grace: Duration::from_secs(auth.refresh_reuse_grace_seconds),
             key_rotation: Duration::from_secs(auth.key_rotation_days * 86_400),
             issuer: auth.issuer.clone(),
             argon2_memory_kib: auth.argon2_memory_kib,
@@ -714,7 +717,29 @@ impl AuthService {
             )
             .await
             .map_err(session_store_down)?;
-        if uses > 1 {
+        let used_at_key = format!("auth:rtt:{user_id}:{hash}");
+        if uses == 1 {
+            let _ = self
+                .cache
+                .set(
+                    &used_at_key,
+                    Bytes::from(now_ms().to_string()),
+                    self.settings.refresh_reuse_grace + Duration::from_secs(1),
+                )
+                .await;
+        }
+        // two tabs (or a retried request) refreshing with the same token at nearly the same
+        // moment are not a theft: within the grace period both get tokens
+        let within_grace = uses > 1
+            && !self.settings.refresh_reuse_grace.is_zero()
+            && matches!(
+                self.cache.get(&used_at_key).await,
+                Ok(Some(at)) if std::str::from_utf8(&at)
+                    .ok()
+                    .and_then(|text| text.parse::<i64>().ok())
+                    .is_some_and(|at| now_ms() - at <= self.settings.refresh_reuse_grace.as_millis() as i64)
+            );
+        if uses > 1 && !within_grace {
             self.revoke_family(&stored.family).await?;
             self.audit(
                 "session.reuse_detected",

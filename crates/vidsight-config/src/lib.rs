@@ -134,6 +134,7 @@ pub struct AuthConfig {
     pub registration: Registration,
     pub access_token_minutes: u64,
     pub refresh_token_days: u64,
+    pub refresh_reuse_grace_seconds: u64,
     pub key_rotation_days: u64,
     pub issuer: String,
     pub argon2_memory_kib: u32,

@@ -479,7 +479,9 @@ mod base64_like {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session() {
-    let server = TestServer::start(json!({ "roles": "api" })).await;
+    let server =
+        TestServer::start(json!({ "roles": "api", "auth": { "refresh_reuse_grace_seconds": 1 } }))
+            .await;
     let (status, first) = login(&server, ADMIN_EMAIL, TEST_PASSWORD, None).await;
     assert_eq!(status, 200);
     assert_eq!(first["token_type"], "Bearer");
@@ -504,7 +506,18 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session() {
     .await;
     assert_eq!(status, 200);
 
-    // the spent token again: theft assumed, the whole family is revoked
+    // the spent token again at once (a second tab): within the grace period, it still works
+    let (status, twin) = post(
+        &anonymous,
+        server.url("/api/v1/auth/refresh"),
+        json!({ "refresh_token": refresh }),
+    )
+    .await;
+    assert_eq!(status, 200, "{twin}");
+    let twin_refresh = twin["refresh_token"].as_str().unwrap().to_owned();
+
+    // and later: theft assumed, the whole family is revoked
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let (status, body) = post(
         &anonymous,
         server.url("/api/v1/auth/refresh"),
@@ -519,6 +532,13 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session() {
     )
     .await;
     assert_eq!(status, 401, "the newest token of the family is revoked too");
+    let (status, _) = post(
+        &anonymous,
+        server.url("/api/v1/auth/refresh"),
+        json!({ "refresh_token": twin_refresh }),
+    )
+    .await;
+    assert_eq!(status, 401, "so is the second tab's");
     let (status, _) = status_of(
         &client_with_token(&second_access),
         "get",
