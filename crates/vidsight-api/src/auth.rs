@@ -59,7 +59,9 @@ pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
 pub const VERIFY_ROUTE: &str = "/api/v1/auth/verify";
 
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_ROUTES.contains(&path)
+    // outside /api/ is the web app's files (no data): public
+    !path.starts_with("/api/") && !matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || PUBLIC_ROUTES.contains(&path)
         || PUBLIC_PREFIXES
             .iter()
             .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))

@@ -16,10 +16,11 @@ pub mod tus;
 mod upload;
 mod videos;
 mod vtt;
+mod web;
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -73,6 +74,8 @@ pub struct ApiSettings {
     pub gateway_secret: Option<String>,
     /// The public URL is https: Secure cookies, HSTS.
     pub tls: bool,
+    /// Serve the web app from this directory instead of the files built into the binary.
+    pub web_dir: Option<PathBuf>,
     /// Origins allowed cross-origin (CORS); empty = closed.
     pub cors_origins: Vec<String>,
     pub rate_limit: vidsight_config::RateLimitConfig,
@@ -157,7 +160,15 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = api_routes().split_for_parts();
     let request_id = HeaderName::from_static("x-request-id");
     api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route; see /api/docs") })
+        .fallback(
+            |State(state): State<AppState>, method: axum::http::Method, uri: axum::http::Uri| async move {
+                match web::serve(state.settings.web_dir.as_deref(), &method, &uri).await {
+                    Some(page) => page,
+                    None => ApiError::new(ErrorCode::NotFound, "no such route; see /api/docs")
+                        .into_response(),
+                }
+            },
+        )
         // uploads enforce upload.max_bytes themselves, while streaming
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::middleware))

@@ -116,6 +116,7 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
+    pub web_dir: String,
     pub cors_origins: Vec<String>,
     pub tls: bool,
 }

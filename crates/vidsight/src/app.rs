@@ -248,6 +248,8 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
                 gateway_secret: (!config.auth.gateway_secret.is_empty())
                     .then(|| config.auth.gateway_secret.clone()),
                 tls: config.http.tls,
+                web_dir: (!config.http.web_dir.is_empty())
+                    .then(|| config.http.web_dir.clone().into()),
                 cors_origins: config.http.cors_origins.clone(),
                 rate_limit: config.rate_limit.clone(),
             }),

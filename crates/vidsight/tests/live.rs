@@ -251,3 +251,92 @@ async fn search_finds_an_accounts_videos_by_title() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_is_served_with_its_cache_rules_and_spa_fallback() {
+    let outer = tempfile::tempdir().unwrap();
+    let web = outer.path().join("site");
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><div id=app></div>").unwrap();
+    std::fs::write(web.join("assets/app.3f2a9c.js"), "console.log(1)").unwrap();
+    std::fs::write(web.join("favicon.svg"), "<svg/>").unwrap();
+    // beside the site, never served
+    std::fs::write(outer.path().join("secret.txt"), "no").unwrap();
+    let server = TestServer::start(json!({ "roles": "api", "http": { "web_dir": web } })).await;
+    let anonymous = reqwest::Client::new();
+    for path in ["/", "/library", "/videos/01a2/edit"] {
+        let response = anonymous.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-cache");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("default-src 'self'") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert!(!csp.contains("script-src 'unsafe-inline'"), "{csp}");
+        assert!(response.text().await.unwrap().contains("id=app"));
+    }
+    let asset = anonymous
+        .get(server.url("/assets/app.3f2a9c.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), 200);
+    assert_eq!(
+        asset.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(asset.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let icon = anonymous
+        .get(server.url("/favicon.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    for missing in [
+        "/assets/gone.js",
+        "/assets/..%2F..%2Fsecret.txt",
+        "/..%2Fsecret.txt",
+    ] {
+        let response = anonymous.get(server.url(missing)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{missing}");
+    }
+    // the API keeps its own answers
+    let response = anonymous
+        .get(server.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = server
+        .client
+        .get(server.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    server.stop().await;
+
+    // a binary built without the web app says how to get it
+    let server = TestServer::start(json!({ "roles": "api" })).await;
+    let page = anonymous
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/api/docs"), "{page}");
+    server.stop().await;
+}
