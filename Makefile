@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build fmt lint unit matrix test-cluster bench clean
+.PHONY: run test deps test-deps web web-test build fmt lint unit matrix test-cluster bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -15,7 +15,16 @@ test-deps:
 	@scripts/install-deps.sh --test
 	@scripts/services.sh
 
-build: deps
+# the web app (React + TypeScript + Vite): built into web/dist, which the binary embeds
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+# the web app's type check (its API client is generated from docs/openapi.json, so an API
+# change that breaks the UI fails here) and unit tests
+web-test:
+	cd web && npm ci --no-audit --no-fund && npm run gen:api && npx tsc --noEmit && npx vitest run
+
+build: deps web
 	$(CARGO) build --release --locked --bin vidsight
 
 run: build
@@ -39,7 +48,7 @@ matrix:
 test-cluster:
 	$(CARGO) test --locked -p vidsight --test cluster -- --ignored --nocapture
 
-test: test-deps fmt lint unit matrix test-cluster
+test: test-deps fmt lint web-test unit matrix test-cluster
 
 bench: build test-deps
 	scripts/bench.sh

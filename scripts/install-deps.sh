@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build, run and test vidsight:
-# ffmpeg/ffprobe (through apt when missing and we are root). Idempotent and quiet when
+# ffmpeg/ffprobe and Node.js/npm (through apt when missing and we are root). Idempotent and quiet when
 # everything is already there.
 set -euo pipefail
 
@@ -8,6 +8,8 @@ need_apt=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# the web app's build (Node.js and npm; the packages come from the npm registry)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # the API gateway of the cluster test
 [ "${1:-}" = "--test" ] && ! command -v nginx >/dev/null 2>&1 && need_apt+=(nginx-light)
 

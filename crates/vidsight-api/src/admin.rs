@@ -14,6 +14,7 @@ use vidsight_domain::{AuditEvent, ErrorCode, Role, User, UserId};
 use vidsight_store::{AuditQuery, UserChanges};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1–200 (default 50).
     pub limit: Option<u32>,
@@ -214,6 +215,7 @@ pub async fn delete_user(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Events about, or by, this account.
     pub user_id: Option<String>,
@@ -376,7 +378,7 @@ pub struct UsageList {
 /// Every account's usage against its limits, a page at a time.
 #[utoipa::path(get, path = "/api/v1/admin/usage", tag = "admin", params(PageQuery),
     responses((status = 200, body = UsageList), (status = 403, body = ErrorBody)))]
-pub async fn usage(
+pub async fn usage_by_account(
     State(state): State<AppState>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<UsageList>> {

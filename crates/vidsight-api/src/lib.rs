@@ -143,7 +143,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::queue))
         .routes(routes!(admin::failed_jobs))
         .routes(routes!(admin::retry_job))
-        .routes(routes!(admin::usage))
+        .routes(routes!(admin::usage_by_account))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -283,4 +283,32 @@ pub(crate) fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> ApiResul
 
 pub(crate) fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Clients generate code from the document (the web app does): operation ids must be
+    /// unique, and a path parameter must be in its path (query structs declare `in: query`).
+    #[test]
+    fn the_openapi_document_is_sound_for_code_generators() {
+        let document = serde_json::to_value(super::openapi()).unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                let Some(id) = operation.get("operationId").and_then(|id| id.as_str()) else {
+                    continue;
+                };
+                assert!(ids.insert(id.to_owned()), "operationId `{id}` is used twice ({method} {path})");
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    if parameter["in"] == "path" {
+                        let name = parameter["name"].as_str().unwrap();
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: `{name}` is declared in the path but is not in it"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

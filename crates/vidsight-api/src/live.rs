@@ -19,6 +19,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Resume after this event id (for clients that cannot send `Last-Event-ID`).
     pub last_event_id: Option<String>,

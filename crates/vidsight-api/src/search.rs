@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use vidsight_domain::{ErrorCode, Video};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Words to find (every word must match; the last may be the start of a word).
     pub q: String,

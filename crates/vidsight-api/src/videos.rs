@@ -15,6 +15,7 @@ use vidsight_blob::keys;
 use vidsight_domain::{ErrorCode, Insights, Video, VideoId, VideoStatus};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Administrators: `all` lists every account's videos, a user id one account's. Others
     /// always see their own.

@@ -1,0 +1,25 @@
+// Who is signed in: GET /api/v1/users/me (the cookie session; refreshed silently).
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, csrfHeaders } from "./api/client";
+
+export function useMe() {
+  return useQuery({
+    queryKey: ["me"],
+    queryFn: async () => {
+      const { data, response } = await api.GET("/api/v1/users/me");
+      if (response.status === 401) return null;
+      if (!data) throw new Error(`the server answered ${response.status}`);
+      return data;
+    },
+    staleTime: 60_000,
+  });
+}
+
+export function useSignOut() {
+  const queries = useQueryClient();
+  return async () => {
+    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "include", headers: csrfHeaders() });
+    queries.clear();
+    queries.setQueryData(["me"], null);
+  };
+}
