@@ -298,7 +298,10 @@ mod tests {
                 let Some(id) = operation.get("operationId").and_then(|id| id.as_str()) else {
                     continue;
                 };
-                assert!(ids.insert(id.to_owned()), "operationId `{id}` is used twice ({method} {path})");
+                assert!(
+                    ids.insert(id.to_owned()),
+                    "operationId `{id}` is used twice ({method} {path})"
+                );
                 for parameter in operation["parameters"].as_array().into_iter().flatten() {
                     if parameter["in"] == "path" {
                         let name = parameter["name"].as_str().unwrap();
