@@ -15,7 +15,9 @@ test-deps:
 	@scripts/install-deps.sh --test
 	@scripts/services.sh
 
-# the web app (React + TypeScript + Vite): built into web/dist, which the binary embeds
+# the web app (React + TypeScript + Vite): built into web/dist, which the binary embeds.
+# (vite is pinned to 8.3.4: 8.4 names an optional dependency the registry here does not
+# have, and `npm ci` then refuses the lock file)
 web:
 	cd web && npm ci --no-audit --no-fund && npm run build
 
