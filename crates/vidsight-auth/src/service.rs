@@ -1047,7 +1047,12 @@ impl AuthService {
         }
         Ok(Principal {
             user_id,
-            role: state.role.min_with(role),
+            // the lesser role: a gateway cannot grant more than the account has
+            role: if state.role == Role::Admin && role == Role::Admin {
+                Role::Admin
+            } else {
+                Role::Member
+            },
             scopes,
             credential: Credential::Gateway { api_key },
         })
@@ -1215,19 +1220,4 @@ fn session_store_down(error: Error) -> Error {
         "the session store is unavailable",
     )
     .with_source(error)
-}
-
-trait RoleExt {
-    fn min_with(self, other: Role) -> Role;
-}
-
-impl RoleExt for Role {
-    /// The lesser of two roles (a gateway cannot grant more than the account has).
-    fn min_with(self, other: Role) -> Role {
-        if self == Role::Admin && other == Role::Admin {
-            Role::Admin
-        } else {
-            Role::Member
-        }
-    }
 }

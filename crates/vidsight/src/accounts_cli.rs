@@ -9,15 +9,7 @@ use vidsight_domain::{Role, Scope};
 
 /// The auth service on the configured database and cache, without starting any role.
 pub async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
-    let database_url = config.database_url();
-    let database = vidsight_store::open(&database_url, &crate::app::database_options(config), true)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database {}",
-                vidsight_config::redact_url(&database_url)
-            )
-        })?;
+    let database = crate::app::open_database(config).await?;
     let cache = vidsight_cache::open_with_namespace(&config.cache_url, &config.cache_namespace)
         .context("opening the cache")?;
     Ok(AuthService::new(database.accounts, cache, AuthSettings::from_config(config)).await?)
@@ -101,19 +93,15 @@ pub async fn create_api_key(
         bail!("no account with the email {email}");
     };
     let scopes = Scope::parse_list(scopes).map_err(anyhow::Error::msg)?;
+    // the operator acts as the account would when signed in
     let principal = Principal {
         user_id: record.user.id,
         role: record.user.role,
-        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
-        credential: Credential::Gateway { api_key: false },
-    };
-    let principal = Principal {
-        scopes: if record.user.role == Role::Admin {
-            principal.scopes
-        } else {
-            vec![Scope::Read, Scope::Write]
+        scopes: match record.user.role {
+            Role::Admin => vec![Scope::Read, Scope::Write, Scope::Admin],
+            Role::Member => vec![Scope::Read, Scope::Write],
         },
-        ..principal
+        credential: Credential::Gateway { api_key: false },
     };
     let (key, secret) = auth
         .create_api_key(

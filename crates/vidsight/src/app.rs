@@ -31,15 +31,7 @@ pub async fn open_backends(
     config: &Config,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Backends> {
-    let database_url = config.database_url();
-    let database = vidsight_store::open(&database_url, &database_options(config), true)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database {}",
-                vidsight_config::redact_url(&database_url)
-            )
-        })?;
+    let database = open_database(config).await?;
     let blobs = vidsight_blob::open_with(&config.storage_url(), &s3_settings(config))
         .with_context(|| {
             format!(
@@ -81,6 +73,19 @@ pub async fn open_backends(
         blobs,
         cache,
     })
+}
+
+/// Opens (and migrates) the database named by the configuration.
+pub async fn open_database(config: &Config) -> anyhow::Result<vidsight_store::Backends> {
+    let database_url = config.database_url();
+    vidsight_store::open(&database_url, &database_options(config), true)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                vidsight_config::redact_url(&database_url)
+            )
+        })
 }
 
 pub fn database_options(config: &Config) -> vidsight_store::PostgresOptions {
