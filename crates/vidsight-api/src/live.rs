@@ -2,7 +2,8 @@
 //! with `Last-Event-ID` from the account's bounded event log (shared by every API instance
 //! on Redis), with heartbeats while idle.
 use crate::auth::Auth;
-use crate::{ApiResult, AppState, ErrorBody};
+use crate::{ApiError, ApiResult, AppState, ErrorBody};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -10,7 +11,7 @@ use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
-use vidsight_domain::UserEvent;
+use vidsight_domain::{ErrorCode, UserEvent};
 
 /// How long one connection streams before it ends (the browser reconnects at once with
 /// `Last-Event-ID`, and the credential is checked again).
@@ -33,14 +34,17 @@ pub struct EventsQuery {
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received")),
     responses(
         (status = 200, content_type = "text/event-stream", description = "`event: <type>`, `id: <id>`, `data: <UserEvent JSON>`", body = UserEvent),
+        (status = 400, body = ErrorBody, description = "`bad-request`"),
         (status = 401, body = ErrorBody)
     ))]
 pub async fn events(
     State(state): State<AppState>,
     Auth(principal): Auth,
     headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(ErrorCode::BadRequest, rejection.body_text()))?;
     let stream_name = UserEvent::stream_of(principal.user_id);
     let resume = headers
         .get("last-event-id")
