@@ -16,7 +16,7 @@ pub mod tus;
 mod upload;
 mod videos;
 mod vtt;
-mod web;
+pub mod web;
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 

@@ -12,6 +12,11 @@ use std::path::{Component, Path, PathBuf};
 #[allow_missing = true]
 struct Built;
 
+/// Whether this binary was built with the web app (`web/dist` existed when it was compiled).
+pub fn built_in() -> bool {
+    Built::get("index.html").is_some()
+}
+
 /// Shown when the binary was built without the web app.
 const NOT_BUILT: &str =
     "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>vidsight</title>\
