@@ -7,6 +7,7 @@ use base64::Engine;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
@@ -93,8 +94,20 @@ pub struct KeyRing {
     rotation: Duration,
     token_lifetime: Duration,
     issuer: String,
-    last_reload: Mutex<Instant>,
+    /// When the ring was last read for an unknown `kid` (held while reading).
+    reloads: Mutex<Reloads>,
+    /// Reads of the ring begun, and the highest-numbered read that has finished.
+    reads_started: AtomicU64,
+    reads_finished: AtomicU64,
 }
+
+struct Reloads {
+    last: Instant,
+}
+
+/// A token with an unknown `kid` reads the ring again at most this often, so forged tokens
+/// cannot turn into a query each.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 impl KeyRing {
     /// Loads the keys, making the first one (or a rotated one) when needed.
@@ -110,7 +123,11 @@ impl KeyRing {
             rotation,
             token_lifetime,
             issuer,
-            last_reload: Mutex::new(Instant::now()),
+            reloads: Mutex::new(Reloads {
+                last: Instant::now(),
+            }),
+            reads_started: AtomicU64::new(0),
+            reads_finished: AtomicU64::new(0),
         };
         ring.reload().await?;
         ring.rotate_if_due().await?;
@@ -118,10 +135,11 @@ impl KeyRing {
     }
 
     async fn reload(&self) -> Result<()> {
+        let read = self.reads_started.fetch_add(1, Ordering::AcqRel) + 1;
         let stored = self.accounts.signing_keys().await?;
         let loaded = stored.iter().map(load).collect::<Result<Vec<_>>>()?;
         *self.keys.write().await = loaded;
-        *self.last_reload.lock().await = Instant::now();
+        self.reads_finished.fetch_max(read, Ordering::AcqRel);
         Ok(())
     }
 
@@ -171,13 +189,7 @@ impl KeyRing {
             .kid
             .ok_or_else(|| unauthorized("the access token has no key id"))?;
         if !self.has_key(&kid).await {
-            // another process may have rotated: reload, at most once a second
-            let mut last = self.last_reload.lock().await;
-            if last.elapsed() > Duration::from_secs(1) {
-                *last = Instant::now();
-                drop(last);
-                self.reload().await?;
-            }
+            self.reload_for_unknown_key().await?;
         }
         let keys = self.keys.read().await;
         let key = keys
@@ -197,6 +209,31 @@ impl KeyRing {
                 }
                 _ => unauthorized("the access token is not valid"),
             })
+    }
+
+    /// Another process may have made a key this one has not read yet (two processes starting
+    /// on an empty ring both make one; a rotation elsewhere): read the ring again. Reads are
+    /// at most one per [`RELOAD_INTERVAL`]; a caller inside the interval waits for the next
+    /// read rather than being refused, and every caller that missed before a read began is
+    /// answered by that read, so a flood of forged `kid`s costs one read a second.
+    async fn reload_for_unknown_key(&self) -> Result<()> {
+        let missed_after = self.reads_started.load(Ordering::Acquire);
+        let mut reloads = self.reloads.lock().await;
+        if self.reads_finished.load(Ordering::Acquire) > missed_after {
+            // a read that began after this caller's miss has finished
+            return Ok(());
+        }
+        let since = reloads.last.elapsed();
+        if since < RELOAD_INTERVAL {
+            tokio::time::sleep(RELOAD_INTERVAL - since).await;
+        }
+        reloads.last = Instant::now();
+        self.reload().await
+    }
+
+    /// How many times the ring has been read from the database (for tests and metrics).
+    pub fn reads(&self) -> u64 {
+        self.reads_started.load(Ordering::Acquire)
     }
 
     async fn has_key(&self, kid: &str) -> bool {
