@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps web web-test build fmt lint unit matrix test-cluster bench clean
+.PHONY: run test deps test-deps web web-test build fmt lint unit e2e matrix test-cluster bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -45,12 +45,19 @@ unit:
 matrix:
 	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api --test auth --test live --test uploads
 
-# the production topology on this machine: nginx, 2 api, 2 workers, PostgreSQL, RabbitMQ,
-# Redis, S3; a worker SIGKILLed mid-job and RabbitMQ restarted (runs alone: it stops RabbitMQ)
+# the web app end to end: the debug server and the built app, driven through Chromium
+# (playwright-core, web/e2e/app.e2e.mjs); screenshots and logs land in target/e2e
+e2e:
+	$(CARGO) build --locked --bin vidsight
+	cd web && npm ci --no-audit --no-fund && npm run build && node e2e/app.e2e.mjs
+
+# the production topology on this machine: nginx (serving web/dist when built), 2 api,
+# 2 workers, PostgreSQL, RabbitMQ, Redis, S3; a worker SIGKILLed mid-job and RabbitMQ
+# restarted (runs alone: it stops RabbitMQ)
 test-cluster:
 	$(CARGO) test --locked -p vidsight --test cluster -- --ignored --nocapture
 
-test: test-deps fmt lint web-test unit matrix test-cluster
+test: test-deps fmt lint web-test unit e2e matrix test-cluster
 
 bench: build test-deps
 	scripts/bench.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build, run and test vidsight:
-# ffmpeg/ffprobe and Node.js/npm (through apt when missing and we are root). Idempotent and quiet when
+# ffmpeg/ffprobe and Node.js/npm, and for the tests nginx and Chromium (through apt when missing
+# and we are root). Idempotent and quiet when
 # everything is already there.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # the API gateway of the cluster test
 [ "${1:-}" = "--test" ] && ! command -v nginx >/dev/null 2>&1 && need_apt+=(nginx-light)
+# the browser the web app's end-to-end tests drive (playwright-core, no downloaded browsers)
+[ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1 && need_apt+=(chromium fonts-dejavu-core)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bytes, clock, snippetParts, transfer } from "./format";
+import { activeCue, bytes, clock, snippetParts, transfer } from "./format";
 
 describe("format", () => {
   it("shows times as a player does", () => {
@@ -22,5 +22,14 @@ describe("format", () => {
       { text: "Lisbon", hit: true },
       { text: " at dusk", hit: false },
     ]);
+  });
+  it("finds the cue showing at a time", () => {
+    const cues = [{ start: 0.5, end: 2 }, { start: 2.5, end: 4 }, { start: 4, end: 6 }];
+    expect(activeCue(cues, 0)).toBe(-1);
+    expect(activeCue(cues, 1)).toBe(0);
+    expect(activeCue(cues, 2.2)).toBe(-1);
+    expect(activeCue(cues, 4)).toBe(2);
+    expect(activeCue(cues, 7)).toBe(-1);
+    expect(activeCue([], 1)).toBe(-1);
   });
 });

@@ -42,3 +42,21 @@ export function snippetParts(snippet: string): { text: string; hit: boolean }[] 
   if (last < snippet.length) parts.push({ text: snippet.slice(last), hit: false });
   return parts;
 }
+
+/** The index of the cue showing at `time` (cues in time order), or -1. Binary search: a
+ * feature film has thousands of cues and this runs on every `timeupdate`. */
+export function activeCue(cues: { start: number; end: number }[], time: number): number {
+  let low = 0;
+  let high = cues.length - 1;
+  let found = -1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (cues[middle].start <= time) {
+      found = middle;
+      low = middle + 1;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return found >= 0 && time < cues[found].end ? found : -1;
+}

@@ -19,7 +19,9 @@ export function useSignOut() {
   const queries = useQueryClient();
   return async () => {
     await fetch("/api/v1/auth/logout", { method: "POST", credentials: "include", headers: csrfHeaders() });
-    queries.clear();
+    // "me" becomes null (the app shows the sign-in page); everything else the account saw
+    // is dropped from memory. (`clear()` would detach the observers already rendered.)
     queries.setQueryData(["me"], null);
+    queries.removeQueries({ predicate: (query) => query.queryKey[0] !== "me" });
   };
 }

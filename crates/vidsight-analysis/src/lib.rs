@@ -7,9 +7,11 @@
 //! The pixel work is done here rather than by ffmpeg's scene filters so that the cut score
 //! matches PySceneDetect's ContentDetector and one pass feeds every detector.
 
+mod captions;
 mod frames;
 mod logparse;
 
+pub use captions::parse_webvtt;
 pub use frames::{dark_pixel_share, HsvFrame, KeyframePicker};
 pub use logparse::{parse_line, parse_loudness_summary, LogEvent, LEVEL_FLOOR};
 
@@ -379,6 +381,8 @@ async fn run_pass(
         None
     };
 
+    let captions = captions::read_tracks(tools, path, media).await;
+
     Ok(AnalysisOutput {
         insights: Insights {
             schema: SCHEMA_V1.to_owned(),
@@ -388,6 +392,7 @@ async fn run_pass(
             black,
             silence,
             loudness,
+            captions,
         },
         keyframes,
         frames: total_frames,

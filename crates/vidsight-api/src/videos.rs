@@ -323,6 +323,142 @@ pub async fn get_insights_vtt(
         .into_response())
 }
 
+/// Which caption track to export.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaptionQuery {
+    /// The track's `stream` index in the insights; the first track when absent.
+    pub track: Option<u32>,
+}
+
+async fn caption_cues(
+    state: &AppState,
+    principal: &vidsight_auth::Principal,
+    id: &str,
+    track: Option<u32>,
+) -> ApiResult<(Video, Vec<vidsight_domain::insights::Cue>)> {
+    let video = owned_video(state, principal, id).await?;
+    let (_, json) = insights_bytes(state, &video).await?;
+    let insights: Insights = serde_json::from_slice(&json)
+        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    let found = match track {
+        Some(stream) => insights.captions.into_iter().find(|t| t.stream == stream),
+        None => insights.captions.into_iter().next(),
+    };
+    match found {
+        Some(track) => Ok((video, track.cues)),
+        None => Err(ApiError::new(
+            ErrorCode::NotFound,
+            match track {
+                Some(stream) => format!("this video has no caption track from stream {stream}; the insights' `captions` list the tracks"),
+                None => "this video has no captions: the file carried no text subtitle track".to_owned(),
+            },
+        )),
+    }
+}
+
+fn download_name(video: &Video, extension: &str) -> String {
+    let stem: String = video
+        .filename
+        .rsplit_once('.')
+        .map(|(stem, _)| stem)
+        .unwrap_or(&video.filename)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    format!("attachment; filename=\"{stem}.{extension}\"")
+}
+
+/// A caption track the file carried, as WebVTT (for a player's `<track kind="captions">`).
+#[utoipa::path(get, path = "/api/v1/videos/{id}/captions.vtt", tag = "videos",
+    params(("id" = String, Path, description = "Video id"), CaptionQuery),
+    responses(
+        (status = 200, content_type = "text/vtt", body = String),
+        (status = 404, body = ErrorBody, description = "`not-found`: no such video, or it has no (such) caption track"),
+        (status = 409, body = ErrorBody, description = "`video-not-ready`")
+    ))]
+pub async fn get_captions_vtt(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    query: Result<Query<CaptionQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(ErrorCode::BadRequest, rejection.body_text()))?;
+    let (_, cues) = caption_cues(&state, &principal, &id, query.track).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
+        vtt::captions_vtt(&cues),
+    )
+        .into_response())
+}
+
+/// A caption track the file carried, as SubRip (`.srt`), downloaded as a file.
+#[utoipa::path(get, path = "/api/v1/videos/{id}/captions.srt", tag = "videos",
+    params(("id" = String, Path, description = "Video id"), CaptionQuery),
+    responses(
+        (status = 200, content_type = "application/x-subrip", body = String),
+        (status = 404, body = ErrorBody, description = "`not-found`: no such video, or it has no (such) caption track"),
+        (status = 409, body = ErrorBody, description = "`video-not-ready`")
+    ))]
+pub async fn get_captions_srt(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    query: Result<Query<CaptionQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(ErrorCode::BadRequest, rejection.body_text()))?;
+    let (video, cues) = caption_cues(&state, &principal, &id, query.track).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/x-subrip; charset=utf-8".to_owned(),
+            ),
+            (header::CONTENT_DISPOSITION, download_name(&video, "srt")),
+        ],
+        vtt::captions_srt(&cues),
+    )
+        .into_response())
+}
+
+/// Every timed finding as CSV (`kind,start,end,text`), for spreadsheets and scripts.
+#[utoipa::path(get, path = "/api/v1/videos/{id}/insights.csv", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    responses(
+        (status = 200, content_type = "text/csv", body = String),
+        (status = 404, body = ErrorBody, description = "`not-found`"),
+        (status = 409, body = ErrorBody, description = "`video-not-ready`")
+    ))]
+pub async fn get_insights_csv(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let video = owned_video(&state, &principal, &id).await?;
+    let (_, json) = insights_bytes(&state, &video).await?;
+    let insights: Insights = serde_json::from_slice(&json)
+        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    let csv = vtt::insights_csv(&insights)
+        .map_err(|error| vidsight_domain::Error::internal("writing CSV").with_source(error))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, download_name(&video, "csv")),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
 /// A keyframe image named in the insights (`shots[].keyframe`).
 #[utoipa::path(get, path = "/api/v1/videos/{id}/keyframes/{name}", tag = "videos",
     params(("id" = String, Path, description = "Video id"), ("name" = String, Path, description = "e.g. `shot-0001.jpg`")),

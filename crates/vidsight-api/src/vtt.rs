@@ -1,15 +1,111 @@
-//! Shots as WebVTT chapters.
-use vidsight_domain::insights::Shot;
+//! Exports of an insights document: shots as WebVTT chapters, caption tracks as WebVTT or
+//! SubRip, and every timed finding as CSV.
+use vidsight_domain::insights::{Cue, Insights, Shot};
 
-fn timestamp(seconds: f64) -> String {
+fn clock(seconds: f64, separator: char) -> String {
     let millis = (seconds.max(0.0) * 1000.0).round() as u64;
     format!(
-        "{:02}:{:02}:{:02}.{:03}",
+        "{:02}:{:02}:{:02}{separator}{:03}",
         millis / 3_600_000,
         millis / 60_000 % 60,
         millis / 1000 % 60,
         millis % 1000
     )
+}
+
+fn timestamp(seconds: f64) -> String {
+    clock(seconds, '.')
+}
+
+/// A cue's text made safe for a cue payload: no blank lines (they end a cue), no `-->`.
+fn cue_text(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| line.replace("-->", "->"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Captions as WebVTT (`<`, `&` escaped as the format requires).
+pub fn captions_vtt(cues: &[Cue]) -> String {
+    let mut text = String::from("WEBVTT\n\n");
+    for cue in cues {
+        let payload = cue_text(&cue.text)
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        text.push_str(&format!(
+            "{} --> {}\n{payload}\n\n",
+            timestamp(cue.start),
+            timestamp(cue.end)
+        ));
+    }
+    text
+}
+
+/// Captions as SubRip (`.srt`): numbered cues, comma before the milliseconds.
+pub fn captions_srt(cues: &[Cue]) -> String {
+    let mut text = String::new();
+    for (number, cue) in cues.iter().enumerate() {
+        text.push_str(&format!(
+            "{}\n{} --> {}\n{}\n\n",
+            number + 1,
+            clock(cue.start, ','),
+            clock(cue.end, ','),
+            cue_text(&cue.text)
+        ));
+    }
+    text
+}
+
+/// Every timed finding, one row each, in time order: `kind,start,end,text` where kind is
+/// `shot`, `cut`/`dissolve`/`fade_in`/`fade_out`, `black`, `silence` or `caption`.
+pub fn insights_csv(insights: &Insights) -> Result<Vec<u8>, csv::Error> {
+    let mut rows: Vec<(&str, f64, f64, String)> = Vec::new();
+    for shot in &insights.shots {
+        rows.push((
+            "shot",
+            shot.start,
+            shot.end,
+            shot.keyframe.clone().unwrap_or_default(),
+        ));
+    }
+    for transition in &insights.transitions {
+        let kind = match transition.kind {
+            vidsight_domain::insights::TransitionKind::Cut => "cut",
+            vidsight_domain::insights::TransitionKind::Dissolve => "dissolve",
+            vidsight_domain::insights::TransitionKind::FadeIn => "fade_in",
+            vidsight_domain::insights::TransitionKind::FadeOut => "fade_out",
+        };
+        rows.push((kind, transition.start, transition.end, String::new()));
+    }
+    for segment in &insights.black {
+        rows.push(("black", segment.start, segment.end, String::new()));
+    }
+    for segment in &insights.silence {
+        rows.push(("silence", segment.start, segment.end, String::new()));
+    }
+    for track in &insights.captions {
+        for cue in &track.cues {
+            rows.push(("caption", cue.start, cue.end, cue.text.clone()));
+        }
+    }
+    rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["kind", "start", "end", "text"])?;
+    for (kind, start, end, text) in rows {
+        // a cell starting with = + - @ would run as a formula in a spreadsheet
+        let text = if text.starts_with(['=', '+', '-', '@']) {
+            format!("'{text}")
+        } else {
+            text
+        };
+        writer.write_record([kind, &format!("{start:.3}"), &format!("{end:.3}"), &text])?;
+    }
+    writer
+        .into_inner()
+        .map_err(|error| error.into_error().into())
 }
 
 pub fn chapters(shots: &[Shot]) -> String {
@@ -29,6 +125,32 @@ pub fn chapters(shots: &[Shot]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn captions_export_as_vtt_and_srt() {
+        let cues = vec![
+            Cue {
+                start: 0.5,
+                end: 2.0,
+                text: "Fish & <chips>".into(),
+            },
+            Cue {
+                start: 61.25,
+                end: 3661.0,
+                text: "two\n\nlines --> here".into(),
+            },
+        ];
+        assert_eq!(
+            captions_vtt(&cues),
+            "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nFish &amp; &lt;chips&gt;\n\n\
+             00:01:01.250 --> 01:01:01.000\ntwo\nlines -&gt; here\n\n"
+        );
+        assert_eq!(
+            captions_srt(&cues),
+            "1\n00:00:00,500 --> 00:00:02,000\nFish & <chips>\n\n\
+             2\n00:01:01,250 --> 01:01:01,000\ntwo\nlines -> here\n\n"
+        );
+    }
 
     #[test]
     fn formats_cues() {

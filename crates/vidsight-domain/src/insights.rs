@@ -17,6 +17,30 @@ pub struct Insights {
     pub silence: Vec<Segment>,
     /// Absent when the video has no audio.
     pub loudness: Option<Loudness>,
+    /// The text of the subtitle/caption tracks the file carries (SubRip, ASS, mov_text,
+    /// WebVTT…), one entry per track. Left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captions: Vec<CaptionTrack>,
+}
+
+/// One embedded subtitle or caption track and its cues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaptionTrack {
+    /// The stream's index in the container.
+    pub stream: u32,
+    /// ISO 639 language tag when the container says.
+    pub language: Option<String>,
+    /// The track's name when the container says, e.g. `English (SDH)`.
+    pub title: Option<String>,
+    pub cues: Vec<Cue>,
+}
+
+/// A timed piece of text; markup (italics, positioning) removed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Cue {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
 }
 
 /// A run of frames between two transitions.

@@ -47,4 +47,7 @@ pub struct StreamInfo {
     pub kind: String,
     pub codec: Option<String>,
     pub language: Option<String>,
+    /// The stream's name when the container gives one (e.g. a subtitle track's `English`).
+    #[serde(default)]
+    pub title: Option<String>,
 }

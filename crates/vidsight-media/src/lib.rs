@@ -74,6 +74,46 @@ impl MediaTools {
         report.into_media_info()
     }
 
+    /// The cues of one text subtitle stream (SubRip, ASS/SSA, mov_text, WebVTT…), converted
+    /// by ffmpeg to WebVTT. Image subtitles (DVD/PGS bitmaps) are not text and fail. At most
+    /// `MAX_SUBTITLE_BYTES` of WebVTT are read; the rest of a larger track is dropped.
+    pub async fn subtitle_webvtt(&self, path: &Path, stream_index: u32) -> Result<String> {
+        let mut command = self.ffmpeg_command();
+        command
+            .args(["-hide_banner", "-nostdin", "-v", "error"])
+            .args(["-protocol_whitelist", "file", "-i"])
+            .arg(input_url(path))
+            .args([
+                "-map",
+                &format!("0:{stream_index}"),
+                "-f",
+                "webvtt",
+                "pipe:1",
+            ]);
+        let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
+        if !output.success {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(Error::new(
+                ErrorCode::MediaToolFailed,
+                format!(
+                    "subtitle stream {stream_index} could not be read as text: {}",
+                    truncate(stderr.trim(), 300)
+                ),
+            ));
+        }
+        let mut text = output.stdout;
+        if text.len() > MAX_SUBTITLE_BYTES {
+            text.truncate(MAX_SUBTITLE_BYTES);
+            // cut at the last cue boundary so no cue is half kept
+            let keep = text
+                .windows(2)
+                .rposition(|pair| pair == b"\n\n")
+                .unwrap_or(0);
+            text.truncate(keep);
+        }
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+
     /// Probes, decodes the first video frame and reads the packets of the last second, so
     /// that a file whose headers parse but whose pictures do not — or whose data stops
     /// early, as when an upload with its index at the front was cut short — is refused at
@@ -138,6 +178,34 @@ impl MediaTools {
         }
         Err(error)
     }
+}
+
+/// The most WebVTT text read from one subtitle stream (a feature film's track is ~100 KiB).
+pub const MAX_SUBTITLE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Subtitle codecs ffmpeg can turn into text.
+pub fn is_text_subtitle(codec: &str) -> bool {
+    matches!(
+        codec,
+        "subrip"
+            | "srt"
+            | "ass"
+            | "ssa"
+            | "mov_text"
+            | "webvtt"
+            | "text"
+            | "microdvd"
+            | "subviewer"
+            | "subviewer1"
+            | "sami"
+            | "realtext"
+            | "jacosub"
+            | "mpl2"
+            | "pjs"
+            | "vplayer"
+            | "stl"
+            | "eia_608"
+    )
 }
 
 /// The input URL ffmpeg is given: the `file:` protocol, so a name can never be read as

@@ -260,6 +260,10 @@ impl ProbeReport {
                     },
                     codec: stream.codec_name.clone(),
                     language: stream.tags.get("language").cloned(),
+                    title: stream
+                        .tags
+                        .get("title")
+                        .map(|title| title.chars().take(200).collect()),
                 })
                 .collect(),
         })

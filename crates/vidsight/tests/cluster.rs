@@ -77,18 +77,30 @@ fn spawn_vidsight(
         .unwrap_or_else(|error| panic!("starting {name}: {error}"))
 }
 
+/// The built web app (`make web`), served by nginx as in production; a stand-in page with
+/// one hashed asset when it has not been built.
+fn web_root(dir: &Path) -> PathBuf {
+    let built = repo_root().join("web/dist");
+    if built.join("index.html").exists() {
+        return built;
+    }
+    let web = dir.join("web");
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(
+        web.join("index.html"),
+        "<!doctype html><title>vidsight</title><script type=\"module\" src=\"/assets/index-0a1b2c3d.js\"></script>",
+    )
+    .unwrap();
+    std::fs::write(web.join("assets/index-0a1b2c3d.js"), "export {};").unwrap();
+    web
+}
+
 fn render_nginx(dir: &Path, listen: u16, upstreams: &[u16]) -> PathBuf {
     let template =
         std::fs::read_to_string(repo_root().join("deploy/nginx/vidsight.conf.template")).unwrap();
     let prefix = dir.join("nginx");
-    let web = dir.join("web");
     std::fs::create_dir_all(&prefix).unwrap();
-    std::fs::create_dir_all(&web).unwrap();
-    std::fs::write(
-        web.join("index.html"),
-        "<!doctype html><title>vidsight</title>",
-    )
-    .unwrap();
+    let web = web_root(dir);
     let servers: Vec<String> = upstreams
         .iter()
         .map(|port| format!("server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;"))
@@ -248,6 +260,47 @@ async fn cluster_survives_a_worker_kill_and_a_broker_restart() {
     let me: Value = response.json().await.unwrap();
     assert_eq!(me["role"], "admin", "{me}");
     log("the gateway authenticates: 401 without a credential, 403 for a member on admin routes");
+
+    // the web app from nginx: pages revalidate under a strict CSP, any app route falls back
+    // to index.html, hashed assets are cached for a year
+    let page = client
+        .get(format!("{gateway}/videos/some-id"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["cache-control"], "no-cache");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && !csp.contains("script-src 'unsafe-inline'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    let asset = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("index.html loads a script")
+        .to_owned();
+    assert!(asset.starts_with("/assets/"), "{asset}");
+    let script = client
+        .get(format!("{gateway}{asset}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200, "{asset}");
+    assert_eq!(
+        script.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/javascript"));
+    log(&format!(
+        "nginx serves the web app: SPA fallback, {asset} immutable"
+    ));
     let client = {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(

@@ -9,6 +9,8 @@ export type Video = components["schemas"]["Video"];
 export type User = components["schemas"]["User"];
 export type ApiKey = components["schemas"]["ApiKey"];
 export type UserEvent = components["schemas"]["UserEvent"];
+export type Insights = components["schemas"]["Insights"];
+export type Cue = components["schemas"]["Cue"];
 
 export function cookie(name: string): string | undefined {
   return document.cookie

@@ -171,7 +171,15 @@ export function Settings() {
   return (
     <main className="page narrow">
       <h1>Settings</h1>
-      <p>{me.data.email} · {me.data.role}</p>
+      <section aria-label="Profile" className="stack">
+        <h2>Profile</h2>
+        <dl className="facts">
+          <dt>Email</dt><dd>{me.data.email}</dd>
+          <dt>Role</dt><dd>{me.data.role === "admin" ? "administrator" : "member"}</dd>
+          <dt>Two-factor</dt><dd>{me.data.mfa_enabled ? "on" : "off"}</dd>
+          <dt>Member since</dt><dd>{new Date(me.data.created_at).toLocaleDateString()}</dd>
+        </dl>
+      </section>
       <Password />
       <TwoFactor enabled={me.data.mfa_enabled} />
       <Keys />

@@ -1,17 +1,32 @@
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, errorMessage } from "../api/client";
-import { clock } from "../format";
+import { api, errorMessage, type Cue, type Insights } from "../api/client";
+import { activeCue, clock } from "../format";
 import { useLiveEvents, useProgress } from "../live";
 
 type Segment = { start: number; end: number };
-type Insights = {
-  shots: (Segment & { index: number; keyframe?: string })[];
-  transitions?: { time?: number; at?: number }[];
-  black?: Segment[];
-  silence?: Segment[];
-};
+
+/** The caption cues, the current one highlighted as the video plays; a click seeks. */
+function Captions({ cues, now, seek }: { cues: Cue[]; now: number; seek: (time: number) => void }) {
+  const current = activeCue(cues, now);
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    const item = list.current?.querySelector<HTMLElement>(`[data-cue="${current}"]`);
+    if (item && list.current) list.current.scrollTop = item.offsetTop - list.current.offsetTop - 40;
+  }, [current]);
+  return (
+    <ol className="cues" ref={list}>
+      {cues.map((cue, index) => (
+        <li key={index} data-cue={index} aria-current={index === current ? "true" : undefined}>
+          <button type="button" className="cue" onClick={() => seek(cue.start)}>
+            <span className="time">{clock(cue.start)}</span> <span>{cue.text}</span>
+          </button>
+        </li>
+      ))}
+    </ol>
+  );
+}
 
 export function VideoPage() {
   useLiveEvents();
@@ -21,6 +36,9 @@ export function VideoPage() {
   const navigate = useNavigate();
   const queries = useQueryClient();
   const live = useProgress(id);
+  const [now, setNow] = useState(0);
+  const [preview, setPreview] = useState<{ left: number; shot: Insights["shots"][number] } | null>(null);
+  const [track, setTrack] = useState(0);
   const video = useQuery({
     queryKey: ["video", id],
     queryFn: async () => {
@@ -33,9 +51,9 @@ export function VideoPage() {
     queryKey: ["video", id, "insights"],
     enabled: video.data?.status === "ready",
     queryFn: async () => {
-      const response = await fetch(`/api/v1/videos/${id}/insights`, { credentials: "include" });
-      if (!response.ok) throw await response.json();
-      return (await response.json()) as Insights;
+      const { data, error } = await api.GET("/api/v1/videos/{id}/insights", { params: { path: { id } } });
+      if (error) throw error;
+      return data;
     },
   });
   const start = Number(params.get("t") ?? "");
@@ -50,6 +68,7 @@ export function VideoPage() {
   const seek = (time: number) => {
     if (player.current) {
       player.current.currentTime = time;
+      setNow(time);
       void player.current.play().catch(() => undefined);
     }
   };
@@ -65,19 +84,24 @@ export function VideoPage() {
     if (error) window.alert(errorMessage(error));
     await queries.invalidateQueries({ queryKey: ["video", id] });
   };
-  const band = (segments: Segment[] | undefined, kind: string) =>
+  const percent = (time: number) => `${Math.min(100, (time / duration) * 100)}%`;
+  const band = (segments: Segment[] | undefined, kind: string, label: string) =>
     (segments ?? []).map((segment, index) => (
       <button
         key={`${kind}-${index}`}
         type="button"
         className={`segment ${kind}`}
-        style={{ left: `${(segment.start / duration) * 100}%`, width: `${Math.max(0.5, ((segment.end - segment.start) / duration) * 100)}%` }}
-        title={`${kind} ${clock(segment.start)}–${clock(segment.end)}`}
-        aria-label={`${kind} from ${clock(segment.start)} to ${clock(segment.end)}`}
+        style={{ left: percent(segment.start), width: `${Math.max(0.5, ((segment.end - segment.start) / duration) * 100)}%` }}
+        title={`${label} ${clock(segment.start)}–${clock(segment.end)}`}
+        aria-label={`${label} from ${clock(segment.start)} to ${clock(segment.end)}`}
         onClick={() => seek(segment.start)}
       />
     ));
+  const found = insights.data;
+  const tracks = found?.captions ?? [];
+  const shownTrack = tracks[Math.min(track, Math.max(0, tracks.length - 1))];
   const portrait = data.media.display_height > data.media.display_width;
+  const base = `/api/v1/videos/${id}`;
 
   return (
     <main className="page">
@@ -88,42 +112,100 @@ export function VideoPage() {
         {data.status === "processing" && <> {live ?? data.progress}%</>}
         {data.error && <> — {data.error.message}</>}
       </p>
-      <video
-        ref={player}
-        className={portrait ? "player portrait" : "player"}
-        src={`/api/v1/videos/${id}/content`}
-        controls
-        preload="metadata"
-        style={{ aspectRatio: `${data.media.display_width} / ${data.media.display_height}` }}
-      >
-        {data.status === "ready" && <track kind="chapters" src={`/api/v1/videos/${id}/insights.vtt`} default />}
-      </video>
-      {insights.data && (
+      <div className="watch">
+        <video
+          ref={player}
+          className={portrait ? "player portrait" : "player"}
+          src={`${base}/content`}
+          controls
+          preload="metadata"
+          onTimeUpdate={(event) => setNow(event.currentTarget.currentTime)}
+          style={{ aspectRatio: `${data.media.display_width} / ${data.media.display_height}` }}
+        >
+          {data.status === "ready" && <track kind="chapters" src={`${base}/insights.vtt`} default />}
+          {tracks.map((caption, index) => (
+            <track key={caption.stream} kind="captions" src={`${base}/captions.vtt?track=${caption.stream}`} srcLang={caption.language ?? undefined} label={caption.title ?? caption.language ?? `Track ${index + 1}`} />
+          ))}
+        </video>
+        {shownTrack && (
+          <section aria-label="Captions" className="panel">
+            <div className="row tight">
+              <h2>Captions</h2>
+              {tracks.length > 1 && (
+                <label className="inline">Track
+                  <select value={track} onChange={(event) => setTrack(Number(event.target.value))}>
+                    {tracks.map((caption, index) => <option key={caption.stream} value={index}>{caption.title ?? caption.language ?? `Track ${index + 1}`}</option>)}
+                  </select>
+                </label>
+              )}
+            </div>
+            <Captions cues={shownTrack.cues} now={now} seek={seek} />
+          </section>
+        )}
+      </div>
+      {data.status === "ready" && !found && <div className="timeline placeholder" aria-busy="true" />}
+      {found && (
         <>
-          <section aria-label="Timeline" className="timeline">
-            <div className="lane" data-lane="shots">{band(insights.data.shots, "shot")}</div>
-            <div className="lane" data-lane="black">{band(insights.data.black, "black")}</div>
-            <div className="lane" data-lane="silence">{band(insights.data.silence, "silence")}</div>
+          <section aria-label="Timeline" className="timeline" onMouseLeave={() => setPreview(null)}>
+            <div className="playhead" style={{ left: percent(now) }} aria-hidden="true" />
+            <div className="lane" data-lane="shots" title="Shots">
+              {found.shots.map((shot) => (
+                <button
+                  key={`shot-${shot.index}`}
+                  type="button"
+                  className="segment shot"
+                  style={{ left: percent(shot.start), width: `${Math.max(0.5, ((shot.end - shot.start) / duration) * 100)}%` }}
+                  aria-label={`Shot ${shot.index + 1} from ${clock(shot.start)} to ${clock(shot.end)}`}
+                  onMouseEnter={() => setPreview({ left: ((shot.start + shot.end) / 2 / duration) * 100, shot })}
+                  onFocus={() => setPreview({ left: ((shot.start + shot.end) / 2 / duration) * 100, shot })}
+                  onBlur={() => setPreview(null)}
+                  onClick={() => seek(shot.start)}
+                />
+              ))}
+            </div>
+            <div className="lane" data-lane="black" title="Black frames">{band(found.black, "black", "Black")}</div>
+            <div className="lane" data-lane="silence" title="Silence">{band(found.silence, "silence", "Silence")}</div>
+            {shownTrack && <div className="lane" data-lane="captions" title="Captions">{band(shownTrack.cues, "caption", "Caption")}</div>}
+            {preview?.shot.keyframe && (
+              <figure className="preview" style={{ left: `clamp(0%, calc(${preview.left}% - 5rem), calc(100% - 10rem))` }} aria-hidden="true">
+                <img src={`${base}/keyframes/${preview.shot.keyframe}`} alt="" width={160} height={90} />
+                <figcaption>Shot {preview.shot.index + 1} · {clock(preview.shot.start)}</figcaption>
+              </figure>
+            )}
+            <p className="legend meta"><span className="key shot" /> shots <span className="key black" /> black <span className="key silence" /> silence{shownTrack && <> <span className="key caption" /> captions</>}</p>
           </section>
           <section aria-label="Keyframes">
             <ul className="strip">
-              {insights.data.shots.filter((shot) => shot.keyframe).map((shot) => (
+              {found.shots.filter((shot) => shot.keyframe).map((shot) => (
                 <li key={shot.index}>
-                  <button type="button" onClick={() => seek(shot.start)} aria-label={`Shot ${shot.index + 1} at ${clock(shot.start)}`}>
-                    <img src={`/api/v1/videos/${id}/keyframes/${shot.keyframe}`} alt="" loading="lazy" width={160} height={90} />
+                  <button type="button" onClick={() => seek(shot.start)} aria-label={`Keyframe of shot ${shot.index + 1} at ${clock(shot.start)}`}>
+                    <img src={`${base}/keyframes/${shot.keyframe}`} alt="" loading="lazy" width={160} height={90} />
                     <span>{clock(shot.start)}</span>
                   </button>
                 </li>
               ))}
             </ul>
           </section>
+          <section aria-label="Technical cues" className="panel">
+            <h2>Technical cues</h2>
+            <dl className="facts">
+              <dt>Shots</dt><dd>{found.shots.length} ({found.transitions.length} transitions)</dd>
+              <dt>Black</dt><dd>{found.black.length ? found.black.map((s) => `${clock(s.start)}–${clock(s.end)}`).join(", ") : "none"}</dd>
+              <dt>Silence</dt><dd>{found.silence.length ? found.silence.map((s) => `${clock(s.start)}–${clock(s.end)}`).join(", ") : "none"}</dd>
+              <dt>Loudness</dt><dd>{found.loudness ? `${found.loudness.integrated_lufs.toFixed(1)} LUFS · range ${found.loudness.lra.toFixed(1)} LU · peak ${found.loudness.true_peak_dbtp.toFixed(1)} dBTP` : "no audio"}</dd>
+              <dt>Picture</dt><dd>{data.media.width}×{data.media.height} stored, {data.media.display_aspect} shown{data.media.rotation ? `, rotated ${data.media.rotation}°` : ""} · {data.media.fps.toFixed(2)} fps{data.media.variable_frame_rate ? " (variable)" : ""}</dd>
+              <dt>Container</dt><dd>{data.media.container} · {data.media.video_codec}{data.media.audio_codec ? ` + ${data.media.audio_codec}` : ""}</dd>
+            </dl>
+          </section>
         </>
       )}
       <section aria-label="Actions" className="row">
         {data.status === "ready" && (
           <>
-            <a href={`/api/v1/videos/${id}/insights`} download={`${data.filename}.insights.json`}>Export JSON</a>
-            <a href={`/api/v1/videos/${id}/insights.vtt`} download={`${data.filename}.vtt`}>Export WebVTT</a>
+            <a href={`${base}/insights`} download={`${data.filename}.insights.json`}>Export JSON</a>
+            <a href={`${base}/insights.vtt`} download={`${data.filename}.vtt`}>Export WebVTT</a>
+            <a href={`${base}/insights.csv`} download={`${data.filename}.csv`}>Export CSV</a>
+            {shownTrack && <a href={`${base}/captions.srt?track=${shownTrack.stream}`} download={`${data.filename}.srt`}>Export SRT</a>}
           </>
         )}
         <button type="button" onClick={reanalyse} disabled={data.status === "processing"}>Analyse again</button>

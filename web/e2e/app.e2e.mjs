@@ -1,0 +1,307 @@
+// End-to-end: the real server (the debug binary, embedded defaults, a fresh data directory)
+// serving the built web app, driven through Debian's Chromium by playwright-core.
+//
+//   node e2e/app.e2e.mjs            (from web/, after `npm run build` and `cargo build`)
+//
+// Environment: VIDSIGHT_BIN (default ../target/debug/vidsight), CHROMIUM (default
+// /usr/bin/chromium), MEDIA_DIR (default ../../shared/media), E2E_ARTIFACTS (default
+// ../target/e2e: screenshots, the server's log, the downloaded export).
+import { spawn, execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const web = resolve(here, "..");
+const binary = resolve(web, process.env.VIDSIGHT_BIN ?? "../target/debug/vidsight");
+const browserPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const media = resolve(web, process.env.MEDIA_DIR ?? "../../shared/media");
+const artifacts = resolve(web, process.env.E2E_ARTIFACTS ?? "../target/e2e");
+const EMAIL = "ada@example.test";
+const PASSWORD = "correct horse battery staple";
+// a word only the captions of the second clip contain
+const WORD = "lighthouse";
+
+const started = Date.now();
+const step = (text) => console.log(`e2e ${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s  ${text}`);
+
+for (const [what, path] of [["the vidsight binary (cargo build --bin vidsight)", binary], ["the built web app (npm run build)", join(web, "dist/index.html")], ["Chromium (scripts/install-deps.sh --test)", browserPath]]) {
+  if (!existsSync(path)) {
+    console.error(`e2e: ${what} is missing at ${path}`);
+    process.exit(1);
+  }
+}
+if (!existsSync(join(media, "bikes.mp4")) || !existsSync(join(media, "bigbuckbunny.mp4"))) {
+  console.log(`e2e: SKIPPED — the real clips are not at ${media} (set MEDIA_DIR)`);
+  process.exit(0);
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s): what an authenticator app shows at `time`. */
+function totp(base32, time = Date.now()) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const char of base32.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(time / 1000 / 30)));
+  const hmac = createHmac("sha1", key).update(counter).digest();
+  const offset = hmac[hmac.length - 1] & 0xf;
+  return String((hmac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+const freePort = () =>
+  new Promise((done) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+
+mkdirSync(artifacts, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), "vidsight-e2e-"));
+// the second clip: real footage with a subtitle track muxed in (stream copy), so the
+// analysis has words to find; the shared clips carry no text
+const captioned = join(work, "bikes-captioned.mp4");
+writeFileSync(join(work, "bikes.srt"), `1\n00:00:00,400 --> 00:00:03,000\nTwo riders leave the harbour\n\n2\n00:00:03,200 --> 00:00:06,500\nand race towards the ${WORD}.\n\n3\n00:00:06,800 --> 00:00:09,500\n<i>The finish line is near.</i>\n\n`);
+execFileSync("ffmpeg", ["-v", "error", "-y", "-i", join(media, "bikes.mp4"), "-i", join(work, "bikes.srt"), "-map", "0:v", "-map", "1", "-c:v", "copy", "-c:s", "mov_text", "-metadata:s:s:0", "language=eng", "-metadata:s:s:0", "title=English", captioned]);
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const log = join(artifacts, "server.log");
+const server = spawn(binary, ["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", join(work, "data")], {
+  env: { ...process.env, VIDSIGHT_HTTP__WEB_DIR: join(web, "dist"), VIDSIGHT_LOG__LEVEL: "info", RUST_LOG: undefined },
+  stdio: ["ignore", "pipe", "pipe"],
+});
+const output = [];
+server.stdout.on("data", (chunk) => output.push(chunk));
+server.stderr.on("data", (chunk) => output.push(chunk));
+let browser;
+const refused = [];
+const finish = async (code) => {
+  await browser?.close().catch(() => undefined);
+  server.kill("SIGTERM");
+  writeFileSync(log, Buffer.concat(output));
+  rmSync(work, { recursive: true, force: true });
+  process.exit(code);
+};
+process.on("unhandledRejection", async (error) => {
+  console.error(error);
+  await finish(1);
+});
+
+async function waitHealthy() {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (server.exitCode !== null) throw new Error(`the server exited (${server.exitCode}); see ${log}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error("the server did not become healthy in 30 s");
+}
+
+try {
+  await waitHealthy();
+  step(`server up on ${base}`);
+  browser = await chromium.launch({
+    executablePath: browserPath,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true, colorScheme: "light" });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const consoleErrors = [];
+  page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+  page.on("pageerror", (error) => consoleErrors.push(`${error}`));
+  page.on("dialog", (dialog) => dialog.accept());
+  page.on("response", (response) => {
+    if (response.status() >= 400 && response.url().includes("/api/")) refused.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+  });
+
+  // --- sign up ---------------------------------------------------------------------------
+  await page.goto(`${base}/`);
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Library" }).waitFor();
+  await page.getByText("No videos yet").waitFor();
+  step("signed up; the empty library says what to do");
+
+  // --- MFA on ------------------------------------------------------------------------------
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const secret = (await page.locator("section[aria-label='Two-factor authentication'] code").first().textContent()).trim();
+  assert.match(secret, /^[A-Z2-7]+=*$/, "the TOTP key is shown in base32");
+  await page.getByRole("img", { name: "QR code for the authenticator app" }).waitFor();
+  await page.getByLabel("Code from the app").fill(totp(secret));
+  await page.getByRole("button", { name: "Turn on" }).click();
+  await page.getByText("Keep these recovery codes").waitFor();
+  assert.equal(await page.locator(".codes li").count(), 10, "ten recovery codes");
+  step("MFA enrolled with a TOTP code; 10 recovery codes shown");
+
+  // --- sign out, sign in with the TOTP step ------------------------------------------------
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByLabel("Two-factor code").waitFor();
+  // the enrollment's step was spent (a code works once); the app's next code is accepted
+  await page.getByLabel("Two-factor code").fill(totp(secret, Date.now() + 30_000));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Library" }).waitFor();
+  step("signed out, and in again with password + TOTP");
+
+  // --- upload two clips, one interrupted and resumed ---------------------------------------
+  const uploadLog = [];
+  let interrupted = false;
+  await page.route("**/api/v1/uploads/**", async (route) => {
+    const request = route.request();
+    uploadLog.push({ method: request.method(), url: request.url(), offset: request.headers()["upload-offset"] });
+    if (request.method() === "PATCH" && !interrupted) {
+      interrupted = true;
+      // half the chunk reaches the server, then the connection drops
+      const body = request.postDataBuffer();
+      await route.fetch({ postData: body.subarray(0, Math.floor(body.length / 2)) });
+      await route.abort("connectionreset");
+      return;
+    }
+    await route.continue();
+  });
+  await page.locator("input[type=file]").setInputFiles([join(media, "bigbuckbunny.mp4"), captioned]);
+  await page.getByText("uploaded").first().waitFor({ timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelectorAll(".transfers li").length === 2 && [...document.querySelectorAll(".transfers .meta")].every((meta) => meta.textContent === "uploaded"), null, { timeout: 60_000 });
+  await page.unroute("**/api/v1/uploads/**");
+  const patches = uploadLog.filter((entry) => entry.method === "PATCH");
+  const firstUrl = patches[0].url;
+  const resumed = uploadLog.filter((entry) => entry.url === firstUrl);
+  assert.ok(resumed.some((entry) => entry.method === "HEAD"), `the client asked the server for the offset after the drop: ${JSON.stringify(resumed)}`);
+  assert.ok(resumed.some((entry) => entry.method === "PATCH" && Number(entry.offset) > 0), `the upload resumed from the middle, not from zero: ${JSON.stringify(resumed)}`);
+  step(`two uploads done; one dropped mid-chunk and resumed at byte ${resumed.find((entry) => entry.method === "PATCH" && Number(entry.offset) > 0).offset}`);
+
+  // --- live progress to ready (no reload) --------------------------------------------------
+  const seen = new Set();
+  const poll = setInterval(async () => {
+    const text = await page.locator(".grid").textContent().catch(() => "");
+    for (const state of ["uploaded", "processing", "ready"]) if (text?.includes(state)) seen.add(state);
+  }, 100);
+  await page.waitForFunction(() => {
+    const badges = [...document.querySelectorAll(".grid .badge")];
+    return badges.length === 2 && badges.every((badge) => badge.textContent === "ready");
+  }, null, { timeout: 180_000 });
+  clearInterval(poll);
+  step(`both videos ready, followed live on the page (states seen: ${[...seen].join(", ")})`);
+  await page.locator(".grid img").first().waitFor();
+  await page.screenshot({ path: join(artifacts, "library.png") });
+
+  // --- open one; click a shot on the timeline ----------------------------------------------
+  await page.getByRole("link", { name: /bikes-captioned\.mp4/ }).first().click();
+  await page.getByRole("heading", { name: "bikes-captioned.mp4" }).waitFor();
+  const player = page.locator("video");
+  await page.waitForFunction(() => (document.querySelector("video")?.readyState ?? 0) >= 1, null, { timeout: 30_000 });
+  const shots = page.locator("[data-lane=shots] button");
+  const shotCount = await shots.count();
+  assert.ok(shotCount >= 3, `bikes.mp4 has several shots (found ${shotCount})`);
+  const target = shots.nth(2);
+  const label = await target.getAttribute("aria-label");
+  await target.hover();
+  await page.locator(".timeline .preview img").waitFor();
+  await target.click();
+  const insights = await (await page.request.get(`${base}/api/v1/videos/${page.url().split("/videos/")[1]}/insights`)).json();
+  const shotStart = insights.shots[2].start;
+  await page.waitForFunction((expected) => Math.abs(document.querySelector("video").currentTime - expected) < 0.5, shotStart);
+  const currentTime = await player.evaluate((element) => element.currentTime);
+  step(`clicked “${label}”: the player moved to ${currentTime.toFixed(2)} s (the shot starts at ${shotStart} s)`);
+  await player.evaluate((element) => element.pause());
+
+  // the captions panel follows playback, and a click on a cue seeks
+  await page.getByRole("button", { name: new RegExp(WORD) }).click();
+  await page.waitForFunction(() => {
+    const current = document.querySelector(".cues li[aria-current=true]");
+    return current?.textContent?.includes("lighthouse");
+  });
+  await player.evaluate((element) => element.pause());
+  step("the captions panel highlights the cue playing; clicking a cue seeks");
+  await page.screenshot({ path: join(artifacts, "video.png") });
+
+  // --- download the WebVTT export ----------------------------------------------------------
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export WebVTT" }).click()]);
+  const vttPath = join(artifacts, "export.vtt");
+  await download.saveAs(vttPath);
+  const vtt = readFileSync(vttPath, "utf8");
+  assert.ok(vtt.startsWith("WEBVTT"), "a WebVTT file");
+  assert.equal((vtt.match(/-->/g) ?? []).length, shotCount, "one cue per shot");
+  const [srt] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export SRT" }).click()]);
+  const srtText = readFileSync(await srt.path(), "utf8");
+  assert.ok(srtText.includes(`race towards the ${WORD}.`) && srtText.includes("00:00:03,200 --> 00:00:06,500"), srtText);
+  step(`downloaded the WebVTT export (${shotCount} cues) and the captions as SRT`);
+
+  // --- search a word from the insights -----------------------------------------------------
+  await page.getByRole("link", { name: "Library" }).click();
+  await page.getByRole("searchbox").fill(WORD);
+  await page.getByRole("button", { name: "Search" }).click();
+  const hit = page.locator(".results a", { hasText: WORD }).first();
+  await hit.waitFor();
+  await hit.click();
+  await page.getByRole("heading", { name: "bikes-captioned.mp4" }).waitFor();
+  assert.match(page.url(), /\?t=3\.2/, "the hit opens the video at the caption's time");
+  await page.waitForFunction(() => Math.abs((document.querySelector("video")?.currentTime ?? 0) - 3.2) < 0.5);
+  step(`searched “${WORD}”: found in the captions, opened the video at 0:03`);
+
+  // --- create an API key -------------------------------------------------------------------
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel("Name").fill("e2e import");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = (await page.locator("code.secret").first().textContent()).trim();
+  assert.match(key, /^vsk_[0-9a-f]+_[A-Za-z0-9_-]+$/, "the key's secret is shown (once)");
+  const withKey = await fetch(`${base}/api/v1/videos`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(withKey.status, 200, "the new key works");
+  assert.equal((await withKey.json()).items.length, 2);
+  step("created an API key; it lists the two videos");
+  await page.screenshot({ path: join(artifacts, "settings.png"), fullPage: true });
+
+  // --- delete a video ----------------------------------------------------------------------
+  await page.getByRole("link", { name: "Library" }).click();
+  await page.getByRole("link", { name: /bigbuckbunny\.mp4/ }).first().click();
+  await page.getByRole("heading", { name: "bigbuckbunny.mp4" }).waitFor();
+  await page.getByRole("button", { name: "Delete" }).click();
+  await page.getByRole("heading", { name: "Library" }).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll(".grid .card").length === 1);
+  const after = await (await fetch(`${base}/api/v1/videos`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.deepEqual(after.items.map((video) => video.filename), ["bikes-captioned.mp4"]);
+  step("deleted a video (confirmed); one is left");
+
+  // --- phone width -------------------------------------------------------------------------
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByRole("link", { name: /bikes-captioned\.mp4/ }).first().click();
+  await page.getByRole("heading", { name: "bikes-captioned.mp4" }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `nothing is wider than a phone screen (overflow ${overflow}px)`);
+  await page.screenshot({ path: join(artifacts, "video-phone.png") });
+  step("the video page fits a 390 px wide phone");
+
+  const unexpected = consoleErrors.filter((text) => !/401|Failed to load resource/.test(text));
+  assert.deepEqual(unexpected, [], "no script errors in the console");
+  step(`passed; screenshots in ${artifacts}`);
+  await finish(0);
+} catch (error) {
+  console.error(`e2e: FAILED — ${error?.stack ?? error}`);
+  console.error(`the server's log: ${log}`);
+  console.error(`API responses >= 400 the page saw:\n  ${refused.join("\n  ")}`);
+  try {
+    const pages = browser?.contexts().flatMap((context) => context.pages()) ?? [];
+    if (pages[0]) await pages[0].screenshot({ path: join(artifacts, "failure.png") });
+  } catch {
+    /* the browser is gone */
+  }
+  await finish(1);
+}
