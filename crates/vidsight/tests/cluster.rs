@@ -290,9 +290,11 @@ async fn cluster_survives_a_worker_kill_and_a_broker_restart() {
         .await
         .unwrap();
     assert_eq!(script.status(), 200, "{asset}");
+    let cache: Vec<_> = script.headers().get_all("cache-control").iter().collect();
     assert_eq!(
-        script.headers()["cache-control"],
-        "public, max-age=31536000, immutable"
+        cache,
+        ["public, max-age=31536000, immutable"],
+        "one Cache-Control"
     );
     assert!(script.headers()["content-type"]
         .to_str()

@@ -345,3 +345,184 @@ async fn the_web_app_is_served_with_its_cache_rules_and_spa_fallback() {
     }
     server.stop().await;
 }
+
+/// A file's subtitle tracks become captions in the insights: cleaned text with times,
+/// searchable (accents folded), exported as WebVTT, SubRip and CSV; a video without them
+/// answers `not-found` with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subtitle_tracks_become_searchable_exportable_captions() {
+    let dir = tempfile::tempdir().unwrap();
+    let english = dir.path().join("en.srt");
+    std::fs::write(
+        &english,
+        "1\n00:00:00,500 --> 00:00:01,500\nPastéis & <i>nata</i>\n\n\
+         2\n00:00:01,800 --> 00:00:02,900\n{\\an8}towards the lighthouse\n\n",
+    )
+    .unwrap();
+    let portuguese = dir.path().join("pt.srt");
+    std::fs::write(
+        &portuguese,
+        "1\n00:00:01,000 --> 00:00:02,000\n=rumo ao farol\n\n",
+    )
+    .unwrap();
+    let silent = lavfi_clip(
+        dir.path(),
+        "plain.mp4",
+        "testsrc2=size=320x240:rate=25:duration=3",
+        &[],
+    );
+    let captioned = dir.path().join("talk.mkv");
+    ffmpeg(&[
+        "-i",
+        silent.to_str().unwrap(),
+        "-i",
+        english.to_str().unwrap(),
+        "-i",
+        portuguese.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-map",
+        "1",
+        "-map",
+        "2",
+        "-c:v",
+        "copy",
+        "-c:s",
+        "srt",
+        "-metadata:s:s:0",
+        "language=eng",
+        "-metadata:s:s:0",
+        "title=English",
+        "-metadata:s:s:1",
+        "language=por",
+        captioned.to_str().unwrap(),
+    ]);
+    let server = TestServer::start(json!({})).await;
+    let (status, video) = server
+        .upload(
+            std::fs::read(&captioned).unwrap(),
+            "talk.mkv",
+            "video/x-matroska",
+        )
+        .await;
+    assert_eq!(status, 201, "{video}");
+    let id = video["id"].as_str().unwrap().to_owned();
+    let (status, plain) = server.upload_file(&silent).await;
+    assert_eq!(status, 201, "{plain}");
+    let plain_id = plain["id"].as_str().unwrap().to_owned();
+    for video in [&id, &plain_id] {
+        let done = server.wait_finished(video, Duration::from_secs(120)).await;
+        assert_eq!(done["status"], "ready", "{done}");
+    }
+
+    let (_, insights) = server
+        .get_json(&format!("/api/v1/videos/{id}/insights"))
+        .await;
+    assert_valid_insights(&insights);
+    let tracks = insights["captions"].as_array().expect("captions");
+    assert_eq!(tracks.len(), 2, "{tracks:?}");
+    assert_eq!(tracks[0]["stream"], 1);
+    assert_eq!(tracks[0]["language"], "eng");
+    assert_eq!(tracks[0]["title"], "English");
+    assert_eq!(
+        tracks[0]["cues"],
+        json!([
+            { "start": 0.5, "end": 1.5, "text": "Pastéis & nata" },
+            { "start": 1.8, "end": 2.9, "text": "towards the lighthouse" },
+        ])
+    );
+    assert_eq!(tracks[1]["stream"], 2);
+    assert_eq!(tracks[1]["language"], "por");
+    let (_, plain_insights) = server
+        .get_json(&format!("/api/v1/videos/{plain_id}/insights"))
+        .await;
+    assert!(
+        plain_insights.get("captions").is_none(),
+        "left out when none"
+    );
+
+    // found by a word of the captions, at its time; accents folded
+    for (query, start) in [("lighthouse", 1.8), ("pasteis", 0.5), ("farol", 1.0)] {
+        let (status, found) = server.get_json(&format!("/api/v1/search?q={query}")).await;
+        assert_eq!(status, 200, "{found}");
+        let items = found["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{query}: {found}");
+        assert_eq!(items[0]["video"]["id"], id.as_str());
+        let hit = items[0]["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|hit| hit["start"].as_f64() == Some(start))
+            .unwrap_or_else(|| panic!("{query} at {start}: {found}"));
+        assert!(hit["end"].as_f64().is_some(), "{hit}");
+    }
+
+    let get = |path: String| {
+        let client = server.client.clone();
+        let url = server.url(&path);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let vtt = get(format!("/api/v1/videos/{id}/captions.vtt")).await;
+    assert_eq!(vtt.status(), 200);
+    assert!(vtt.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/vtt"));
+    assert_eq!(
+        vtt.text().await.unwrap(),
+        "WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nPastéis &amp; nata\n\n\
+         00:00:01.800 --> 00:00:02.900\ntowards the lighthouse\n\n"
+    );
+    let srt = get(format!("/api/v1/videos/{id}/captions.srt?track=2")).await;
+    assert_eq!(srt.status(), 200);
+    assert_eq!(
+        srt.headers()["content-disposition"],
+        "attachment; filename=\"talk.srt\""
+    );
+    assert_eq!(
+        srt.text().await.unwrap(),
+        "1\n00:00:01,000 --> 00:00:02,000\n=rumo ao farol\n\n"
+    );
+    let csv = get(format!("/api/v1/videos/{id}/insights.csv")).await;
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "kind,start,end,text");
+    assert!(
+        rows.iter()
+            .any(|row| row.starts_with("shot,0.000,") && row.ends_with(",shot-0001.jpg")),
+        "{csv}"
+    );
+    assert!(
+        rows.contains(&"caption,0.500,1.500,Pastéis & nata"),
+        "{csv}"
+    );
+    assert!(
+        rows.contains(&"caption,1.000,2.000,'=rumo ao farol"),
+        "a formula-looking cell is defused: {csv}"
+    );
+
+    for (path, status, code) in [
+        (
+            format!("/api/v1/videos/{id}/captions.srt?track=7"),
+            404,
+            "not-found",
+        ),
+        (
+            format!("/api/v1/videos/{id}/captions.vtt?track=x"),
+            400,
+            "bad-request",
+        ),
+        (
+            format!("/api/v1/videos/{plain_id}/captions.vtt"),
+            404,
+            "not-found",
+        ),
+    ] {
+        let response = get(path.clone()).await;
+        assert_eq!(response.status(), status, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+    }
+    server.stop().await;
+}
