@@ -64,6 +64,7 @@ const freePort = () =>
   });
 
 mkdirSync(artifacts, { recursive: true });
+rmSync(join(artifacts, "failure.png"), { force: true });
 const work = mkdtempSync(join(tmpdir(), "vidsight-e2e-"));
 // the second clip: real footage with a subtitle track muxed in (stream copy), so the
 // analysis has words to find; the shared clips carry no text
@@ -201,7 +202,7 @@ try {
   clearInterval(poll);
   step(`both videos ready, followed live on the page (states seen: ${[...seen].join(", ")})`);
   await page.locator(".grid img").first().waitFor();
-  await page.screenshot({ path: join(artifacts, "library.png") });
+  await page.screenshot({ path: join(artifacts, "library.jpg"), quality: 80 });
 
   // --- open one; click a shot on the timeline ----------------------------------------------
   await page.getByRole("link", { name: /bikes-captioned\.mp4/ }).first().click();
@@ -231,7 +232,7 @@ try {
   });
   await player.evaluate((element) => element.pause());
   step("the captions panel highlights the cue playing; clicking a cue seeks");
-  await page.screenshot({ path: join(artifacts, "video.png") });
+  await page.screenshot({ path: join(artifacts, "video.jpg"), quality: 80 });
 
   // --- download the WebVTT export ----------------------------------------------------------
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export WebVTT" }).click()]);
@@ -267,7 +268,7 @@ try {
   assert.equal(withKey.status, 200, "the new key works");
   assert.equal((await withKey.json()).items.length, 2);
   step("created an API key; it lists the two videos");
-  await page.screenshot({ path: join(artifacts, "settings.png"), fullPage: true });
+  await page.screenshot({ path: join(artifacts, "settings.jpg"), quality: 80, fullPage: true });
 
   // --- delete a video ----------------------------------------------------------------------
   await page.getByRole("link", { name: "Library" }).click();
@@ -286,8 +287,12 @@ try {
   await page.getByRole("heading", { name: "bikes-captioned.mp4" }).waitFor();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.ok(overflow <= 0, `nothing is wider than a phone screen (overflow ${overflow}px)`);
-  await page.screenshot({ path: join(artifacts, "video-phone.png") });
-  step("the video page fits a 390 px wide phone");
+  await page.screenshot({ path: join(artifacts, "video-phone.jpg"), quality: 80 });
+  await page.emulateMedia({ colorScheme: "dark" });
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(background, "rgb(17, 19, 24)", "dark mode follows the system");
+  await page.screenshot({ path: join(artifacts, "video-phone-dark.jpg"), quality: 80 });
+  step("the video page fits a 390 px wide phone, and goes dark with the system");
 
   const unexpected = consoleErrors.filter((text) => !/401|Failed to load resource/.test(text));
   assert.deepEqual(unexpected, [], "no script errors in the console");
