@@ -15,6 +15,19 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core's WCAG 2.1 A/AA rules on the page as it is: the serious and critical findings. */
+async function accessibilityProblems(page) {
+  // evaluated through the debugging protocol, so the page's CSP (no inline scripts) holds
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
+  return result.violations
+    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+    .map((violation) => `${violation.id} (${violation.impact}): ${violation.help} — ${violation.nodes.slice(0, 3).map((node) => node.target.join(" ")).join(", ")}`);
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, "..");
@@ -152,6 +165,7 @@ try {
   // --- sign out, sign in with the TOTP step ------------------------------------------------
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  const signInProblems = await accessibilityProblems(page);
   await page.getByLabel("Email").fill(EMAIL);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -203,6 +217,8 @@ try {
   step(`both videos ready, followed live on the page (states seen: ${[...seen].join(", ")})`);
   await page.locator(".grid img").first().waitFor();
   await page.screenshot({ path: join(artifacts, "library.jpg"), quality: 80 });
+  const a11y = { signin: signInProblems };
+  a11y.library = await accessibilityProblems(page);
 
   // --- open one; click a shot on the timeline ----------------------------------------------
   await page.getByRole("link", { name: /bikes-captioned\.mp4/ }).first().click();
@@ -224,6 +240,18 @@ try {
   step(`clicked “${label}”: the player moved to ${currentTime.toFixed(2)} s (the shot starts at ${shotStart} s)`);
   await player.evaluate((element) => element.pause());
 
+  // the keyboard does the same: Tab reaches the shots, Enter seeks, focus is visible
+  await shots.nth(1).focus();
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Shift+Tab");
+  assert.equal(await shots.nth(1).evaluate((element) => element === document.activeElement), true, "Tab order runs through the shots");
+  const outline = await shots.nth(1).evaluate((element) => getComputedStyle(element).outlineStyle);
+  assert.notEqual(outline, "none", "the focused shot shows a focus ring");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((expected) => Math.abs(document.querySelector("video").currentTime - expected) < 0.5, insights.shots[1].start);
+  await player.evaluate((element) => element.pause());
+  step("keyboard: Tab reaches the shots, the focus ring shows, Enter seeks");
+
   // the captions panel follows playback, and a click on a cue seeks
   await page.getByRole("button", { name: new RegExp(WORD) }).click();
   await page.waitForFunction(() => {
@@ -233,6 +261,7 @@ try {
   await player.evaluate((element) => element.pause());
   step("the captions panel highlights the cue playing; clicking a cue seeks");
   await page.screenshot({ path: join(artifacts, "video.jpg"), quality: 80 });
+  a11y.video = await accessibilityProblems(page);
 
   // --- download the WebVTT export ----------------------------------------------------------
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export WebVTT" }).click()]);
@@ -269,6 +298,15 @@ try {
   assert.equal((await withKey.json()).items.length, 2);
   step("created an API key; it lists the two videos");
   await page.screenshot({ path: join(artifacts, "settings.jpg"), quality: 80, fullPage: true });
+  a11y.settings = await accessibilityProblems(page);
+
+  // --- admin: queue, failed jobs, accounts and usage ---------------------------------------
+  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("heading", { name: "Queue and workers" }).waitFor();
+  await page.getByRole("heading", { name: "Failed jobs" }).waitFor();
+  await page.locator("section[aria-label=Usage]").getByText(EMAIL).waitFor();
+  a11y.admin = await accessibilityProblems(page);
+  step("the admin page shows the queue, failed jobs and this account's usage");
 
   // --- delete a video ----------------------------------------------------------------------
   await page.getByRole("link", { name: "Library" }).click();
@@ -289,10 +327,14 @@ try {
   assert.ok(overflow <= 0, `nothing is wider than a phone screen (overflow ${overflow}px)`);
   await page.screenshot({ path: join(artifacts, "video-phone.jpg"), quality: 80 });
   await page.emulateMedia({ colorScheme: "dark" });
+  a11y.phone = await accessibilityProblems(page);
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(background, "rgb(17, 19, 24)", "dark mode follows the system");
   await page.screenshot({ path: join(artifacts, "video-phone-dark.jpg"), quality: 80 });
+  a11y.dark = await accessibilityProblems(page);
   step("the video page fits a 390 px wide phone, and goes dark with the system");
+  assert.deepEqual(Object.fromEntries(Object.entries(a11y).filter(([, problems]) => problems.length)), {}, "no serious or critical WCAG 2.1 AA findings (axe-core)");
+  step(`axe-core finds no serious or critical WCAG 2.1 AA problems on ${Object.keys(a11y).join(", ")}`);
 
   const unexpected = consoleErrors.filter((text) => !/401|Failed to load resource/.test(text));
   assert.deepEqual(unexpected, [], "no script errors in the console");

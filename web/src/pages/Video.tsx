@@ -76,6 +76,7 @@ export function VideoPage() {
     if (!window.confirm(`Delete “${data.filename}” and everything found in it? This cannot be undone.`)) return;
     const { error } = await api.DELETE("/api/v1/videos/{id}", { params: { path: { id } } });
     if (error) return window.alert(errorMessage(error));
+    queries.removeQueries({ queryKey: ["video", id] });
     await queries.invalidateQueries({ queryKey: ["videos"] });
     navigate("/");
   };
