@@ -176,32 +176,64 @@ try {
   await page.getByRole("heading", { name: "Library" }).waitFor();
   step("signed out, and in again with password + TOTP");
 
-  // --- upload two clips, one interrupted and resumed ---------------------------------------
+  // --- upload two clips: one loses its connection mid-chunk and retries from the server's
+  // offset; the other is cut off by a page reload and resumes when the file is chosen again
   const uploadLog = [];
-  let interrupted = false;
-  await page.route("**/api/v1/uploads/**", async (route) => {
+  const urls = new Map(); // upload URL → file name
+  let dropped;
+  let halted;
+  let halfSent;
+  const halfway = new Promise((done) => (halfSent = done));
+  await page.route(/\/api\/v1\/uploads(\/|$)/, async (route) => {
     const request = route.request();
     uploadLog.push({ method: request.method(), url: request.url(), offset: request.headers()["upload-offset"] });
-    if (request.method() === "PATCH" && !interrupted) {
-      interrupted = true;
-      // half the chunk reaches the server, then the connection drops
+    if (request.method() === "POST") {
+      const response = await route.fetch();
+      const name = Buffer.from(/filename ([^,]+)/.exec(request.headers()["upload-metadata"])[1], "base64").toString();
+      urls.set(new URL(response.headers()["location"], base).href, name);
+      await route.fulfill({ response });
+      return;
+    }
+    if (request.method() === "PATCH" && (!dropped || (!halted && request.url() !== dropped))) {
+      // half the chunk reaches the server, then…
       const body = request.postDataBuffer();
       await route.fetch({ postData: body.subarray(0, Math.floor(body.length / 2)) });
-      await route.abort("connectionreset");
+      if (!dropped) {
+        dropped = request.url();
+        await route.abort("connectionreset"); // …the connection drops
+      } else {
+        halted = request.url();
+        halfSent(); // …the page goes away before the answer
+      }
       return;
     }
     await route.continue();
   });
   await page.locator("input[type=file]").setInputFiles([join(media, "bigbuckbunny.mp4"), captioned]);
-  await page.getByText("uploaded").first().waitFor({ timeout: 60_000 });
-  await page.waitForFunction(() => document.querySelectorAll(".transfers li").length === 2 && [...document.querySelectorAll(".transfers .meta")].every((meta) => meta.textContent === "uploaded"), null, { timeout: 60_000 });
-  await page.unroute("**/api/v1/uploads/**");
-  const patches = uploadLog.filter((entry) => entry.method === "PATCH");
-  const firstUrl = patches[0].url;
-  const resumed = uploadLog.filter((entry) => entry.url === firstUrl);
-  assert.ok(resumed.some((entry) => entry.method === "HEAD"), `the client asked the server for the offset after the drop: ${JSON.stringify(resumed)}`);
-  assert.ok(resumed.some((entry) => entry.method === "PATCH" && Number(entry.offset) > 0), `the upload resumed from the middle, not from zero: ${JSON.stringify(resumed)}`);
-  step(`two uploads done; one dropped mid-chunk and resumed at byte ${resumed.find((entry) => entry.method === "PATCH" && Number(entry.offset) > 0).offset}`);
+  await halfway;
+  await page.waitForFunction(() => [...document.querySelectorAll(".transfers .meta")].some((meta) => meta.textContent === "uploaded"), null, { timeout: 60_000 });
+  const droppedLog = uploadLog.filter((entry) => entry.url === dropped);
+  assert.ok(droppedLog.some((entry) => entry.method === "HEAD"), `after the drop the client asked the server's offset: ${JSON.stringify(droppedLog)}`);
+  const droppedResume = droppedLog.find((entry) => entry.method === "PATCH" && Number(entry.offset) > 0);
+  assert.ok(droppedResume, `the dropped upload resumed from the middle, not from zero: ${JSON.stringify(droppedLog)}`);
+  step(`${urls.get(dropped)}: connection dropped mid-chunk; resumed at byte ${droppedResume.offset}`);
+
+  await page.reload();
+  await page.getByRole("heading", { name: "Library" }).waitFor();
+  const haltedName = urls.get(halted);
+  // the page says what was cut short and how to continue
+  await page.locator(".unfinished", { hasText: haltedName }).getByText(/\d+% of/).waitFor();
+  const postsBefore = uploadLog.filter((entry) => entry.method === "POST").length;
+  const resumeFrom = uploadLog.length;
+  await page.locator("input[type=file]").setInputFiles(haltedName === "bigbuckbunny.mp4" ? join(media, "bigbuckbunny.mp4") : captioned);
+  await page.waitForFunction(() => [...document.querySelectorAll(".transfers .meta")].some((meta) => meta.textContent === "uploaded"), null, { timeout: 60_000 });
+  await page.unroute(/\/api\/v1\/uploads(\/|$)/);
+  const afterReload = uploadLog.slice(resumeFrom);
+  assert.equal(uploadLog.filter((entry) => entry.method === "POST").length, postsBefore, `no new upload was created after the reload: ${JSON.stringify(afterReload)}`);
+  const reloadResume = afterReload.find((entry) => entry.method === "PATCH" && entry.url === halted && Number(entry.offset) > 0);
+  assert.ok(reloadResume, `after the reload the same upload resumed from the middle: ${JSON.stringify(afterReload)}`);
+  await page.locator(".unfinished").waitFor({ state: "detached" });
+  step(`${haltedName}: page reloaded mid-upload; listed as unfinished; chosen again, it resumed at byte ${reloadResume.offset}`);
 
   // --- live progress to ready (no reload) --------------------------------------------------
   const seen = new Set();

@@ -1,4 +1,4 @@
-import { DragEvent, useRef, useState } from "react";
+import { DragEvent, useEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import * as tus from "tus-js-client";
@@ -17,8 +17,43 @@ type Transfer = {
   upload: tus.Upload;
 };
 
+type Unfinished = { key: string; url: string; name: string; size: number; sent: number | null; created: string };
+
+/** Uploads a reload (or a closed tab) cut short: tus-js-client remembers their URLs per file,
+ * so choosing the same file again resumes at the server's offset. Expired ones are forgotten. */
+function useUnfinished(active: string[]) {
+  const [unfinished, setUnfinished] = useState<Unfinished[]>([]);
+  const refresh = async () => {
+    const storage = tus.defaultOptions.urlStorage;
+    const stored = await storage.findAllUploads();
+    const found: Unfinished[] = [];
+    for (const item of stored) {
+      if (!item.uploadUrl || active.includes(item.uploadUrl)) continue;
+      const head = await fetch(item.uploadUrl, { method: "HEAD", credentials: "include", headers: { "Tus-Resumable": "1.0.0" } }).catch(() => null);
+      if (head && (head.status === 404 || head.status === 410)) {
+        await storage.removeUpload(item.urlStorageKey);
+        continue;
+      }
+      const offset = head?.headers.get("Upload-Offset");
+      found.push({ key: item.urlStorageKey, url: item.uploadUrl, name: item.metadata.filename ?? "a video", size: item.size ?? 0, sent: offset == null ? null : Number(offset), created: item.creationTime });
+    }
+    setUnfinished(found);
+  };
+  const discard = async (item: Unfinished) => {
+    await tus.Upload.terminate(item.url, { headers: csrfHeaders() }).catch(() => undefined);
+    await tus.defaultOptions.urlStorage.removeUpload(item.key);
+    setUnfinished((all) => all.filter((other) => other.key !== item.key));
+  };
+  useEffect(() => {
+    void refresh();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [active.join(",")]);
+  return { unfinished, discard };
+}
+
 function Uploads() {
   const [transfers, setTransfers] = useState<Transfer[]>([]);
+  const { unfinished, discard } = useUnfinished(transfers.map((item) => item.upload.url ?? "").filter(Boolean));
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const update = (id: string, change: Partial<Transfer>) =>
@@ -66,6 +101,20 @@ function Uploads() {
         <button type="button" onClick={() => input.current?.click()}>Choose files</button>
         <input ref={input} type="file" accept="video/*" multiple hidden aria-label="Video files" onChange={(event) => send(event.target.files)} />
       </div>
+      {unfinished.length > 0 && (
+        <div className="unfinished" role="status">
+          <p>Unfinished uploads — choose the same file again to continue where it stopped:</p>
+          <ul>
+            {unfinished.map((item) => (
+              <li key={item.key}>
+                <span className="name">{item.name}</span>{" "}
+                <span className="meta">{item.sent != null && item.size ? `${Math.floor((item.sent / item.size) * 100)}% of ${bytes(item.size)}` : bytes(item.size)} · started {new Date(item.created).toLocaleString()}</span>{" "}
+                <button type="button" className="link" onClick={() => void discard(item)}>Discard</button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {transfers.length > 0 && (
         <ul className="transfers">
           {transfers.map((item) => {
