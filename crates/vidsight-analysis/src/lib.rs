@@ -7,17 +7,23 @@
 //! The pixel work is done here rather than by ffmpeg's scene filters so that the cut score
 //! matches PySceneDetect's ContentDetector and one pass feeds every detector.
 
+mod boundaries;
 mod captions;
 mod frames;
 mod logparse;
+mod shots;
 
+pub use boundaries::{Boundary, BoundaryDetector, BoundarySettings, GradualKind, Thumb};
 pub use captions::parse_webvtt;
 pub use frames::{dark_pixel_share, HsvFrame, KeyframePicker};
 pub use logparse::{parse_line, parse_loudness_summary, LogEvent, LEVEL_FLOOR};
+use shots::ShotBuilder;
 
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use vidsight_domain::insights::{Loudness, Segment, Shot, Transition, TransitionKind, SCHEMA_V1};
+use vidsight_domain::insights::{
+    Loudness, Scene, Segment, Shot, Transition, TransitionKind, SCHEMA_V1,
+};
 use vidsight_domain::{Error, ErrorCode, Insights, MediaInfo, Result};
 use vidsight_media::MediaTools;
 
@@ -168,14 +174,42 @@ async fn run_pass(
         .round()
         .max(1.0) as u64;
     let mut frame_index: u64 = 0;
-    let mut cut_frames: Vec<u64> = Vec::new();
     let mut black_flags: Vec<bool> = Vec::new();
-    let mut picker = KeyframePicker::default();
-    // keyframes are encoded as soon as their shot ends, so memory holds JPEGs, not frames;
-    // past MAX_KEYFRAMES shots (a strobing or hostile video) shots get no image
+    let mut builder = ShotBuilder::new(
+        BoundarySettings {
+            cut_threshold: settings.cut_threshold,
+            adaptive_ratio: 3.0,
+            min_content: 15.0,
+            min_shot_frames,
+            fps: media.fps,
+            gradual: true,
+        },
+        width as usize,
+        height as usize,
+    );
+    // keyframes are encoded as soon as their shot is decided, so memory holds JPEGs, not
+    // frames; past MAX_KEYFRAMES shots (a strobing or hostile video) shots get no image
     let mut chosen: Vec<Option<Vec<u8>>> = Vec::new();
+    // per shot: its keyframe's dominant colours and thumbnail (for scenes)
+    let mut details: Vec<ShotDetails> = Vec::new();
     let mut last_reported = -1.0f64;
-    picker.start_shot(0);
+    let mut keep = |picked: Vec<shots::Picked>| -> Result<()> {
+        for found in picked {
+            while chosen.len() < found.shot {
+                chosen.push(None);
+                details.push((Vec::new(), None));
+            }
+            chosen.push(keyframe_jpeg(
+                (found.frame.index, found.frame.rgb),
+                chosen.len(),
+                width,
+                height,
+                settings,
+            )?);
+            details.push((found.colors, Some(found.thumb)));
+        }
+        Ok(())
+    };
     loop {
         match read_frame(&mut stdout, &mut rgb).await {
             Ok(true) => {}
@@ -188,21 +222,16 @@ async fn run_pass(
             }
         }
         current.fill_from_rgb_sampled(&rgb, width as usize, step);
-        if frame_index > 0 {
-            let score = current.difference(&previous);
-            let since_last_cut = frame_index - cut_frames.last().copied().unwrap_or(0);
-            if score >= settings.cut_threshold && since_last_cut >= min_shot_frames {
-                if let Some(frame) = picker.pick(frame_index) {
-                    chosen.push(keyframe_jpeg(frame, chosen.len(), width, height, settings)?);
-                }
-                cut_frames.push(frame_index);
-                picker.start_shot(frame_index);
-            }
-        }
+        let score = if frame_index > 0 {
+            current.difference(&previous)
+        } else {
+            0.0
+        };
         black_flags.push(
             dark_pixel_share(&rgb, settings.black_pixel_luma, step) >= settings.black_pixel_ratio,
         );
-        picker.offer(frame_index, &rgb);
+        builder.push(frame_index, score, &rgb);
+        keep(builder.take_picked())?;
         current.swap(&mut previous);
         frame_index += 1;
 
@@ -214,9 +243,8 @@ async fn run_pass(
             }
         }
     }
-    if let Some(frame) = picker.pick(frame_index) {
-        chosen.push(keyframe_jpeg(frame, chosen.len(), width, height, settings)?);
-    }
+    let (found, picked) = builder.finish();
+    keep(picked)?;
     let status = child.wait().await.map_err(|error| {
         Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
     })?;
@@ -274,21 +302,24 @@ async fn run_pass(
     let last_frame_end = time_of(total_frames - 1) + 1.0 / fps;
     let end_of_video = media.duration.max(last_frame_end.min(media.duration + 1.0));
 
-    // Shots, keyframes and cut transitions.
+    // Shots, keyframes, transitions and scenes.
     let mut starts = vec![0u64];
-    starts.extend(&cut_frames);
+    starts.extend(&found.boundaries);
     let mut shots = Vec::with_capacity(starts.len());
     let mut keyframes = Vec::with_capacity(starts.len());
+    let mut thumbs = Vec::with_capacity(starts.len());
     for (position, start_frame) in starts.iter().enumerate() {
         let start = if position == 0 {
             0.0
         } else {
             time_of(*start_frame)
         };
-        let end = starts
-            .get(position + 1)
-            .map(|next| time_of(*next))
-            .unwrap_or(end_of_video);
+        let end_frame = starts.get(position + 1).copied().unwrap_or(total_frames);
+        let end = if position + 1 < starts.len() {
+            time_of(end_frame)
+        } else {
+            end_of_video
+        };
         let name = format!("shot-{:04}.jpg", position + 1);
         let keyframe = match chosen.get_mut(position).and_then(Option::take) {
             Some(jpeg) => {
@@ -300,22 +331,83 @@ async fn run_pass(
             }
             None => None,
         };
+        let (colors, thumb) = details
+            .get_mut(position)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        thumbs.push(thumb);
+        let range = *start_frame as usize..(end_frame as usize).min(found.lumas.len());
+        let frames = range.len().max(1) as f64;
+        let brightness = found.lumas[range.clone()]
+            .iter()
+            .map(|v| *v as f64)
+            .sum::<f64>()
+            / frames
+            / 255.0;
+        // the first frame's score is the change into the shot, not motion within it
+        let inner = (range.start + 1).min(range.end)..range.end;
+        let motion = found.scores[inner.clone()]
+            .iter()
+            .map(|v| *v as f64)
+            .sum::<f64>()
+            / inner.len().max(1) as f64
+            / 100.0;
         shots.push(Shot {
             index: position as u32,
             start: round_time(start),
             end: round_time(end),
             keyframe,
+            brightness: Some(round3(brightness)),
+            motion: Some(round3(motion.min(1.0))),
+            colors: colors
+                .into_iter()
+                .map(|(hex, share)| vidsight_domain::insights::ShotColor { hex, share })
+                .collect(),
         });
     }
-    let transitions = cut_frames
+    let transitions = found
+        .transitions
         .iter()
-        .map(|frame| {
-            let time = round_time(time_of(*frame));
-            Transition {
-                kind: TransitionKind::Cut,
-                start: time,
-                end: time,
+        .map(|boundary| match boundary {
+            Boundary::Cut { frame, confidence } => {
+                let time = round_time(time_of(*frame));
+                Transition {
+                    kind: TransitionKind::Cut,
+                    start: time,
+                    end: time,
+                    confidence: *confidence,
+                }
             }
+            Boundary::Gradual {
+                kind,
+                start,
+                end,
+                confidence,
+            } => Transition {
+                kind: match kind {
+                    GradualKind::Dissolve => TransitionKind::Dissolve,
+                    GradualKind::FadeIn => TransitionKind::FadeIn,
+                    GradualKind::FadeOut => TransitionKind::FadeOut,
+                },
+                start: round_time(time_of(*start)),
+                end: round_time(if *end + 1 < total_frames {
+                    time_of(*end + 1)
+                } else {
+                    end_of_video
+                }),
+                confidence: *confidence,
+            },
+        })
+        .collect();
+    let scenes = shots::group_scenes(&thumbs)
+        .into_iter()
+        .enumerate()
+        .map(|(index, (first, last))| Scene {
+            index: index as u32,
+            start: shots[first].start,
+            end: shots[last].end,
+            first_shot: first as u32,
+            last_shot: last as u32,
         })
         .collect();
 
@@ -389,6 +481,7 @@ async fn run_pass(
             media: media.clone(),
             shots,
             transitions,
+            scenes,
             black,
             silence,
             loudness,
@@ -397,6 +490,12 @@ async fn run_pass(
         keyframes,
         frames: total_frames,
     })
+}
+
+type ShotDetails = (Vec<(String, f64)>, Option<Thumb>);
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
 }
 
 /// Times are reported to the microsecond.

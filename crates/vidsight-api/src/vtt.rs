@@ -160,12 +160,18 @@ mod tests {
                 start: 0.0,
                 end: 3.754,
                 keyframe: None,
+                brightness: None,
+                motion: None,
+                colors: Vec::new(),
             },
             Shot {
                 index: 1,
                 start: 3.754,
                 end: 3725.5,
                 keyframe: None,
+                brightness: None,
+                motion: None,
+                colors: Vec::new(),
             },
         ];
         assert_eq!(

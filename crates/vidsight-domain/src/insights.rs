@@ -13,6 +13,9 @@ pub struct Insights {
     pub media: MediaInfo,
     pub shots: Vec<Shot>,
     pub transitions: Vec<Transition>,
+    /// Runs of shots that look alike (a conversation's shot and reverse shot are one scene).
+    #[serde(default)]
+    pub scenes: Vec<Scene>,
     pub black: Vec<Segment>,
     pub silence: Vec<Segment>,
     /// Absent when the video has no audio.
@@ -52,6 +55,36 @@ pub struct Shot {
     /// Name of the keyframe image, fetched at
     /// `/api/v1/videos/{id}/keyframes/{keyframe}`.
     pub keyframe: Option<String>,
+    /// Mean luma of the shot's frames, 0 (black) to 1 (white).
+    #[serde(default)]
+    pub brightness: Option<f64>,
+    /// How much the picture moves: the mean content score between the shot's frames, 0 (still)
+    /// to 1 (a new picture every frame).
+    #[serde(default)]
+    pub motion: Option<f64>,
+    /// Up to three colours covering most of the keyframe, largest first.
+    #[serde(default)]
+    pub colors: Vec<ShotColor>,
+}
+
+/// A dominant colour of a shot's keyframe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShotColor {
+    /// `#rrggbb`.
+    pub hex: String,
+    /// Share of the picture, 0–1.
+    pub share: f64,
+}
+
+/// Consecutive shots that belong together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Scene {
+    pub index: u32,
+    pub start: f64,
+    pub end: f64,
+    /// The `index` of its first and last shot.
+    pub first_shot: u32,
+    pub last_shot: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -67,8 +100,18 @@ pub enum TransitionKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {
     pub kind: TransitionKind,
+    /// For a cut, the time of the first frame of the new shot; for a gradual transition, its
+    /// first frame…
     pub start: f64,
+    /// …and the first frame after it (for a cut, `start`).
     pub end: f64,
+    /// How sure the detector is, 0–1.
+    #[serde(default = "full_confidence")]
+    pub confidence: f64,
+}
+
+fn full_confidence() -> f64 {
+    1.0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -1,0 +1,754 @@
+//! Shot boundaries from a stream of frames, decided a fixed number of frames late so that
+//! every decision can look ahead:
+//!
+//! - **Hard cuts**: the frame's content score (mean HSV difference to the previous frame,
+//!   PySceneDetect's ContentDetector score) is high *and* stands out from its neighbours'
+//!   (PySceneDetect's AdaptiveDetector ratio), so fast motion, which raises every frame's
+//!   score, is not a cut; a **flash** (the picture comes back within a few frames) is not a
+//!   cut either.
+//! - **Gradual transitions** (dissolves, fades to/from black or white): where the picture a
+//!   little before and a little after differ, the frames between are tested against the
+//!   dissolve model `frame = α·before + (1−α)·after` with α falling from 1 to 0 (a fade is
+//!   the case where one side is a uniform black or white picture). Motion, pans and shakes do
+//!   not fit the model; a brightness change (a light switched on, auto-exposure) fits a gain
+//!   and offset of the picture before and is refused.
+//!
+//! Everything runs on 32×18 grey thumbnails kept for a few seconds, so memory does not grow
+//! with the video's length.
+use std::collections::VecDeque;
+
+/// Thumbnail size for the look-ahead tests.
+pub const THUMB_WIDTH: usize = 32;
+pub const THUMB_HEIGHT: usize = 18;
+const THUMB: usize = THUMB_WIDTH * THUMB_HEIGHT;
+
+/// A small grey picture of a frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thumb(pub Vec<u8>);
+
+impl Thumb {
+    /// Box-averages packed RGB24 (`width` pixels wide) down to 32×18 BT.601 luma.
+    pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> Thumb {
+        let mut sums = [0u32; THUMB];
+        let mut counts = [0u32; THUMB];
+        let width = width.max(1);
+        let height = height.max(1).min(rgb.len() / 3 / width);
+        // every second row and column is plenty for an average
+        for y in (0..height).step_by(2) {
+            let ty = y * THUMB_HEIGHT / height;
+            let line = &rgb[y * width * 3..(y + 1) * width * 3];
+            for x in (0..width).step_by(2) {
+                let pixel = &line[x * 3..x * 3 + 3];
+                let luma =
+                    (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
+                let cell = ty * THUMB_WIDTH + x * THUMB_WIDTH / width;
+                sums[cell] += luma;
+                counts[cell] += 1;
+            }
+        }
+        Thumb(
+            sums.iter()
+                .zip(counts)
+                .map(|(sum, count)| sum.checked_div(count).unwrap_or(0) as u8)
+                .collect(),
+        )
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.0.iter().map(|value| *value as f64).sum::<f64>() / self.0.len().max(1) as f64
+    }
+
+    pub fn std(&self) -> f64 {
+        let mean = self.mean();
+        (self
+            .0
+            .iter()
+            .map(|value| (*value as f64 - mean).powi(2))
+            .sum::<f64>()
+            / self.0.len().max(1) as f64)
+            .sqrt()
+    }
+
+    /// Mean absolute difference (0–255).
+    pub fn difference(&self, other: &Thumb) -> f64 {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(a, b)| (*a as i32 - *b as i32).unsigned_abs() as f64)
+            .sum::<f64>()
+            / self.0.len().max(1) as f64
+    }
+
+    /// Uniformly dark (a fade's black) or bright (a fade's white).
+    fn uniform(&self) -> Option<Uniform> {
+        let (mean, std) = (self.mean(), self.std());
+        if std < 10.0 && mean < 32.0 {
+            Some(Uniform::Black)
+        } else if std < 12.0 && mean > 215.0 {
+            Some(Uniform::White)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Uniform {
+    Black,
+    White,
+}
+
+/// What the detector decided, in frame indices (the first frame of the new shot for a cut;
+/// the first and last frame of a gradual transition).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Boundary {
+    Cut {
+        frame: u64,
+        confidence: f64,
+    },
+    Gradual {
+        kind: GradualKind,
+        start: u64,
+        end: u64,
+        confidence: f64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradualKind {
+    Dissolve,
+    FadeIn,
+    FadeOut,
+}
+
+/// Detector settings.
+#[derive(Clone, Debug)]
+pub struct BoundarySettings {
+    /// Content score at or above which a frame that stands out is a cut (ContentDetector's 27).
+    pub cut_threshold: f64,
+    /// A frame whose score is at least this many times its neighbours' is a cut even below
+    /// `cut_threshold` (AdaptiveDetector's 3.0)…
+    pub adaptive_ratio: f64,
+    /// …as long as its score reaches this (AdaptiveDetector's `min_content_val`, 15).
+    pub min_content: f64,
+    /// No two cuts closer than this many frames.
+    pub min_shot_frames: u64,
+    /// Frames per second (nominal): sets the lengths of the windows.
+    pub fps: f64,
+    /// Look for dissolves and fades.
+    pub gradual: bool,
+}
+
+struct Frame {
+    index: u64,
+    score: f64,
+    thumb: Thumb,
+}
+
+/// Streaming detector: [`push`](Self::push) every frame in order, then
+/// [`finish`](Self::finish). Decisions come out in frame order, at most
+/// [`delay`](Self::delay) frames after the frame they are about.
+pub struct BoundaryDetector {
+    settings: BoundarySettings,
+    frames: VecDeque<Frame>,
+    /// Next frame to decide about.
+    next: u64,
+    last_cut: Option<u64>,
+    /// Gradual transitions found but not yet emitted (they are emitted in order with cuts).
+    pending: Vec<Boundary>,
+    /// Frames up to which a found gradual transition reaches: no other is looked for there.
+    gradual_until: Option<u64>,
+    /// Longest gradual transition looked for, in frames, one side of its centre.
+    max_half: u64,
+    halves: Vec<u64>,
+    /// Frames either side of a centre for the quick long-range difference.
+    quick: u64,
+}
+
+const FLASH_FRAMES: u64 = 6;
+/// The pictures before and after a gradual transition differ by at least this (0–255).
+const GRADUAL_MIN_CHANGE: f64 = 9.0;
+/// The dissolve model's residual, relative to the change, may be at most this.
+const GRADUAL_MAX_RESIDUAL: f64 = 0.3;
+
+impl BoundaryDetector {
+    pub fn new(settings: BoundarySettings) -> Self {
+        let fps = if settings.fps.is_finite() && settings.fps > 1.0 {
+            settings.fps
+        } else {
+            25.0
+        };
+        let frames_of = |seconds: f64| ((seconds * fps).round() as u64).max(1);
+        let mut halves: Vec<u64> = [0.1, 0.2, 0.35, 0.55, 0.8, 1.1, 1.5]
+            .iter()
+            .map(|seconds| frames_of(*seconds).max(2))
+            .collect();
+        halves.dedup();
+        let max_half = *halves.last().unwrap();
+        Self {
+            settings,
+            frames: VecDeque::new(),
+            next: 0,
+            last_cut: None,
+            pending: Vec::new(),
+            gradual_until: None,
+            max_half,
+            halves,
+            quick: frames_of(0.12).max(2),
+        }
+    }
+
+    /// How many frames after a frame its decision can come.
+    pub fn delay(&self) -> u64 {
+        self.max_half + 2 + FLASH_FRAMES.max(self.quick)
+    }
+
+    /// Adds the next frame: its content score against the previous frame (0 for the first)
+    /// and its thumbnail. Returns the boundaries now decided.
+    pub fn push(&mut self, index: u64, score: f64, thumb: Thumb) -> Vec<Boundary> {
+        self.frames.push_back(Frame {
+            index,
+            score,
+            thumb,
+        });
+        let mut out = Vec::new();
+        while let Some(newest) = self.frames.back().map(|frame| frame.index) {
+            if newest < self.next + self.delay() {
+                break;
+            }
+            self.decide(newest, &mut out);
+        }
+        out
+    }
+
+    /// The decisions about the last frames, with no more look-ahead to come.
+    pub fn finish(&mut self) -> Vec<Boundary> {
+        let mut out = Vec::new();
+        let newest = match self.frames.back() {
+            Some(frame) => frame.index,
+            None => return out,
+        };
+        while self.next <= newest {
+            self.decide(newest, &mut out);
+        }
+        out.append(&mut self.pending);
+        out
+    }
+
+    fn frame(&self, index: u64) -> Option<&Frame> {
+        let first = self.frames.front()?.index;
+        self.frames.get(index.checked_sub(first)? as usize)
+    }
+
+    fn score(&self, index: u64) -> Option<f64> {
+        self.frame(index).map(|frame| frame.score)
+    }
+
+    fn thumb(&self, index: u64) -> Option<&Thumb> {
+        self.frame(index).map(|frame| &frame.thumb)
+    }
+
+    fn decide(&mut self, newest: u64, out: &mut Vec<Boundary>) {
+        let index = self.next;
+        self.next += 1;
+        if let Some(cut) = self.cut_at(index) {
+            self.last_cut = Some(index);
+            // a gradual transition already found that this cut falls inside is dropped
+            self.pending.retain(|found| match found {
+                Boundary::Gradual { start, end, .. } => !(*start <= index && index <= *end),
+                Boundary::Cut { .. } => true,
+            });
+            self.flush(index, out);
+            out.push(cut);
+        } else {
+            self.flush(index, out);
+        }
+        if self.settings.gradual {
+            self.gradual_centred_at(index, newest);
+        }
+        // keep what later decisions can still look back at
+        let keep_from = self
+            .next
+            .saturating_sub(self.max_half + 2 + FLASH_FRAMES + self.quick);
+        while self
+            .frames
+            .front()
+            .is_some_and(|frame| frame.index < keep_from)
+        {
+            self.frames.pop_front();
+        }
+    }
+
+    /// Emits the pending gradual transitions that start before `index`.
+    fn flush(&mut self, index: u64, out: &mut Vec<Boundary>) {
+        let mut keep = Vec::new();
+        for found in self.pending.drain(..) {
+            match found {
+                Boundary::Gradual { start, .. } if start < index => out.push(found),
+                other => keep.push(other),
+            }
+        }
+        self.pending = keep;
+    }
+
+    fn cut_at(&self, index: u64) -> Option<Boundary> {
+        let settings = &self.settings;
+        let score = self.score(index)?;
+        if index == 0 || score < settings.min_content {
+            return None;
+        }
+        if let Some(last) = self.last_cut {
+            if index - last < settings.min_shot_frames {
+                return None;
+            }
+        }
+        let neighbours: Vec<f64> = [
+            index.wrapping_sub(2),
+            index.wrapping_sub(1),
+            index + 1,
+            index + 2,
+        ]
+        .iter()
+        .filter(|&&other| other != 0 && other < u64::MAX - 4)
+        .filter_map(|other| self.score(*other))
+        .collect();
+        let average = if neighbours.is_empty() {
+            0.0
+        } else {
+            neighbours.iter().sum::<f64>() / neighbours.len() as f64
+        };
+        let ratio = score / average.max(1.0);
+        let is_cut =
+            ratio >= settings.adaptive_ratio || (score >= settings.cut_threshold && ratio >= 1.6);
+        if !is_cut {
+            return None;
+        }
+        // a flash: a few frames on, the picture before is back
+        let before = self.thumb(index - 1)?;
+        let jump = before.difference(self.thumb(index)?);
+        let similar = (jump * 0.25).max(4.0);
+        for ahead in 1..=FLASH_FRAMES {
+            if let Some(later) = self.thumb(index + ahead) {
+                if later.difference(before) < similar {
+                    return None;
+                }
+            }
+        }
+        // …or the end of one: the picture of a few frames ago is back
+        let now = self.thumb(index)?;
+        for back in 2..=FLASH_FRAMES + 1 {
+            if let Some(earlier) = index.checked_sub(back).and_then(|at| self.thumb(at)) {
+                if earlier.difference(now) < similar {
+                    return None;
+                }
+            }
+        }
+        let confidence = (0.5 + 0.5 * ((ratio - 1.6) / 3.0).clamp(0.0, 1.0))
+            * (score / settings.cut_threshold).clamp(0.5, 1.0);
+        Some(Boundary::Cut {
+            frame: index,
+            confidence: round2(confidence),
+        })
+    }
+
+    /// Looks for a gradual transition centred on `centre` (all its frames are in the window).
+    fn gradual_centred_at(&mut self, centre: u64, newest: u64) {
+        if self.gradual_until.is_some_and(|until| centre <= until) {
+            return;
+        }
+        let k = self.quick;
+        if centre < k + 1 || centre + k > newest {
+            return;
+        }
+        // quick test: the long-range difference peaks here
+        let quick = |at: u64| -> Option<f64> {
+            Some(
+                self.thumb(at.checked_sub(k)?)?
+                    .difference(self.thumb(at + k)?),
+            )
+        };
+        let Some(here) = quick(centre) else { return };
+        if here < GRADUAL_MIN_CHANGE {
+            return;
+        }
+        for other in centre.saturating_sub(k)..=centre + k {
+            if other != centre && quick(other).is_some_and(|value| value > here) {
+                return;
+            }
+        }
+        // the centre found is somewhere inside the transition, not necessarily its middle:
+        // windows reach out by different amounts on each side; the one that explains the
+        // longest stretch (then the best fit) wins
+        let mut best: Option<(f64, u64, u64, f64, GradualKind)> = None;
+        for &before in &self.halves {
+            for &after in &self.halves {
+                let (Some(first), last) = (centre.checked_sub(before + 1), centre + after + 1)
+                else {
+                    continue;
+                };
+                if last > newest || first == 0 {
+                    continue;
+                }
+                // no cut inside the window
+                if self.last_cut.is_some_and(|cut| cut > first && cut <= last) {
+                    continue;
+                }
+                if let Some(found) = self.fit(first, last) {
+                    let better = match &best {
+                        None => true,
+                        Some(current) => {
+                            let (length, current_length) =
+                                (found.2 - found.1, current.2 - current.1);
+                            length > current_length
+                                || (length == current_length && found.0 < current.0)
+                        }
+                    };
+                    if better {
+                        best = Some(found);
+                    }
+                }
+            }
+        }
+        if let Some((residual, start, end, change, kind)) =
+            best.filter(|found| self.gradual_until.is_none_or(|until| found.1 > until))
+        {
+            let confidence = (1.0 - residual / GRADUAL_MAX_RESIDUAL).clamp(0.0, 1.0) * 0.6
+                + (change / (3.0 * GRADUAL_MIN_CHANGE)).clamp(0.0, 1.0) * 0.4;
+            self.gradual_until = Some(end);
+            self.pending.push(Boundary::Gradual {
+                kind,
+                start,
+                end,
+                confidence: round2(confidence),
+            });
+        }
+    }
+
+    /// Tests frames `first+1 ..= last-1` against the dissolve model between `first` and
+    /// `last`: (relative residual, transition start, end, change, kind) when it fits.
+    fn fit(&self, first: u64, last: u64) -> Option<(f64, u64, u64, f64, GradualKind)> {
+        let before = self.thumb(first)?;
+        let after = self.thumb(last)?;
+        let change = before.difference(after);
+        if change < GRADUAL_MIN_CHANGE {
+            return None;
+        }
+        let delta: Vec<f64> = before
+            .0
+            .iter()
+            .zip(&after.0)
+            .map(|(a, b)| *a as f64 - *b as f64)
+            .collect();
+        let delta_energy: f64 = delta.iter().map(|value| value * value).sum();
+        let delta_rms = (delta_energy / THUMB as f64).sqrt();
+        if delta_energy <= 0.0 {
+            return None;
+        }
+        let uniform_before = before.uniform();
+        let uniform_after = after.uniform();
+        // a change of brightness of the same picture (and not a fade): refuse
+        if uniform_before.is_none() && uniform_after.is_none() {
+            let residual = gain_offset_residual(before, after);
+            if residual < 0.35 * delta_rms {
+                return None;
+            }
+        }
+        let mut alphas = Vec::new();
+        let mut residual_sum = 0.0;
+        for index in first + 1..last {
+            let frame = self.thumb(index)?;
+            let mut dot = 0.0;
+            for ((value, b), d) in frame.0.iter().zip(&after.0).zip(&delta) {
+                dot += (*value as f64 - *b as f64) * d;
+            }
+            let alpha = (dot / delta_energy).clamp(-0.2, 1.2);
+            let mut error = 0.0;
+            for ((value, b), d) in frame.0.iter().zip(&after.0).zip(&delta) {
+                let model = *b as f64 + alpha * d;
+                error += (*value as f64 - model).powi(2);
+            }
+            residual_sum += (error / THUMB as f64).sqrt();
+            alphas.push(alpha);
+            // give up as soon as the average can no longer fit
+            let frames_total = (last - first - 1) as f64;
+            if residual_sum / frames_total / delta_rms > GRADUAL_MAX_RESIDUAL {
+                return None;
+            }
+        }
+        let residual = residual_sum / alphas.len().max(1) as f64 / delta_rms;
+        if residual > GRADUAL_MAX_RESIDUAL {
+            return None;
+        }
+        // α must fall from about 1 to about 0, without going back up much
+        let rises: f64 = alphas
+            .windows(2)
+            .map(|pair| (pair[1] - pair[0]).max(0.0))
+            .sum();
+        if rises > 0.25 || alphas.first()? - alphas.last()? < 0.6 {
+            return None;
+        }
+        // the transition proper: where α leaves 1 and reaches 0
+        let start = first + 1 + alphas.iter().position(|alpha| *alpha < 0.92).unwrap_or(0) as u64;
+        let end = first
+            + 1
+            + alphas
+                .iter()
+                .rposition(|alpha| *alpha > 0.08)
+                .unwrap_or(alphas.len() - 1) as u64;
+        if end < start + 2 {
+            // three frames or fewer: a cut, or a cut the encoder smeared; not gradual
+            return None;
+        }
+        // a cut inside the window (not decided yet) fits the model as a step: in a gradual
+        // transition no single frame carries much of the change
+        let mut largest_step = 0.0f64;
+        let mut previous = before;
+        for index in first + 1..=last {
+            let frame = self.thumb(index)?;
+            largest_step = largest_step.max(previous.difference(frame));
+            previous = frame;
+        }
+        if largest_step > 0.4 * change {
+            return None;
+        }
+        // in a dissolve every pixel moves one way, from its value before to its value after;
+        // under motion, edges pass over pixels and they go back and forth
+        if self.monotonic_share(first, last, &delta) < 0.7 {
+            return None;
+        }
+        // black decides: to black is a fade out, from black a fade in (from a white picture
+        // too); white decides only against a picture
+        let kind = match (uniform_before, uniform_after) {
+            (_, Some(Uniform::Black)) if uniform_before != Some(Uniform::Black) => {
+                GradualKind::FadeOut
+            }
+            (Some(Uniform::Black), _) => GradualKind::FadeIn,
+            (None, Some(Uniform::White)) => GradualKind::FadeOut,
+            (Some(Uniform::White), None) => GradualKind::FadeIn,
+            (None, None) => GradualKind::Dissolve,
+            _ => return None,
+        };
+        Some((residual, start, end, change, kind))
+    }
+
+    /// The share of the pixels that change a lot between `first` and `last` whose values move
+    /// one way only (within a little noise) over the frames between.
+    fn monotonic_share(&self, first: u64, last: u64, delta: &[f64]) -> f64 {
+        const NOISE: f64 = 6.0;
+        let Some(before) = self.thumb(first) else {
+            return 0.0;
+        };
+        let moving: Vec<usize> = (0..THUMB).filter(|at| delta[*at].abs() >= 12.0).collect();
+        if moving.is_empty() {
+            return 0.0;
+        }
+        // per pixel: the furthest it has gone towards its value after, and whether it came
+        // back by more than the noise
+        let mut furthest: Vec<f64> = moving.iter().map(|at| before.0[*at] as f64).collect();
+        let mut reversed = vec![false; moving.len()];
+        for index in first + 1..=last {
+            let Some(frame) = self.thumb(index) else {
+                return 0.0;
+            };
+            for (slot, at) in moving.iter().enumerate() {
+                let value = frame.0[*at] as f64;
+                // delta = before − after: a falling pixel has delta > 0
+                let falling = delta[*at] > 0.0;
+                if falling {
+                    if value < furthest[slot] {
+                        furthest[slot] = value;
+                    } else if value > furthest[slot] + NOISE {
+                        reversed[slot] = true;
+                    }
+                } else if value > furthest[slot] {
+                    furthest[slot] = value;
+                } else if value < furthest[slot] - NOISE {
+                    reversed[slot] = true;
+                }
+            }
+        }
+        reversed.iter().filter(|flag| !**flag).count() as f64 / moving.len() as f64
+    }
+}
+
+/// RMS of `after − (gain·before + offset)` at the best gain and offset.
+fn gain_offset_residual(before: &Thumb, after: &Thumb) -> f64 {
+    let n = THUMB as f64;
+    let (mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0);
+    for (x, y) in before.0.iter().zip(&after.0) {
+        let (x, y) = (*x as f64, *y as f64);
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+    }
+    let variance = sxx - sx * sx / n;
+    let gain = if variance > 1e-9 {
+        (sxy - sx * sy / n) / variance
+    } else {
+        0.0
+    };
+    let offset = (sy - gain * sx) / n;
+    let error: f64 = before
+        .0
+        .iter()
+        .zip(&after.0)
+        .map(|(x, y)| (*y as f64 - (gain * *x as f64 + offset)).powi(2))
+        .sum();
+    (error / n).sqrt()
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> BoundarySettings {
+        BoundarySettings {
+            cut_threshold: 27.0,
+            adaptive_ratio: 3.0,
+            min_content: 15.0,
+            min_shot_frames: 10,
+            fps: 25.0,
+            gradual: true,
+        }
+    }
+
+    /// A textured picture: `seed` changes the pattern.
+    fn picture(seed: u32) -> Thumb {
+        Thumb(
+            (0..THUMB as u32)
+                .map(|i| {
+                    ((i.wrapping_mul(2654435761)
+                        .wrapping_add(seed.wrapping_mul(40503))
+                        >> 7)
+                        % 200
+                        + 28) as u8
+                })
+                .collect(),
+        )
+    }
+
+    fn blend(a: &Thumb, b: &Thumb, alpha: f64) -> Thumb {
+        Thumb(
+            a.0.iter()
+                .zip(&b.0)
+                .map(|(x, y)| (alpha * *x as f64 + (1.0 - alpha) * *y as f64).round() as u8)
+                .collect(),
+        )
+    }
+
+    fn run(frames: Vec<Thumb>, scores: Vec<f64>) -> Vec<Boundary> {
+        let mut detector = BoundaryDetector::new(settings());
+        let mut out = Vec::new();
+        for (index, (thumb, score)) in frames.into_iter().zip(scores).enumerate() {
+            out.extend(detector.push(index as u64, score, thumb));
+        }
+        out.extend(detector.finish());
+        out
+    }
+
+    /// Scores as the HSV difference would give them: proportional to the grey change.
+    fn scores_of(frames: &[Thumb]) -> Vec<f64> {
+        let mut scores = vec![0.0];
+        for pair in frames.windows(2) {
+            scores.push(pair[0].difference(&pair[1]) * 0.8);
+        }
+        scores
+    }
+
+    #[test]
+    fn a_cut_is_found_at_its_first_frame() {
+        let mut frames = vec![picture(1); 40];
+        frames.extend(vec![picture(2); 40]);
+        let found = run(frames.clone(), scores_of(&frames));
+        assert!(
+            matches!(found.as_slice(), [Boundary::Cut { frame: 40, .. }]),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_flash_is_not_a_cut() {
+        let mut frames = vec![picture(1); 40];
+        frames.extend(vec![Thumb(vec![250; THUMB]); 2]);
+        frames.extend(vec![picture(1); 40]);
+        let found = run(frames.clone(), scores_of(&frames));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn a_dissolve_is_found_with_its_extent() {
+        let (a, b) = (picture(1), picture(2));
+        let mut frames = vec![a.clone(); 40];
+        for step in 1..=20 {
+            frames.push(blend(&a, &b, 1.0 - step as f64 / 21.0));
+        }
+        frames.extend(vec![b.clone(); 40]);
+        let found = run(frames.clone(), scores_of(&frames));
+        match found.as_slice() {
+            [Boundary::Gradual {
+                kind: GradualKind::Dissolve,
+                start,
+                end,
+                ..
+            }] => {
+                assert!((39..=42).contains(start), "{found:?}");
+                assert!((57..=61).contains(end), "{found:?}");
+            }
+            _ => panic!("{found:?}"),
+        }
+    }
+
+    #[test]
+    fn fades_out_and_in_are_told_apart() {
+        let (a, b) = (picture(1), picture(2));
+        let black = Thumb(vec![8; THUMB]);
+        let mut frames = vec![a.clone(); 40];
+        for step in 1..=15 {
+            frames.push(blend(&a, &black, 1.0 - step as f64 / 16.0));
+        }
+        frames.extend(vec![black.clone(); 10]);
+        for step in 1..=15 {
+            frames.push(blend(&black, &b, 1.0 - step as f64 / 16.0));
+        }
+        frames.extend(vec![b.clone(); 40]);
+        let found = run(frames.clone(), scores_of(&frames));
+        let kinds: Vec<GradualKind> = found
+            .iter()
+            .map(|boundary| match boundary {
+                Boundary::Gradual { kind, .. } => *kind,
+                Boundary::Cut { .. } => panic!("no cut: {found:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [GradualKind::FadeOut, GradualKind::FadeIn],
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_brightness_change_and_a_steady_picture_are_not_transitions() {
+        let a = picture(1);
+        let brighter = Thumb(a.0.iter().map(|v| (*v as f64 * 0.6 + 20.0) as u8).collect());
+        let mut frames = vec![a.clone(); 40];
+        for step in 1..=15 {
+            frames.push(blend(&a, &brighter, 1.0 - step as f64 / 16.0));
+        }
+        frames.extend(vec![brighter; 40]);
+        let found = run(frames.clone(), scores_of(&frames));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn constant_high_change_is_motion_not_cuts() {
+        // every frame a new pattern (noise, a cellular automaton): scores high everywhere
+        let frames: Vec<Thumb> = (0..120).map(picture).collect();
+        let found = run(frames.clone(), scores_of(&frames));
+        assert!(found.is_empty(), "{found:?}");
+    }
+}

@@ -1,0 +1,427 @@
+//! From boundary decisions to shots: where each shot starts (a fade out, a little black and a
+//! fade in are one boundary, in the black), which frame represents it (sharp, from its middle,
+//! not black, not inside a transition), its colours, brightness and motion, and scenes (runs
+//! of shots that look alike).
+use crate::boundaries::{Boundary, BoundaryDetector, BoundarySettings, GradualKind, Thumb};
+use std::collections::VecDeque;
+
+/// A frame kept as a possible keyframe.
+#[derive(Clone)]
+pub struct Candidate {
+    pub index: u64,
+    sharpness: f64,
+    luma: f64,
+    pub rgb: Vec<u8>,
+}
+
+/// The frame chosen for a shot, with what was read from it.
+pub struct Picked {
+    /// Position of the shot.
+    pub shot: usize,
+    pub frame: Candidate,
+    /// Up to three dominant colours: (`#rrggbb`, share of the picture).
+    pub colors: Vec<(String, f64)>,
+    pub thumb: Thumb,
+}
+
+/// Everything found once the last frame is in.
+pub struct ShotsFound {
+    /// First frame of each shot after the first.
+    pub boundaries: Vec<u64>,
+    pub transitions: Vec<Boundary>,
+    /// Per frame: mean luma (0–255) and content score.
+    pub lumas: Vec<f32>,
+    pub scores: Vec<f32>,
+}
+
+pub struct ShotBuilder {
+    detector: BoundaryDetector,
+    width: usize,
+    height: usize,
+    fps: f64,
+    boundaries: Vec<u64>,
+    transitions: Vec<Boundary>,
+    /// A fade out whose boundary waits for a fade in (or a cut) to follow: its last frame.
+    pending_fade_out: Option<u64>,
+    segment_start: u64,
+    kept: Vec<Candidate>,
+    recent: VecDeque<Candidate>,
+    recent_stride: u64,
+    recent_span: u64,
+    picked: Vec<Picked>,
+    lumas: Vec<f32>,
+    scores: Vec<f32>,
+    frames: u64,
+}
+
+impl ShotBuilder {
+    pub fn new(settings: BoundarySettings, width: usize, height: usize) -> Self {
+        let fps = if settings.fps > 1.0 {
+            settings.fps
+        } else {
+            25.0
+        };
+        let detector = BoundaryDetector::new(settings);
+        // decisions come `delay` frames late, fade boundaries up to 2 s later still: keep
+        // about 40 recent frames across that span so a short shot has candidates
+        let recent_span = detector.delay() + (3.0 * fps) as u64;
+        Self {
+            detector,
+            width,
+            height,
+            fps,
+            boundaries: Vec::new(),
+            transitions: Vec::new(),
+            pending_fade_out: None,
+            segment_start: 0,
+            kept: Vec::new(),
+            recent: VecDeque::new(),
+            recent_stride: (recent_span / 40).max(1),
+            recent_span,
+            picked: Vec::new(),
+            lumas: Vec::new(),
+            scores: Vec::new(),
+            frames: 0,
+        }
+    }
+
+    /// The next decoded frame (packed RGB24) and its content score.
+    pub fn push(&mut self, index: u64, score: f64, rgb: &[u8]) {
+        let thumb = Thumb::from_rgb(rgb, self.width, self.height);
+        self.lumas.push(thumb.mean() as f32);
+        self.scores.push(score as f32);
+        self.frames = index + 1;
+        let offset = index - self.segment_start;
+        let scheduled = offset == 0 || offset.is_power_of_two();
+        let recent = index.is_multiple_of(self.recent_stride);
+        if scheduled || recent {
+            let candidate = Candidate {
+                index,
+                sharpness: sharpness(rgb, self.width, self.height),
+                luma: thumb.mean(),
+                rgb: rgb.to_vec(),
+            };
+            if recent {
+                while self
+                    .recent
+                    .front()
+                    .is_some_and(|old| old.index + self.recent_span < index)
+                {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(candidate.clone());
+            }
+            if scheduled {
+                self.kept.push(candidate);
+            }
+        }
+        for decision in self.detector.push(index, score, thumb) {
+            self.decided(decision);
+        }
+        if let Some(end) = self.pending_fade_out {
+            if index > end + (2.0 * self.fps) as u64 + self.detector.delay() {
+                self.pending_fade_out = None;
+                self.commit(end + 1);
+            }
+        }
+    }
+
+    /// Keyframes chosen since the last call, to encode and let go of.
+    pub fn take_picked(&mut self) -> Vec<Picked> {
+        std::mem::take(&mut self.picked)
+    }
+
+    pub fn finish(mut self) -> (ShotsFound, Vec<Picked>) {
+        for decision in self.detector.finish() {
+            self.decided(decision);
+        }
+        if let Some(end) = self.pending_fade_out.take() {
+            // a fade out that ends the video is not a boundary
+            if self.frames > end + 1 + (0.5 * self.fps) as u64 {
+                self.commit(end + 1);
+            }
+        }
+        self.pick(self.frames);
+        let picked = std::mem::take(&mut self.picked);
+        (
+            ShotsFound {
+                boundaries: self.boundaries,
+                transitions: self.transitions,
+                lumas: self.lumas,
+                scores: self.scores,
+            },
+            picked,
+        )
+    }
+
+    fn decided(&mut self, decision: Boundary) {
+        let two_seconds = (2.0 * self.fps) as u64;
+        match &decision {
+            Boundary::Cut { frame, .. } => {
+                // a cut right after a fade out (to black, then cut in) is the boundary
+                self.pending_fade_out = None;
+                self.commit(*frame);
+            }
+            Boundary::Gradual {
+                kind: GradualKind::Dissolve,
+                start,
+                end,
+                ..
+            } => {
+                self.resolve_fade_out();
+                self.commit((start + end).div_ceil(2));
+            }
+            Boundary::Gradual {
+                kind: GradualKind::FadeOut,
+                end,
+                ..
+            } => {
+                self.resolve_fade_out();
+                self.pending_fade_out = Some(*end);
+            }
+            Boundary::Gradual {
+                kind: GradualKind::FadeIn,
+                start,
+                ..
+            } => match self.pending_fade_out.take() {
+                Some(out_end) if *start <= out_end + two_seconds => {
+                    self.commit((out_end + 1 + start).div_ceil(2));
+                }
+                Some(out_end) => {
+                    self.commit(out_end + 1);
+                    self.commit(*start);
+                }
+                None => {
+                    // a fade in that opens the video, or follows a cut to black, adds none
+                    let recent_boundary = self
+                        .boundaries
+                        .last()
+                        .is_some_and(|last| start.saturating_sub(*last) <= two_seconds);
+                    if *start as f64 > 0.5 * self.fps && !recent_boundary {
+                        self.commit(*start);
+                    }
+                }
+            },
+        }
+        self.transitions.push(decision);
+    }
+
+    fn resolve_fade_out(&mut self) {
+        if let Some(end) = self.pending_fade_out.take() {
+            self.commit(end + 1);
+        }
+    }
+
+    fn commit(&mut self, frame: u64) {
+        let last = self.boundaries.last().copied().unwrap_or(0);
+        if frame == 0 || frame <= last {
+            return;
+        }
+        self.pick(frame);
+        self.boundaries.push(frame);
+        self.segment_start = frame;
+    }
+
+    /// Chooses the keyframe of the shot that ends before `end` and moves on.
+    fn pick(&mut self, end: u64) {
+        let start = self.segment_start;
+        let shot = self.boundaries.len();
+        let inside = |index: u64, transitions: &[Boundary]| {
+            transitions.iter().any(|found| match found {
+                Boundary::Gradual { start, end, .. } => *start <= index && index <= *end,
+                Boundary::Cut { .. } => false,
+            })
+        };
+        let mut pool: Vec<Candidate> = Vec::new();
+        let mut carried: Vec<Candidate> = Vec::new();
+        for candidate in self.kept.drain(..) {
+            if candidate.index >= end {
+                carried.push(candidate);
+            } else if candidate.index >= start {
+                pool.push(candidate);
+            }
+        }
+        for candidate in &self.recent {
+            let known =
+                |list: &[Candidate]| list.iter().any(|other| other.index == candidate.index);
+            if candidate.index >= end {
+                if !known(&carried) {
+                    carried.push(candidate.clone());
+                }
+            } else if candidate.index >= start && !known(&pool) {
+                pool.push(candidate.clone());
+            }
+        }
+        carried.sort_by_key(|candidate| candidate.index);
+        self.kept = carried;
+        let clear: Vec<usize> = (0..pool.len())
+            .filter(|at| !inside(pool[*at].index, &self.transitions))
+            .collect();
+        let choices: Vec<usize> = if clear.is_empty() {
+            (0..pool.len()).collect()
+        } else {
+            clear
+        };
+        let brightest = choices
+            .iter()
+            .map(|at| pool[*at].luma)
+            .fold(0.0f64, f64::max);
+        let sharpest = choices
+            .iter()
+            .map(|at| pool[*at].sharpness)
+            .fold(0.0f64, f64::max)
+            .max(1e-9);
+        let length = end.saturating_sub(start).max(1) as f64;
+        let best = choices.into_iter().max_by(|a, b| {
+            let value = |candidate: &Candidate| {
+                let position = (candidate.index - start) as f64 / length;
+                let dark = candidate.luma < 24.0 && brightest >= 40.0;
+                candidate.sharpness / sharpest
+                    - 0.8 * (position - 0.5).abs()
+                    - if dark { 1.0 } else { 0.0 }
+            };
+            value(&pool[*a]).total_cmp(&value(&pool[*b]))
+        });
+        if let Some(best) = best {
+            let frame = pool.swap_remove(best);
+            let colors = dominant_colors(&frame.rgb);
+            let thumb = Thumb::from_rgb(&frame.rgb, self.width, self.height);
+            self.picked.push(Picked {
+                shot,
+                frame,
+                colors,
+                thumb,
+            });
+        }
+    }
+}
+
+/// Variance of the Laplacian of the grey picture (on a 2-pixel grid): higher is sharper.
+fn sharpness(rgb: &[u8], width: usize, height: usize) -> f64 {
+    let grey = |x: usize, y: usize| -> f64 {
+        let at = (y * width + x) * 3;
+        (77 * rgb[at] as u32 + 150 * rgb[at + 1] as u32 + 29 * rgb[at + 2] as u32) as f64 / 256.0
+    };
+    let (mut sum, mut squares, mut count) = (0.0, 0.0, 0.0);
+    let mut y = 2;
+    while y + 2 < height {
+        let mut x = 2;
+        while x + 2 < width {
+            let value = 4.0 * grey(x, y)
+                - grey(x - 2, y)
+                - grey(x + 2, y)
+                - grey(x, y - 2)
+                - grey(x, y + 2);
+            sum += value;
+            squares += value * value;
+            count += 1.0;
+            x += 2;
+        }
+        y += 2;
+    }
+    if count == 0.0 {
+        return 0.0;
+    }
+    squares / count - (sum / count).powi(2)
+}
+
+/// Up to three colours covering the most of the picture (3 bits per channel), with shares.
+pub fn dominant_colors(rgb: &[u8]) -> Vec<(String, f64)> {
+    let mut bins = vec![(0u64, [0u64; 3]); 512];
+    let mut total = 0u64;
+    for pixel in rgb.chunks_exact(3).step_by(7) {
+        let bin = ((pixel[0] >> 5) as usize) << 6
+            | ((pixel[1] >> 5) as usize) << 3
+            | (pixel[2] >> 5) as usize;
+        bins[bin].0 += 1;
+        for (sum, value) in bins[bin].1.iter_mut().zip(pixel) {
+            *sum += *value as u64;
+        }
+        total += 1;
+    }
+    let mut order: Vec<usize> = (0..bins.len()).filter(|bin| bins[*bin].0 > 0).collect();
+    order.sort_by_key(|bin| std::cmp::Reverse(bins[*bin].0));
+    order
+        .into_iter()
+        .take(3)
+        .map(|bin| {
+            let (count, sums) = bins[bin];
+            let mean = |channel: usize| (sums[channel] / count) as u8;
+            (
+                format!("#{:02x}{:02x}{:02x}", mean(0), mean(1), mean(2)),
+                ((count as f64 / total.max(1) as f64) * 100.0).round() / 100.0,
+            )
+        })
+        .filter(|(_, share)| *share >= 0.05)
+        .collect()
+}
+
+/// Scenes: consecutive shots grouped while a shot looks like one of the last few shots of
+/// the scene (a dialogue's shot/reverse shot stays one scene). Returns each scene's first and
+/// last shot position.
+pub fn group_scenes(thumbs: &[Option<Thumb>]) -> Vec<(usize, usize)> {
+    const LOOK_BACK: usize = 4;
+    const SAME: f64 = 22.0;
+    let mut scenes = Vec::new();
+    let mut first = 0;
+    for shot in 1..thumbs.len() {
+        let alike = match &thumbs[shot] {
+            Some(thumb) => (shot.saturating_sub(LOOK_BACK).max(first)..shot).any(|earlier| {
+                thumbs[earlier]
+                    .as_ref()
+                    .is_some_and(|other| other.difference(thumb) < SAME)
+            }),
+            None => true,
+        };
+        if !alike {
+            scenes.push((first, shot - 1));
+            first = shot;
+        }
+    }
+    if !thumbs.is_empty() {
+        scenes.push((first, thumbs.len() - 1));
+    }
+    scenes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dominant_colours_come_with_their_share() {
+        let mut rgb = [200u8, 20, 20].repeat(700);
+        rgb.extend([20u8, 20, 200].repeat(300));
+        let colours = dominant_colors(&rgb);
+        assert_eq!(colours.len(), 2, "{colours:?}");
+        assert_eq!(colours[0].0, "#c81414");
+        assert!((colours[0].1 - 0.7).abs() < 0.02, "{colours:?}");
+    }
+
+    #[test]
+    fn sharp_pictures_score_higher_than_flat_ones() {
+        let flat = [120u8; 3 * 64 * 64];
+        let checker: Vec<u8> = (0..64 * 64)
+            .flat_map(|at| {
+                let on = ((at % 64) / 2 + (at / 64) / 2) % 2 == 0;
+                [if on { 230 } else { 20 }; 3]
+            })
+            .collect();
+        assert!(sharpness(&checker, 64, 64) > 100.0 * sharpness(&flat, 64, 64).max(1.0));
+    }
+
+    #[test]
+    fn alike_shots_make_one_scene() {
+        let a = Thumb(vec![40; 576]);
+        let b = Thumb(vec![200; 576]);
+        let a2 = Thumb(vec![45; 576]);
+        let thumbs = vec![
+            Some(a.clone()),
+            Some(a2.clone()),
+            Some(a),
+            Some(b.clone()),
+            Some(b),
+        ];
+        assert_eq!(group_scenes(&thumbs), vec![(0, 2), (3, 4)]);
+    }
+}
