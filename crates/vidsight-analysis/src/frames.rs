@@ -105,43 +105,6 @@ pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
     dark as f64 / sampled as f64
 }
 
-/// Keeps a few frames of the current shot so that, when the shot ends, one from its middle
-/// can become the keyframe without buffering the whole shot: frames at offsets 0, 1, 2, 4,
-/// 8, … from the shot's start are kept, and the one nearest half the shot's length wins.
-#[derive(Default)]
-pub struct KeyframePicker {
-    shot_start: u64,
-    kept: Vec<(u64, Vec<u8>)>,
-}
-
-impl KeyframePicker {
-    pub fn start_shot(&mut self, frame_index: u64) {
-        self.shot_start = frame_index;
-        self.kept.clear();
-    }
-
-    pub fn offer(&mut self, frame_index: u64, rgb: &[u8]) {
-        let offset = frame_index - self.shot_start;
-        if offset == 0 || offset.is_power_of_two() {
-            self.kept.push((frame_index, rgb.to_vec()));
-        }
-    }
-
-    /// The chosen frame of the shot that ended just before `end_frame_index`.
-    pub fn pick(&mut self, end_frame_index: u64) -> Option<(u64, Vec<u8>)> {
-        let length = end_frame_index.saturating_sub(self.shot_start);
-        let middle = self.shot_start + length / 2;
-        let best = self
-            .kept
-            .iter()
-            .enumerate()
-            .filter(|(_, (index, _))| *index < end_frame_index.max(self.shot_start + 1))
-            .min_by_key(|(_, (index, _))| index.abs_diff(middle))
-            .map(|(position, _)| position)?;
-        Some(self.kept.swap_remove(best))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,20 +148,5 @@ mod tests {
         let mut rgb = solid(0, 0, 0, 3);
         rgb.extend(solid(200, 200, 200, 1));
         assert!((dark_pixel_share(&rgb, 32, 1) - 0.75).abs() < 1e-9);
-    }
-
-    #[test]
-    fn keyframe_picker_takes_a_frame_near_the_middle() {
-        let mut picker = KeyframePicker::default();
-        picker.start_shot(10);
-        for index in 10..110 {
-            picker.offer(index, &[index as u8]);
-        }
-        let (index, _) = picker.pick(110).unwrap();
-        // kept offsets 0,1,2,4,...,64 → the nearest to 50 is 64 (index 74) vs 32 (42): 74−60=14, 60−42=18
-        assert_eq!(index, 74);
-        picker.start_shot(110);
-        picker.offer(110, &[1]);
-        assert_eq!(picker.pick(111).unwrap().0, 110);
     }
 }

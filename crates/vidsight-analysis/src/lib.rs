@@ -15,8 +15,8 @@ mod shots;
 
 pub use boundaries::{Boundary, BoundaryDetector, BoundarySettings, GradualKind, Thumb};
 pub use captions::parse_webvtt;
-pub use frames::{dark_pixel_share, HsvFrame, KeyframePicker};
-pub use logparse::{parse_line, parse_loudness_summary, LogEvent, LEVEL_FLOOR};
+pub use frames::{dark_pixel_share, HsvFrame};
+pub use logparse::{loudness_curve, parse_line, parse_loudness_summary, LogEvent, LEVEL_FLOOR};
 use shots::ShotBuilder;
 
 use std::path::Path;
@@ -84,6 +84,8 @@ struct StderrFindings {
     frame_times: Vec<f64>,
     silence_events: Vec<LogEvent>,
     loudness_lines: Vec<String>,
+    /// (time, momentary LUFS), ten a second.
+    momentary: Vec<(f64, f64)>,
     diagnostics: Vec<String>,
 }
 
@@ -112,7 +114,7 @@ async fn run_pass(
         .args(["-f", "rawvideo", "pipe:1"]);
     if has_audio {
         command.args(["-map", "0:a:0", "-af"]).arg(format!(
-            "silencedetect=noise={}dB:duration={},ebur128=peak=true:framelog=verbose",
+            "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
             settings.silence_noise_db, settings.silence_min_seconds
         ));
         command.args(["-f", "null", "-"]);
@@ -132,9 +134,11 @@ async fn run_pass(
             frame_times: Vec::new(),
             silence_events: Vec::new(),
             loudness_lines: Vec::new(),
+            momentary: Vec::new(),
             diagnostics: Vec::new(),
         };
         let mut in_summary = false;
+        let mut meter_time = 0.0;
         let mut raw = Vec::new();
         loop {
             raw.clear();
@@ -153,6 +157,8 @@ async fn run_pass(
                     findings.silence_events.push(event)
                 }
                 LogEvent::LoudnessSummary(line) => findings.loudness_lines.push(line),
+                LogEvent::MeterTime(time) => meter_time = time,
+                LogEvent::Momentary(lufs) => findings.momentary.push((meter_time, lufs)),
                 LogEvent::Other => {
                     if findings.diagnostics.len() >= 200 {
                         findings.diagnostics.remove(0);
@@ -437,6 +443,34 @@ async fn run_pass(
         }
     }
 
+    // Frozen picture: at least FREEZE_SECONDS of frames that do not change, and are not black.
+    let mut freeze = Vec::new();
+    let mut run_start: Option<u64> = None;
+    for index in 1..=total_frames {
+        let still = (index as usize) < found.scores.len()
+            && (found.scores[index as usize] as f64) < FREEZE_SCORE
+            && !black_flags.get(index as usize).copied().unwrap_or(false);
+        match (still, run_start) {
+            (true, None) => run_start = Some(index - 1),
+            (false, Some(first)) => {
+                let start = if first == 0 { 0.0 } else { time_of(first) };
+                let end = if index < total_frames {
+                    time_of(index)
+                } else {
+                    end_of_video
+                };
+                if end - start >= FREEZE_SECONDS {
+                    freeze.push(Segment {
+                        start: round_time(start),
+                        end: round_time(end),
+                    });
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+
     // Silent segments, closed at the end of the video when the silence runs to it.
     let mut silence = Vec::new();
     let mut open: Option<f64> = None;
@@ -468,6 +502,7 @@ async fn run_pass(
             integrated_lufs: integrated,
             lra: range,
             true_peak_dbtp: peak,
+            curve: logparse::loudness_curve(&findings.momentary, end_of_video),
         })
     } else {
         None
@@ -483,6 +518,7 @@ async fn run_pass(
             transitions,
             scenes,
             black,
+            freeze,
             silence,
             loudness,
             captions,
@@ -497,6 +533,11 @@ type ShotDetails = (Vec<(String, f64)>, Option<Thumb>);
 fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
+
+/// A picture that changes by less than this (mean HSV difference) from frame to frame is
+/// still; one still for `FREEZE_SECONDS` is a freeze.
+const FREEZE_SCORE: f64 = 0.25;
+const FREEZE_SECONDS: f64 = 2.0;
 
 /// Times are reported to the microsecond.
 fn round_time(seconds: f64) -> f64 {

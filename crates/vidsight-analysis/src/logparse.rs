@@ -1,5 +1,6 @@
 //! Reads what ffmpeg's filters print on stderr: frame timestamps (showinfo), silent
-//! segments (silencedetect) and the EBU R128 summary (ebur128).
+//! segments (silencedetect), the EBU R128 summary (ebur128) and its momentary loudness
+//! (ametadata printing ebur128's `lavfi.r128.M`).
 
 /// What one stderr line told us.
 #[derive(Debug, PartialEq)]
@@ -10,6 +11,10 @@ pub enum LogEvent {
     SilenceEnd(f64),
     /// A line of the ebur128 summary (kept for [`parse_loudness_summary`]).
     LoudnessSummary(String),
+    /// The time of the next [`Momentary`](Self::Momentary) reading (ametadata's frame line).
+    MeterTime(f64),
+    /// Momentary loudness (400 ms window, LUFS), ten readings a second.
+    Momentary(f64),
     /// Any other line (kept, bounded, for error messages).
     Other,
 }
@@ -39,6 +44,15 @@ pub fn parse_line(line: &str, in_summary: &mut bool) -> LogEvent {
         }
         if let Some(time) = number_after(line, "silence_end:") {
             return LogEvent::SilenceEnd(time);
+        }
+        return LogEvent::Other;
+    }
+    if line.contains("Parsed_ametadata") {
+        if let Some(value) = number_after(line, "lavfi.r128.M=") {
+            return LogEvent::Momentary(finite_or_floor(value));
+        }
+        if let Some(time) = number_after(line, "pts_time:") {
+            return LogEvent::MeterTime(time);
         }
         return LogEvent::Other;
     }
@@ -161,5 +175,78 @@ mod tests {
             parse_loudness_summary(&silent),
             Some((-70.0, 0.0, LEVEL_FLOOR))
         );
+    }
+}
+
+/// One loudness value per second (LUFS): the energy mean of the momentary readings taken in
+/// that second. Seconds without a reading repeat the previous value.
+pub fn loudness_curve(readings: &[(f64, f64)], duration: f64) -> Vec<f64> {
+    let seconds = duration.ceil().max(0.0) as usize;
+    let mut energy = vec![0.0f64; seconds];
+    let mut counts = vec![0u32; seconds];
+    for (time, lufs) in readings {
+        let second = time.max(0.0).floor() as usize;
+        if second < seconds {
+            energy[second] += 10f64.powf(lufs / 10.0);
+            counts[second] += 1;
+        }
+    }
+    let mut curve = Vec::with_capacity(seconds);
+    let mut last = LEVEL_FLOOR;
+    for (sum, count) in energy.iter().zip(counts) {
+        if count > 0 {
+            last = finite_or_floor((10.0 * (sum / count as f64).log10() * 10.0).round() / 10.0);
+        }
+        curve.push(last);
+    }
+    curve
+}
+
+#[cfg(test)]
+mod curve_tests {
+    use super::*;
+
+    #[test]
+    fn meter_lines_are_read() {
+        let mut in_summary = false;
+        assert_eq!(
+            parse_line(
+                "[Parsed_ametadata_2 @ 0x5] frame:11   pts:48510   pts_time:1.1",
+                &mut in_summary
+            ),
+            LogEvent::MeterTime(1.1)
+        );
+        assert_eq!(
+            parse_line(
+                "[Parsed_ametadata_2 @ 0x5] lavfi.r128.M=-23.5",
+                &mut in_summary
+            ),
+            LogEvent::Momentary(-23.5)
+        );
+        assert_eq!(
+            parse_line(
+                "[Parsed_ametadata_2 @ 0x5] lavfi.r128.M=-inf",
+                &mut in_summary
+            ),
+            LogEvent::Momentary(LEVEL_FLOOR)
+        );
+    }
+
+    #[test]
+    fn the_curve_has_one_energy_mean_per_second() {
+        let readings = [
+            (0.0, -20.0),
+            (0.5, -20.0),
+            (1.2, -10.0),
+            (1.7, -30.0),
+            (3.1, -40.0),
+        ];
+        let curve = loudness_curve(&readings, 3.5);
+        assert_eq!(curve.len(), 4);
+        assert_eq!(curve[0], -20.0);
+        // mean of 10^-1 and 10^-3 → 10·log10(0.0505) = −13.0
+        assert_eq!(curve[1], -13.0);
+        assert_eq!(curve[2], -13.0, "a second without readings repeats");
+        assert_eq!(curve[3], -40.0);
     }
 }

@@ -325,35 +325,88 @@ fn sharpness(rgb: &[u8], width: usize, height: usize) -> f64 {
     squares / count - (sum / count).powi(2)
 }
 
-/// Up to three colours covering the most of the picture (3 bits per channel), with shares.
+/// Up to three colours covering the most of the picture, with their shares: k-means (k = 3)
+/// on a sample of the pixels, started from the three fullest cells of a coarse colour grid.
 pub fn dominant_colors(rgb: &[u8]) -> Vec<(String, f64)> {
-    let mut bins = vec![(0u64, [0u64; 3]); 512];
-    let mut total = 0u64;
-    for pixel in rgb.chunks_exact(3).step_by(7) {
-        let bin = ((pixel[0] >> 5) as usize) << 6
-            | ((pixel[1] >> 5) as usize) << 3
-            | (pixel[2] >> 5) as usize;
-        bins[bin].0 += 1;
-        for (sum, value) in bins[bin].1.iter_mut().zip(pixel) {
-            *sum += *value as u64;
-        }
-        total += 1;
+    let pixels: Vec<[f64; 3]> = rgb
+        .chunks_exact(3)
+        .step_by(7)
+        .map(|pixel| [pixel[0] as f64, pixel[1] as f64, pixel[2] as f64])
+        .collect();
+    if pixels.is_empty() {
+        return Vec::new();
     }
-    let mut order: Vec<usize> = (0..bins.len()).filter(|bin| bins[*bin].0 > 0).collect();
-    order.sort_by_key(|bin| std::cmp::Reverse(bins[*bin].0));
-    order
-        .into_iter()
+    let mut cells = vec![(0u32, [0.0f64; 3]); 64];
+    for pixel in &pixels {
+        let cell = ((pixel[0] as usize) >> 6) << 4
+            | ((pixel[1] as usize) >> 6) << 2
+            | (pixel[2] as usize) >> 6;
+        cells[cell].0 += 1;
+        for (sum, value) in cells[cell].1.iter_mut().zip(pixel) {
+            *sum += value;
+        }
+    }
+    let mut order: Vec<usize> = (0..cells.len()).filter(|cell| cells[*cell].0 > 0).collect();
+    order.sort_by_key(|cell| std::cmp::Reverse(cells[*cell].0));
+    let mut centres: Vec<[f64; 3]> = order
+        .iter()
         .take(3)
-        .map(|bin| {
-            let (count, sums) = bins[bin];
-            let mean = |channel: usize| (sums[channel] / count) as u8;
+        .map(|cell| {
+            let (count, sums) = cells[*cell];
+            [
+                sums[0] / count as f64,
+                sums[1] / count as f64,
+                sums[2] / count as f64,
+            ]
+        })
+        .collect();
+    let mut sizes = vec![0usize; centres.len()];
+    for _ in 0..6 {
+        let mut sums = vec![[0.0f64; 3]; centres.len()];
+        sizes.iter_mut().for_each(|size| *size = 0);
+        for pixel in &pixels {
+            let nearest = (0..centres.len())
+                .min_by(|a, b| {
+                    let distance = |centre: &[f64; 3]| {
+                        (0..3).map(|c| (centre[c] - pixel[c]).powi(2)).sum::<f64>()
+                    };
+                    distance(&centres[*a]).total_cmp(&distance(&centres[*b]))
+                })
+                .unwrap_or(0);
+            sizes[nearest] += 1;
+            for (sum, value) in sums[nearest].iter_mut().zip(pixel) {
+                *sum += value;
+            }
+        }
+        for (centre, (sum, size)) in centres.iter_mut().zip(sums.iter().zip(&sizes)) {
+            if *size > 0 {
+                *centre = [
+                    sum[0] / *size as f64,
+                    sum[1] / *size as f64,
+                    sum[2] / *size as f64,
+                ];
+            }
+        }
+    }
+    let mut found: Vec<(String, f64)> = centres
+        .iter()
+        .zip(&sizes)
+        .filter(|(_, size)| **size > 0)
+        .map(|(centre, size)| {
             (
-                format!("#{:02x}{:02x}{:02x}", mean(0), mean(1), mean(2)),
-                ((count as f64 / total.max(1) as f64) * 100.0).round() / 100.0,
+                format!(
+                    "#{:02x}{:02x}{:02x}",
+                    centre[0].round() as u8,
+                    centre[1].round() as u8,
+                    centre[2].round() as u8
+                ),
+                ((*size as f64 / pixels.len() as f64) * 100.0).round() / 100.0,
             )
         })
         .filter(|(_, share)| *share >= 0.05)
-        .collect()
+        .collect();
+    found.sort_by(|a, b| b.1.total_cmp(&a.1));
+    found
 }
 
 /// Scenes: consecutive shots grouped while a shot looks like one of the last few shots of
@@ -395,6 +448,7 @@ mod tests {
         let colours = dominant_colors(&rgb);
         assert_eq!(colours.len(), 2, "{colours:?}");
         assert_eq!(colours[0].0, "#c81414");
+        assert_eq!(colours[1].0, "#1414c8");
         assert!((colours[0].1 - 0.7).abs() < 0.02, "{colours:?}");
     }
 

@@ -17,6 +17,9 @@ pub struct Insights {
     #[serde(default)]
     pub scenes: Vec<Scene>,
     pub black: Vec<Segment>,
+    /// Stretches of at least 2 s where the picture does not change (and is not black).
+    #[serde(default)]
+    pub freeze: Vec<Segment>,
     pub silence: Vec<Segment>,
     /// Absent when the video has no audio.
     pub loudness: Option<Loudness>,
@@ -126,4 +129,8 @@ pub struct Loudness {
     pub integrated_lufs: f64,
     pub lra: f64,
     pub true_peak_dbtp: f64,
+    /// Loudness second by second (LUFS, the energy mean of the momentary loudness in each
+    /// second; -120 for digital silence).
+    #[serde(default)]
+    pub curve: Vec<f64>,
 }
