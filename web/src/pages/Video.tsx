@@ -7,6 +7,29 @@ import { useLiveEvents, useProgress } from "../live";
 
 type Segment = { start: number; end: number };
 
+/** Loudness second by second as a line (−60 LUFS at the bottom, 0 at the top); a click seeks. */
+function Loudness({ curve, duration, seek }: { curve: number[]; duration: number; seek: (time: number) => void }) {
+  const floor = -60;
+  const points = curve
+    .map((lufs, second) => `${((second + 0.5) / duration) * 1000},${40 - (Math.max(floor, Math.min(0, lufs)) - floor) / (-floor) * 40}`)
+    .join(" ");
+  return (
+    <svg
+      className="loudness"
+      viewBox="0 0 1000 40"
+      preserveAspectRatio="none"
+      role="img"
+      aria-label={`Loudness from ${Math.min(...curve).toFixed(0)} to ${Math.max(...curve).toFixed(0)} LUFS`}
+      onClick={(event) => {
+        const box = event.currentTarget.getBoundingClientRect();
+        seek(((event.clientX - box.left) / box.width) * duration);
+      }}
+    >
+      <polyline points={points} fill="none" vectorEffect="non-scaling-stroke" />
+    </svg>
+  );
+}
+
 /** The caption cues, the current one highlighted as the video plays; a click seeks. */
 function Captions({ cues, now, seek }: { cues: Cue[]; now: number; seek: (time: number) => void }) {
   const current = activeCue(cues, now);
@@ -164,16 +187,39 @@ export function VideoPage() {
                 />
               ))}
             </div>
+            {found.transitions.some((t) => t.kind !== "cut") && (
+              <div className="lane" data-lane="transitions" title="Dissolves and fades">
+                {band(found.transitions.filter((t) => t.kind !== "cut"), "gradual", "Dissolve or fade")}
+              </div>
+            )}
+            {(found.scenes ?? []).length > 1 && (
+              <div className="lane" data-lane="scenes" title="Scenes">{band(found.scenes, "scene", "Scene")}</div>
+            )}
             <div className="lane" data-lane="black" title="Black frames">{band(found.black, "black", "Black")}</div>
+            {(found.freeze ?? []).length > 0 && <div className="lane" data-lane="freeze" title="Frozen picture">{band(found.freeze, "freeze", "Frozen picture")}</div>}
             <div className="lane" data-lane="silence" title="Silence">{band(found.silence, "silence", "Silence")}</div>
             {shownTrack && <div className="lane" data-lane="captions" title="Captions">{band(shownTrack.cues, "caption", "Caption")}</div>}
+            {found.loudness && (found.loudness.curve ?? []).length > 1 && <Loudness curve={found.loudness.curve ?? []} duration={duration} seek={seek} />}
             {preview?.shot.keyframe && (
               <figure className="preview" style={{ left: `clamp(0%, calc(${preview.left}% - 5rem), calc(100% - 10rem))` }} aria-hidden="true">
                 <img src={`${base}/keyframes/${preview.shot.keyframe}`} alt="" width={160} height={90} />
                 <figcaption>Shot {preview.shot.index + 1} · {clock(preview.shot.start)}</figcaption>
               </figure>
             )}
-            <p className="legend meta"><span className="key shot" /> shots <span className="key black" /> black <span className="key silence" /> silence{shownTrack && <> <span className="key caption" /> captions</>}</p>
+            <p className="legend meta">
+              {[
+                ["shot", "shots", true],
+                ["gradual", "dissolves and fades", found.transitions.some((t) => t.kind !== "cut")],
+                ["scene", "scenes", (found.scenes ?? []).length > 1],
+                ["black", "black", true],
+                ["freeze", "frozen", (found.freeze ?? []).length > 0],
+                ["silence", "silence", true],
+                ["caption", "captions", Boolean(shownTrack)],
+                ["loudness", "loudness", (found.loudness?.curve ?? []).length > 1],
+              ]
+                .filter(([, , shown]) => shown)
+                .map(([key, text]) => <span key={String(key)} className="entry"><span className={`key ${key}`} /> {text}</span>)}
+            </p>
           </section>
           <section aria-label="Keyframes">
             <ul className="strip">
@@ -181,6 +227,7 @@ export function VideoPage() {
                 <li key={shot.index}>
                   <button type="button" onClick={() => seek(shot.start)} aria-label={`Keyframe of shot ${shot.index + 1} at ${clock(shot.start)}`}>
                     <img src={`${base}/keyframes/${shot.keyframe}`} alt="" loading="lazy" width={160} height={90} />
+                    <span className="swatches" aria-hidden="true">{(shot.colors ?? []).map((color) => <i key={color.hex} style={{ background: color.hex, flexGrow: color.share }} />)}</span>
                     <span>{clock(shot.start)}</span>
                   </button>
                 </li>
@@ -191,6 +238,9 @@ export function VideoPage() {
             <h2>Technical cues</h2>
             <dl className="facts">
               <dt>Shots</dt><dd>{found.shots.length} ({found.transitions.length} transitions)</dd>
+              <dt>Transitions</dt><dd>{(["cut", "dissolve", "fade_in", "fade_out"] as const).map((kind) => `${found.transitions.filter((t) => t.kind === kind).length} ${kind.replace("_", " ")}`).join(" · ")}</dd>
+              <dt>Scenes</dt><dd>{(found.scenes ?? []).length}</dd>
+              <dt>Frozen</dt><dd>{(found.freeze ?? []).length ? (found.freeze ?? []).map((s) => `${clock(s.start)}–${clock(s.end)}`).join(", ") : "none"}</dd>
               <dt>Black</dt><dd>{found.black.length ? found.black.map((s) => `${clock(s.start)}–${clock(s.end)}`).join(", ") : "none"}</dd>
               <dt>Silence</dt><dd>{found.silence.length ? found.silence.map((s) => `${clock(s.start)}–${clock(s.end)}`).join(", ") : "none"}</dd>
               <dt>Loudness</dt><dd>{found.loudness ? `${found.loudness.integrated_lufs.toFixed(1)} LUFS · range ${found.loudness.lra.toFixed(1)} LU · peak ${found.loudness.true_peak_dbtp.toFixed(1)} dBTP` : "no audio"}</dd>
