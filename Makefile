@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps web web-test build fmt lint unit e2e matrix test-cluster bench clean
+.PHONY: run test deps test-deps web web-test build fmt lint unit e2e matrix test-cluster bench bench-accuracy clean
 
 deps:
 	@scripts/install-deps.sh
@@ -62,6 +62,12 @@ test: test-deps fmt lint web-test unit e2e matrix test-cluster
 bench: build test-deps
 	scripts/bench.sh
 	scripts/bench-production.sh
+	python3 bench/speed.py
+
+# shot-boundary accuracy: vidsight and PySceneDetect (installed into a virtualenv under
+# target/) on a generated corpus with known transitions and on the real clips
+bench-accuracy: build
+	python3 bench/accuracy.py
 
 clean:
 	$(CARGO) clean

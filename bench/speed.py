@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Analysis speed: vidsight against the physical limit and against PySceneDetect, same files,
+same run.
+
+    python3 bench/speed.py [--minutes 1,10] [--sizes 720,1080] [--vidsight target/release/vidsight]
+
+For each size and length an H.264 input (B-frames, AAC audio) is made from real footage (the
+shared clips and the accuracy corpus, looped) and timed three ways, each the median of
+--runs runs, with peak RSS:
+  decode       ffmpeg -i FILE -f null -        (every frame and the audio decoded: the limit
+                                                a full-decode analyzer cannot beat)
+  vidsight     vidsight analyze FILE           (shots, transitions, keyframes, black, freeze,
+                                                silence, loudness, captions)
+  pyscenedetect  scenedetect -i FILE detect-adaptive (its defaults; the virtualenv of
+                                                bench/accuracy.py)
+Ratios are against decode. Inputs are cached under --work.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(command):
+    """Wall seconds and peak RSS (MiB) of one run."""
+    started = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-f", "%M"] + command, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    rss_kib = int(result.stderr.strip().splitlines()[-1])
+    return elapsed, rss_kib / 1024
+
+
+def median_run(command, runs):
+    samples = [timed(command) for _ in range(runs)]
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+
+
+def make_input(work, media, height, minutes):
+    width = height * 16 // 9
+    out = work / f"speed-{height}p-{minutes}min.mp4"
+    if out.exists():
+        return out
+    # a ~20 s mix of real footage with cuts, looped to length, with a tone
+    sources = [media / name for name in ["bikes.mp4", "bigbuckbunny.mp4", "goldeneye-vfr-drop3.mp4", "testvideo.mp4"] if (media / name).exists()]
+    base = work / f"speed-base-{height}.mp4"
+    if not base.exists():
+        inputs, chains = [], []
+        for number, source in enumerate(sources):
+            inputs += ["-t", "6", "-i", str(source)]
+            chains.append(f"[{number}:v]fps=30,scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,format=yuv420p[v{number}]")
+        joined = "".join(f"[v{n}]" for n in range(len(sources)))
+        chains.append(f"{joined}concat=n={len(sources)}:v=1:a=0[v]")
+        subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-y"] + inputs + ["-filter_complex", ";".join(chains), "-map", "[v]", "-c:v", "libx264", "-preset", "superfast", "-crf", "20", str(base)], check=True)
+    seconds = minutes * 60
+    subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(base),
+                    "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}",
+                    "-t", str(seconds), "-map", "0:v", "-map", "1:a",
+                    "-c:v", "libx264", "-preset", "superfast", "-bf", "3", "-crf", "20", "-c:a", "aac", "-b:a", "96k", str(out)], check=True)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vidsight", default=str(ROOT / "target/release/vidsight"))
+    parser.add_argument("--media", default=str(ROOT.parent / "shared/media"))
+    parser.add_argument("--work", default=str(ROOT / "target/bench-speed"))
+    parser.add_argument("--minutes", default="1,10")
+    parser.add_argument("--sizes", default="720,1080")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-pyscenedetect", action="store_true")
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    media = Path(args.media)
+    if not media.exists():
+        raise SystemExit(f"the shared clips are not at {media}")
+    scenedetect = ROOT / "target/bench-accuracy/pyscenedetect-venv/bin/scenedetect"
+    if not args.no_pyscenedetect and not scenedetect.exists():
+        sys.path.insert(0, str(ROOT / "bench"))
+        import accuracy  # noqa: E402  (installs the virtualenv)
+        accuracy.pyscenedetect_python(ROOT / "target/bench-accuracy")
+
+    rows = []
+    for height in [int(value) for value in args.sizes.split(",")]:
+        for minutes in [int(value) for value in args.minutes.split(",")]:
+            clip = make_input(work, media, height, minutes)
+            runs = args.runs if minutes < 10 else 1
+            decode = median_run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", str(clip), "-f", "null", "-"], runs)
+            ours = median_run([args.vidsight, "analyze", str(clip)], runs)
+            theirs = None
+            if not args.no_pyscenedetect:
+                out = work / "scenedetect-out"
+                theirs = median_run([str(scenedetect), "-q", "-i", str(clip), "-o", str(out), "detect-adaptive"], runs)
+            rows.append((height, minutes, decode, ours, theirs))
+            print(json.dumps({"size": f"{height}p", "minutes": minutes, "decode_s": round(decode[0], 2), "vidsight_s": round(ours[0], 2),
+                              "vidsight_rss_mib": round(ours[1]), "pyscenedetect_s": theirs and round(theirs[0], 2)}), file=sys.stderr)
+
+    print()
+    print("| input | decode (ffmpeg -f null) | vidsight analyze | ratio to decode | peak RSS | PySceneDetect detect-adaptive | ratio to decode | vidsight speed-up |")
+    print("|---|---|---|---|---|---|---|---|")
+    for height, minutes, decode, ours, theirs in rows:
+        their_cells = f"{theirs[0]:.1f} s | {theirs[0] / decode[0]:.2f}× | {theirs[0] / ours[0]:.2f}×" if theirs else "— | — | —"
+        print(f"| {height}p, {minutes} min | {decode[0]:.1f} s | {ours[0]:.1f} s | {ours[0] / decode[0]:.2f}× | {ours[1]:.0f} MiB | {their_cells} |")
+
+
+if __name__ == "__main__":
+    main()
