@@ -495,20 +495,21 @@ impl BoundaryDetector {
                 .iter()
                 .rposition(|alpha| *alpha > 0.08)
                 .unwrap_or(alphas.len() - 1) as u64;
-        if end < start + 2 {
-            // three frames or fewer: a cut, or a cut the encoder smeared; not gradual
+        if end < start + 5 {
+            // five frames or fewer is a cut (TRECVID's line), or a cut the encoder smeared
             return None;
         }
-        // a cut inside the window (not decided yet) fits the model as a step: in a gradual
-        // transition no single frame carries much of the change
-        let mut largest_step = 0.0f64;
-        let mut previous = before;
-        for index in first + 1..=last {
-            let frame = self.thumb(index)?;
-            largest_step = largest_step.max(previous.difference(frame));
-            previous = frame;
-        }
-        if largest_step > 0.4 * change {
+        // a cut inside the window (not decided yet) fits the model as a step: α drops at
+        // once. In a gradual transition it falls a little each frame (motion moves pixels,
+        // not α)
+        let mut path = vec![1.0];
+        path.extend(&alphas);
+        path.push(0.0);
+        let largest_drop = path
+            .windows(2)
+            .map(|pair| pair[0] - pair[1])
+            .fold(0.0f64, f64::max);
+        if largest_drop > 0.45 {
             return None;
         }
         // in a dissolve every pixel moves one way, from its value before to its value after;
