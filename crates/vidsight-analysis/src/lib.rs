@@ -9,6 +9,7 @@
 
 mod boundaries;
 mod captions;
+pub mod fingerprint;
 mod frames;
 mod logparse;
 mod shots;
@@ -405,6 +406,13 @@ async fn run_pass(
             },
         })
         .collect();
+    // flat pictures (black, a colour card) hash alike whatever they are: left out
+    let fingerprint = thumbs
+        .iter()
+        .flatten()
+        .filter(|thumb| thumb.std() >= 8.0)
+        .map(fingerprint::dhash)
+        .collect();
     let scenes = shots::group_scenes(&thumbs)
         .into_iter()
         .enumerate()
@@ -517,6 +525,7 @@ async fn run_pass(
             shots,
             transitions,
             scenes,
+            fingerprint,
             black,
             freeze,
             silence,

@@ -7,6 +7,7 @@ mod admin;
 mod analyses;
 pub mod auth;
 mod auth_routes;
+mod duplicates;
 mod error;
 mod health;
 mod live;
@@ -113,6 +114,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(videos::get_insights_csv))
         .routes(routes!(videos::get_captions_vtt))
         .routes(routes!(videos::get_captions_srt))
+        .routes(routes!(duplicates::get_duplicates))
         .routes(routes!(videos::get_keyframe))
         .routes(routes!(analyses::create_analysis))
         .routes(routes!(analyses::get_analysis))

@@ -16,6 +16,10 @@ pub struct Insights {
     /// Runs of shots that look alike (a conversation's shot and reverse shot are one scene).
     #[serde(default)]
     pub scenes: Vec<Scene>,
+    /// A perceptual hash (dHash, 16 hex digits) of each shot's keyframe, in shot order: what
+    /// `GET /api/v1/videos/{id}/duplicates` compares.
+    #[serde(default)]
+    pub fingerprint: Vec<String>,
     pub black: Vec<Segment>,
     /// Stretches of at least 2 s where the picture does not change (and is not black).
     #[serde(default)]
@@ -133,4 +137,34 @@ pub struct Loudness {
     /// second; -120 for digital silence).
     #[serde(default)]
     pub curve: Vec<f64>,
+}
+
+/// Keyframe hashes at most this many bits apart show the same picture.
+pub const SAME_PICTURE_BITS: u32 = 10;
+
+/// How much two fingerprints (see [`Insights::fingerprint`]) share, 0–1: the mean of the two
+/// shares of keyframes that have a hash within [`SAME_PICTURE_BITS`] in the other video; and
+/// how many of `a`'s keyframes matched.
+pub fn fingerprint_similarity(a: &[String], b: &[String]) -> (f64, usize) {
+    let parse = |hashes: &[String]| -> Vec<u64> {
+        hashes
+            .iter()
+            .filter_map(|hash| u64::from_str_radix(hash, 16).ok())
+            .collect()
+    };
+    let (a, b) = (parse(a), parse(b));
+    if a.is_empty() || b.is_empty() {
+        return (0.0, 0);
+    }
+    let found_in = |from: &[u64], to: &[u64]| {
+        from.iter()
+            .filter(|hash| {
+                to.iter()
+                    .any(|other| (*hash ^ other).count_ones() <= SAME_PICTURE_BITS)
+            })
+            .count()
+    };
+    let matched = found_in(&a, &b);
+    let share = (matched as f64 / a.len() as f64 + found_in(&b, &a) as f64 / b.len() as f64) / 2.0;
+    ((share * 100.0).round() / 100.0, matched)
 }

@@ -816,3 +816,71 @@ async fn a_dead_cache_slows_nothing_down_to_wrong_answers() {
     assert_valid_insights(&insights);
     server.stop().await;
 }
+
+/// A re-encoded, shrunk copy of a video is found as its near-duplicate; a different video is
+/// not; a video without a fingerprint yet answers `video-not-ready`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_duplicates_are_found_by_keyframe_fingerprints() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = reference_clip(dir.path());
+    let copy = dir.path().join("copy.mp4");
+    ffmpeg(&[
+        "-i",
+        original.to_str().unwrap(),
+        "-vf",
+        "scale=160:120",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "34",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        copy.to_str().unwrap(),
+    ]);
+    let other = lavfi_clip(
+        dir.path(),
+        "other.mp4",
+        "mandelbrot=size=320x240:rate=25",
+        &["-t", "4"],
+    );
+    let server = TestServer::start(json!({})).await;
+    let mut ids = Vec::new();
+    for clip in [&original, &copy, &other] {
+        let (status, video) = server.upload_file(clip).await;
+        assert_eq!(status, 201, "{video}");
+        ids.push(video["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let video = server.wait_finished(id, Duration::from_secs(120)).await;
+        assert_eq!(video["status"], "ready", "{video}");
+    }
+    let (_, insights) = server
+        .get_json(&format!("/api/v1/videos/{}/insights", ids[0]))
+        .await;
+    assert_valid_insights(&insights);
+    let fingerprint = insights["fingerprint"].as_array().unwrap();
+    assert_eq!(
+        fingerprint.len(),
+        3,
+        "the two flat shots (black, yellow) are left out: {fingerprint:?}"
+    );
+
+    let (status, found) = server
+        .get_json(&format!("/api/v1/videos/{}/duplicates", ids[0]))
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["compared"], 2, "{found}");
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only the copy: {found}");
+    assert_eq!(items[0]["video"]["id"], ids[1].as_str());
+    assert!(items[0]["score"].as_f64().unwrap() >= 0.8, "{found}");
+
+    let (status, body) = server
+        .get_json(&format!("/api/v1/videos/{}/duplicates?min_score=2", ids[0]))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad-request");
+    server.stop().await;
+}

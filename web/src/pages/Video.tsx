@@ -7,6 +7,31 @@ import { useLiveEvents, useProgress } from "../live";
 
 type Segment = { start: number; end: number };
 
+/** Other videos of the library that are near-copies of this one (same keyframes). */
+function Similar({ id }: { id: string }) {
+  const similar = useQuery({
+    queryKey: ["video", id, "duplicates"],
+    queryFn: async () => {
+      const { data, error } = await api.GET("/api/v1/videos/{id}/duplicates", { params: { path: { id } } });
+      if (error) throw error;
+      return data;
+    },
+  });
+  if (!similar.data || similar.data.items.length === 0) return null;
+  return (
+    <section aria-label="Similar videos" className="panel">
+      <h2>Near-duplicates in your library</h2>
+      <ul>
+        {similar.data.items.map((item) => (
+          <li key={item.video.id}>
+            <Link to={`/videos/${item.video.id}`}>{item.video.filename}</Link> — {Math.round(item.score * 100)}% of keyframes alike
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 /** Loudness second by second as a line (−60 LUFS at the bottom, 0 at the top); a click seeks. */
 function Loudness({ curve, duration, seek }: { curve: number[]; duration: number; seek: (time: number) => void }) {
   const floor = -60;
@@ -250,6 +275,7 @@ export function VideoPage() {
           </section>
         </>
       )}
+      {found && <Similar id={id} />}
       <section aria-label="Actions" className="row">
         {data.status === "ready" && (
           <>
