@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build, run and test vidsight:
-# ffmpeg/ffprobe and Node.js/npm, and for the tests nginx and Chromium (through apt when missing
+# ffmpeg/ffprobe, Tesseract and Node.js/npm, and for the tests nginx and Chromium (through apt when missing
 # and we are root). Idempotent and quiet when
 # everything is already there.
 set -euo pipefail
@@ -9,6 +9,10 @@ need_apt=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# on-screen text (OCR) of the local analyzer; without it analyses skip OCR
+command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
+# the font the OCR test draws its text with
+[ "${1:-}" = "--test" ] && [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] && need_apt+=(fonts-dejavu-core)
 # the web app's build (Node.js and npm; the packages come from the npm registry)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # the API gateway of the cluster test

@@ -12,6 +12,7 @@ mod captions;
 pub mod fingerprint;
 mod frames;
 mod logparse;
+mod ocr;
 mod shots;
 
 pub use boundaries::{Boundary, BoundaryDetector, BoundarySettings, GradualKind, Thumb};
@@ -517,6 +518,14 @@ async fn run_pass(
     };
 
     let captions = captions::read_tracks(tools, path, media).await;
+    let ocr = ocr::read_text(tools, &settings.ocr_languages, &shots, |position| {
+        let name = shots[position].keyframe.as_deref()?;
+        keyframes
+            .iter()
+            .find(|keyframe| keyframe.name == name)
+            .map(|keyframe| keyframe.jpeg.clone())
+    })
+    .await;
 
     Ok(AnalysisOutput {
         insights: Insights {
@@ -526,6 +535,7 @@ async fn run_pass(
             transitions,
             scenes,
             fingerprint,
+            ocr,
             black,
             freeze,
             silence,

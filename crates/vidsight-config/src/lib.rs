@@ -220,6 +220,7 @@ pub struct MediaConfig {
     pub memory_limit_mb: u64,
     pub cpu_limit_seconds: u64,
     pub threads: u32,
+    pub tesseract: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -234,6 +235,7 @@ pub struct AnalysisConfig {
     pub silence_noise_db: f64,
     pub silence_min_seconds: f64,
     pub keyframe_quality: u8,
+    pub ocr_languages: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -596,6 +598,17 @@ impl Config {
                 "analysis.keyframe_quality",
                 "VIDSIGHT_ANALYSIS__KEYFRAME_QUALITY",
                 "must be between 1 and 100",
+            ));
+        }
+        if !analysis
+            .ocr_languages
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '+')
+        {
+            return Err(invalid(
+                "analysis.ocr_languages",
+                "VIDSIGHT_ANALYSIS__OCR_LANGUAGES",
+                "must be Tesseract language codes joined by +, e.g. \"eng\" or \"eng+por\" (empty turns OCR off)",
             ));
         }
         Ok(())

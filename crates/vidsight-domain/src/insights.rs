@@ -20,6 +20,10 @@ pub struct Insights {
     /// `GET /api/v1/videos/{id}/duplicates` compares.
     #[serde(default)]
     pub fingerprint: Vec<String>,
+    /// Text read on screen (OCR of each shot's keyframe), one entry per line of text and time
+    /// range.
+    #[serde(default)]
+    pub ocr: Vec<OnScreenText>,
     pub black: Vec<Segment>,
     /// Stretches of at least 2 s where the picture does not change (and is not black).
     #[serde(default)]
@@ -31,6 +35,16 @@ pub struct Insights {
     /// WebVTT…), one entry per track. Left out when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captions: Vec<CaptionTrack>,
+}
+
+/// A line of text seen on screen from `start` to `end`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OnScreenText {
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
+    /// Tesseract's mean word confidence, 0–1.
+    pub confidence: f64,
 }
 
 /// One embedded subtitle or caption track and its cues.

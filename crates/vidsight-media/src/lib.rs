@@ -26,6 +26,8 @@ pub struct MediaTools {
     pub limits: ChildLimits,
     /// Decoder threads for ffmpeg (0 = ffmpeg decides).
     pub threads: u32,
+    /// The Tesseract OCR program.
+    pub tesseract: String,
 }
 
 impl Default for MediaTools {
@@ -37,6 +39,7 @@ impl Default for MediaTools {
             analysis_timeout: Duration::from_secs(3600),
             limits: ChildLimits::default(),
             threads: 0,
+            tesseract: "tesseract".into(),
         }
     }
 }
@@ -114,6 +117,49 @@ impl MediaTools {
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
 
+    /// The lines of text Tesseract reads in an image (JPEG/PNG bytes), with their mean word
+    /// confidence (0–100), in reading order. `languages` is e.g. `eng` or `eng+por`.
+    pub async fn ocr(&self, image: &[u8], languages: &str) -> Result<Vec<(String, f64)>> {
+        use tokio::io::AsyncWriteExt;
+        let mut command = process::limited_command(&self.tesseract, &self.limits);
+        command
+            .args(["stdin", "stdout", "-l", languages, "--psm", "11", "tsv"])
+            .stdin(std::process::Stdio::piped());
+        let mut child = command
+            .spawn()
+            .map_err(|error| process::spawn_error("tesseract", error))?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let image = image.to_vec();
+        let writer = tokio::spawn(async move {
+            let _ = stdin.write_all(&image).await;
+        });
+        let output = tokio::time::timeout(self.probe_timeout, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::MediaTimeout,
+                    "tesseract took too long and was stopped",
+                )
+            })?
+            .map_err(|error| {
+                Error::new(ErrorCode::MediaToolFailed, "tesseract could not be run")
+                    .with_source(error)
+            })?;
+        let _ = writer.await;
+        if !output.status.success() {
+            return Err(Error::new(
+                ErrorCode::MediaToolFailed,
+                format!(
+                    "tesseract failed: {}",
+                    truncate(String::from_utf8_lossy(&output.stderr).trim(), 300)
+                ),
+            ));
+        }
+        Ok(parse_tesseract_tsv(&String::from_utf8_lossy(
+            &output.stdout,
+        )))
+    }
+
     /// Probes, decodes the first video frame and reads the packets of the last second, so
     /// that a file whose headers parse but whose pictures do not — or whose data stops
     /// early, as when an upload with its index at the front was cut short — is refused at
@@ -178,6 +224,42 @@ impl MediaTools {
         }
         Err(error)
     }
+}
+
+/// Lines from Tesseract's TSV output: words (level 5) grouped by block, paragraph and line,
+/// each line with the mean confidence of its words. Words Tesseract is unsure of (confidence
+/// under 30) are dropped.
+pub fn parse_tesseract_tsv(tsv: &str) -> Vec<(String, f64)> {
+    // (block, paragraph, line) → its words and the sum of their confidences
+    type Line = ((u32, u32, u32), Vec<String>, f64);
+    let mut lines: Vec<Line> = Vec::new();
+    for row in tsv.lines().skip(1) {
+        let cells: Vec<&str> = row.split('\t').collect();
+        if cells.len() < 12 || cells[0] != "5" {
+            continue;
+        }
+        let number = |at: usize| cells[at].trim().parse::<u32>().unwrap_or(0);
+        let confidence: f64 = cells[10].trim().parse().unwrap_or(-1.0);
+        let word = cells[11].trim();
+        if word.is_empty() || confidence < 30.0 {
+            continue;
+        }
+        let key = (number(2), number(3), number(4));
+        match lines.last_mut() {
+            Some((last, words, sum)) if *last == key => {
+                words.push(word.to_owned());
+                *sum += confidence;
+            }
+            _ => lines.push((key, vec![word.to_owned()], confidence)),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(_, words, sum)| {
+            let confidence = sum / words.len() as f64;
+            (words.join(" "), (confidence * 10.0).round() / 10.0)
+        })
+        .collect()
 }
 
 /// The most WebVTT text read from one subtitle stream (a feature film's track is ~100 KiB).
@@ -262,5 +344,27 @@ fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((index, _)) => &text[..index],
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tesseract_words_become_lines_with_their_confidence() {
+        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
+                   1\t1\t0\t0\t0\t0\t0\t0\t640\t360\t-1\t\n\
+                   5\t1\t1\t1\t1\t1\t60\t150\t200\t40\t96\tBREAKING\n\
+                   5\t1\t1\t1\t1\t2\t270\t150\t120\t40\t94\tNEWS\n\
+                   5\t1\t2\t1\t1\t1\t10\t300\t30\t20\t12\t~\n\
+                   5\t1\t3\t1\t1\t1\t10\t320\t90\t20\t71.5\tLisbon\n";
+        assert_eq!(
+            parse_tesseract_tsv(tsv),
+            vec![
+                ("BREAKING NEWS".to_owned(), 95.0),
+                ("Lisbon".to_owned(), 71.5)
+            ]
+        );
     }
 }

@@ -122,6 +122,7 @@ pub fn media_tools(config: &Config) -> MediaTools {
             cpu_seconds: (media.cpu_limit_seconds > 0).then_some(media.cpu_limit_seconds),
         },
         threads: media.threads,
+        tesseract: media.tesseract.clone(),
     }
 }
 

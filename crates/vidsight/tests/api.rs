@@ -884,3 +884,99 @@ async fn near_duplicates_are_found_by_keyframe_fingerprints() {
     assert_eq!(body["error"]["code"], "bad-request");
     server.stop().await;
 }
+
+/// Text drawn on the picture is read (Tesseract), kept as one range over the shots it stays
+/// on, and found by search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_screen_text_is_read_merged_and_searchable() {
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+    if !std::path::Path::new(font).exists() {
+        eprintln!("SKIPPED: {font} is missing (scripts/install-deps.sh --test installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("titles.mp4");
+    // 0–2 s: a dark card with a headline; 2–4 s: the same headline over another colour (a
+    // new shot, same text); 4–6 s: a second title
+    let card = |colour: &str, text: &str| {
+        format!("color=c={colour}:size=640x360:rate=25:d=2,drawtext=fontfile={font}:text='{text}':fontsize=44:fontcolor=white:x=40:y=150")
+    };
+    let graph = format!(
+        "{}[a];{}[b];{}[c];[a][b][c]concat=n=3:v=1:a=0[v]",
+        card("0x203040", "LIGHTHOUSE KEEPER"),
+        card("0x602020", "LIGHTHOUSE KEEPER"),
+        card("0x206020", "Northern coast 1962"),
+    );
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=48000:cl=mono",
+        "-filter_complex",
+        &graph,
+        "-map",
+        "[v]",
+        "-map",
+        "0:a",
+        "-t",
+        "6",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let server = TestServer::start(json!({})).await;
+    let (status, video) = server.upload_file(&clip).await;
+    assert_eq!(status, 201, "{video}");
+    let id = video["id"].as_str().unwrap().to_owned();
+    let done = server.wait_finished(&id, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    let (_, insights) = server
+        .get_json(&format!("/api/v1/videos/{id}/insights"))
+        .await;
+    assert_valid_insights(&insights);
+    assert_eq!(
+        insights["shots"].as_array().unwrap().len(),
+        3,
+        "{}",
+        insights["shots"]
+    );
+    let ocr = insights["ocr"].as_array().unwrap();
+    let headline = ocr
+        .iter()
+        .find(|entry| entry["text"] == "LIGHTHOUSE KEEPER")
+        .unwrap_or_else(|| panic!("the headline is read: {ocr:?}"));
+    assert_close(
+        headline["start"].as_f64().unwrap(),
+        0.0,
+        0.05,
+        "headline start",
+    );
+    assert_close(
+        headline["end"].as_f64().unwrap(),
+        4.0,
+        0.05,
+        "headline end (two shots)",
+    );
+    assert!(headline["confidence"].as_f64().unwrap() > 0.6, "{headline}");
+    assert!(
+        ocr.iter()
+            .any(|entry| entry["text"].as_str().unwrap_or("").contains("coast")),
+        "{ocr:?}"
+    );
+    let (_, found) = server.get_json("/api/v1/search?q=keeper").await;
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{found}");
+    assert!(
+        items[0]["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|hit| hit["kind"] == "ocr" && hit["start"].as_f64() == Some(0.0)),
+        "{found}"
+    );
+    server.stop().await;
+}

@@ -259,6 +259,20 @@ export function VideoPage() {
               ))}
             </ul>
           </section>
+          {(found.ocr ?? []).length > 0 && (
+            <section aria-label="On-screen text" className="panel">
+              <h2>On-screen text</h2>
+              <ul className="cues">
+                {(found.ocr ?? []).map((line, index) => (
+                  <li key={index}>
+                    <button type="button" className="cue" onClick={() => seek(line.start)}>
+                      <span className="time">{clock(line.start)}–{clock(line.end)}</span> <span>{line.text}</span>
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </section>
+          )}
           <section aria-label="Technical cues" className="panel">
             <h2>Technical cues</h2>
             <dl className="facts">
