@@ -107,6 +107,10 @@ async fn run_pass(
     if tools.threads > 0 {
         command.args(["-threads", &tools.threads.to_string()]);
     }
+    // the deblocking filter smooths block edges for the eye; the detectors work on
+    // downscaled pictures where it changes nothing they measure, and skipping it saves about
+    // a fifth of H.264 decoding (docs/benchmarks.md)
+    command.args(["-skip_loop_filter", "all"]);
     command.arg("-i").arg(vidsight_media::input_url(path));
     command
         .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-vf"])
