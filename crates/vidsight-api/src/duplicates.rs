@@ -1,11 +1,11 @@
 //! Near-duplicate search: the caller's videos whose keyframe fingerprints share most pictures
 //! with this one's (re-encoded, resized, trimmed copies).
 //!
-//! Compares against every ready video of the owner, loading each one's insights (through the
-//! cache): fine for libraries of thousands of videos; past that an index of the hashes (a
-//! BK-tree or a hash-prefix table) is the next step.
+//! Compares against every ready video of the owner, loading each one's insights through the
+//! same cache the insights route uses: fine for libraries of thousands of videos; past that an
+//! index of the hashes (a BK-tree or a hash-prefix table) is the next step.
 use crate::auth::Auth;
-use crate::videos::owned_video;
+use crate::videos::{owned_video, parsed_insights};
 use crate::{ApiError, ApiResult, AppState, ErrorBody};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -41,18 +41,6 @@ pub struct Duplicates {
 /// At most this many of the owner's videos are compared.
 const MAX_COMPARED: usize = 10_000;
 
-fn fingerprint_of(insights: &serde_json::Value) -> Vec<String> {
-    insights["fingerprint"]
-        .as_array()
-        .map(|hashes| {
-            hashes
-                .iter()
-                .filter_map(|hash| hash.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Near-duplicates of a video among its owner's videos.
 #[utoipa::path(get, path = "/api/v1/videos/{id}/duplicates", tag = "videos",
     params(("id" = String, Path, description = "Video id"), DuplicatesQuery),
@@ -78,15 +66,13 @@ pub async fn get_duplicates(
         ));
     }
     let video = owned_video(&state, &principal, &id).await?;
-    let mine = match state.store.latest_insights(video.id).await? {
-        Some(stored) => fingerprint_of(&stored.insights),
-        None => Vec::new(),
-    };
+    let (_, insights) = parsed_insights(&state, &video).await?;
+    let mine = insights.fingerprint;
     if mine.is_empty() {
         return Err(ApiError::new(
             ErrorCode::VideoNotReady,
             format!(
-                "video {} has no fingerprint yet: wait until it is ready (or analyse it again if it was analysed before fingerprints existed)",
+                "video {} has no fingerprint: its analysis predates fingerprints (analyse it again) or its keyframes are all flat pictures",
                 video.id
             ),
         ));
@@ -108,10 +94,7 @@ pub async fn get_duplicates(
             if compared >= MAX_COMPARED {
                 break 'pages;
             }
-            let Some(stored) = state.store.latest_insights(other.id).await? else {
-                continue;
-            };
-            let theirs = fingerprint_of(&stored.insights);
+            let theirs = parsed_insights(&state, &other).await?.1.fingerprint;
             if theirs.is_empty() {
                 continue;
             }

@@ -281,6 +281,17 @@ async fn insights_bytes(
     Ok((stored.analysis_id, Bytes::from(json)))
 }
 
+/// The latest successful insights document, parsed.
+pub(crate) async fn parsed_insights(
+    state: &AppState,
+    video: &Video,
+) -> ApiResult<(vidsight_domain::AnalysisId, Insights)> {
+    let (analysis_id, json) = insights_bytes(state, video).await?;
+    let insights = serde_json::from_slice(&json)
+        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    Ok((analysis_id, insights))
+}
+
 /// The insights document (`vidsight.insights/v1`) of the latest successful analysis.
 #[utoipa::path(get, path = "/api/v1/videos/{id}/insights", tag = "videos",
     params(("id" = String, Path, description = "Video id")),
@@ -313,9 +324,7 @@ pub async fn get_insights_vtt(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let video = owned_video(&state, &principal, &id).await?;
-    let (_, json) = insights_bytes(&state, &video).await?;
-    let insights: Insights = serde_json::from_slice(&json)
-        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    let (_, insights) = parsed_insights(&state, &video).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
         vtt::chapters(&insights.shots),
@@ -338,9 +347,7 @@ async fn caption_cues(
     track: Option<u32>,
 ) -> ApiResult<(Video, Vec<vidsight_domain::insights::Cue>)> {
     let video = owned_video(state, principal, id).await?;
-    let (_, json) = insights_bytes(state, &video).await?;
-    let insights: Insights = serde_json::from_slice(&json)
-        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    let (_, insights) = parsed_insights(state, &video).await?;
     let found = match track {
         Some(stream) => insights.captions.into_iter().find(|t| t.stream == stream),
         None => insights.captions.into_iter().next(),
@@ -444,9 +451,7 @@ pub async fn get_insights_csv(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let video = owned_video(&state, &principal, &id).await?;
-    let (_, json) = insights_bytes(&state, &video).await?;
-    let insights: Insights = serde_json::from_slice(&json)
-        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    let (_, insights) = parsed_insights(&state, &video).await?;
     let csv = vtt::insights_csv(&insights)
         .map_err(|error| vidsight_domain::Error::internal("writing CSV").with_source(error))?;
     Ok((
@@ -473,9 +478,7 @@ pub async fn get_keyframe(
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let video = owned_video(&state, &principal, &id).await?;
-    let (analysis_id, json) = insights_bytes(&state, &video).await?;
-    let insights: Insights = serde_json::from_slice(&json)
-        .map_err(|error| vidsight_domain::Error::internal("stored insights").with_source(error))?;
+    let (analysis_id, insights) = parsed_insights(&state, &video).await?;
     // only names the insights list are served, so a name can never reach another object
     if !insights
         .shots
