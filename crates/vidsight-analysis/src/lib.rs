@@ -4,23 +4,36 @@
 //! - per-frame timestamps (showinfo), so variable-frame-rate video gets exact times;
 //! - silent segments (silencedetect) and EBU R128 loudness (ebur128) from the audio.
 //!
+//! From the same frames come each keyframe's small thumbnail, the storyboard's sprite sheets
+//! (seek-bar previews) and colour-bar ranges: nothing is decoded twice.
+//!
 //! The pixel work is done here rather than by ffmpeg's scene filters so that the cut score
 //! matches PySceneDetect's ContentDetector and one pass feeds every detector.
 
+mod bars;
 mod boundaries;
 mod captions;
 pub mod fingerprint;
 mod frames;
+mod images;
 mod logparse;
 mod ocr;
 mod shots;
+mod storyboard;
+#[cfg(test)]
+mod testing;
 
+pub use bars::is_test_pattern;
 pub use boundaries::{Boundary, BoundaryDetector, BoundarySettings, GradualKind, Thumb};
 pub use captions::parse_webvtt;
 pub use frames::{dark_pixel_share, HsvFrame};
+pub use images::{resize_area, scaled_size, Image};
 pub use logparse::{loudness_curve, parse_line, parse_loudness_summary, LogEvent, LEVEL_FLOOR};
 use shots::ShotBuilder;
+pub use storyboard::tile_interval;
+use storyboard::StoryboardBuilder;
 
+use images::encode_jpeg;
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use vidsight_domain::insights::{
@@ -32,12 +45,18 @@ use vidsight_media::MediaTools;
 /// Detector settings: the `[analysis]` section of the configuration, used as it is.
 pub use vidsight_config::AnalysisConfig as AnalyzerSettings;
 
-/// A keyframe image, JPEG-encoded.
+/// Keyframe thumbnails are this wide (narrower frames keep their width).
+pub const THUMBNAIL_WIDTH: u32 = 160;
+
+/// A keyframe image, JPEG-encoded, with its small thumbnail.
 #[derive(Clone, Debug)]
 pub struct Keyframe {
     /// File name, e.g. `shot-0003.jpg`; the insights document refers to it.
     pub name: String,
     pub jpeg: Vec<u8>,
+    /// The same picture [`THUMBNAIL_WIDTH`] wide, named e.g. `shot-0003-small.jpg` (the
+    /// shot's `thumbnail`), stored beside it.
+    pub thumbnail: Image,
 }
 
 /// What one analysis produced.
@@ -45,6 +64,8 @@ pub struct Keyframe {
 pub struct AnalysisOutput {
     pub insights: Insights,
     pub keyframes: Vec<Keyframe>,
+    /// The storyboard's sprite sheets, named as in `insights.storyboard.sheets`.
+    pub storyboard: Vec<Image>,
     /// Frames decoded.
     pub frames: u64,
 }
@@ -134,6 +155,9 @@ async fn run_pass(
 
     let duration = media.duration.max(0.001);
     let (time_sender, mut time_receiver) = tokio::sync::watch::channel(0.0f64);
+    // each frame's timestamp also goes, in order, to the frame loop (the storyboard needs it
+    // as the frame arrives)
+    let (frame_time_sender, mut frame_time_receiver) = tokio::sync::mpsc::unbounded_channel();
     let stderr_task = tokio::spawn(async move {
         let mut reader = BufReader::new(stderr);
         let mut findings = StderrFindings {
@@ -157,6 +181,7 @@ async fn run_pass(
             match parse_line(line, &mut in_summary) {
                 LogEvent::Frame(time) => {
                     findings.frame_times.push(time);
+                    let _ = frame_time_sender.send(time);
                     let _ = time_sender.send(time);
                 }
                 event @ (LogEvent::SilenceStart(_) | LogEvent::SilenceEnd(_)) => {
@@ -187,6 +212,15 @@ async fn run_pass(
         .max(1.0) as u64;
     let mut frame_index: u64 = 0;
     let mut black_flags: Vec<bool> = Vec::new();
+    let mut bar_flags: Vec<bool> = Vec::new();
+    let nominal_fps = if media.fps > 0.0 { media.fps } else { 25.0 };
+    let mut frame_time: Option<f64> = None;
+    let mut storyboard = StoryboardBuilder::new(
+        tile_interval(media.duration),
+        width,
+        height,
+        settings.keyframe_quality,
+    );
     let mut builder = ShotBuilder::new(
         BoundarySettings {
             cut_threshold: settings.cut_threshold,
@@ -199,9 +233,10 @@ async fn run_pass(
         width as usize,
         height as usize,
     );
-    // keyframes are encoded as soon as their shot is decided, so memory holds JPEGs, not
-    // frames; past MAX_KEYFRAMES shots (a strobing or hostile video) shots get no image
-    let mut chosen: Vec<Option<Vec<u8>>> = Vec::new();
+    // keyframes (and their thumbnails) are encoded as soon as their shot is decided, so
+    // memory holds JPEGs, not frames; past MAX_KEYFRAMES shots (a strobing or hostile video)
+    // shots get no image
+    let mut chosen: Vec<Option<KeyframeJpegs>> = Vec::new();
     // per shot: its keyframe's dominant colours and thumbnail (for scenes)
     let mut details: Vec<ShotDetails> = Vec::new();
     let mut last_reported = -1.0f64;
@@ -242,6 +277,10 @@ async fn run_pass(
         black_flags.push(
             dark_pixel_share(&rgb, settings.black_pixel_luma, step) >= settings.black_pixel_ratio,
         );
+        bar_flags.push(is_test_pattern(&rgb, width as usize, height as usize));
+        let time = next_frame_time(&mut frame_time_receiver, frame_time, nominal_fps).await;
+        frame_time = Some(time);
+        storyboard.push(time, &rgb)?;
         builder.push(frame_index, score, &rgb);
         keep(builder.take_picked())?;
         current.swap(&mut previous);
@@ -333,15 +372,20 @@ async fn run_pass(
             end_of_video
         };
         let name = format!("shot-{:04}.jpg", position + 1);
-        let keyframe = match chosen.get_mut(position).and_then(Option::take) {
-            Some(jpeg) => {
+        let small_name = format!("shot-{:04}-small.jpg", position + 1);
+        let (keyframe, thumbnail) = match chosen.get_mut(position).and_then(Option::take) {
+            Some((jpeg, small)) => {
                 keyframes.push(Keyframe {
                     name: name.clone(),
                     jpeg,
+                    thumbnail: Image {
+                        name: small_name.clone(),
+                        jpeg: small,
+                    },
                 });
-                Some(name)
+                (Some(name), Some(small_name))
             }
-            None => None,
+            None => (None, None),
         };
         let (colors, thumb) = details
             .get_mut(position)
@@ -369,6 +413,7 @@ async fn run_pass(
             start: round_time(start),
             end: round_time(end),
             keyframe,
+            thumbnail,
             brightness: Some(round3(brightness)),
             motion: Some(round3(motion.min(1.0))),
             colors: colors
@@ -484,6 +529,39 @@ async fn run_pass(
         }
     }
 
+    // Colour bars and test patterns that stand still: each frame differs from one of its
+    // neighbours by less than BARS_STILL_SCORE (an animated pattern is content)
+    let still = |index: usize| {
+        found
+            .scores
+            .get(index)
+            .is_some_and(|score| (*score as f64) < BARS_STILL_SCORE)
+    };
+    let bars = flagged_segments(
+        total_frames,
+        |index| {
+            let index = index as usize;
+            bar_flags.get(index).copied().unwrap_or(false)
+                && ((index > 0 && still(index)) || still(index + 1))
+        },
+        time_of,
+        end_of_video,
+        BARS_MIN_SECONDS,
+    );
+
+    // The storyboard, its times to the microsecond like every other.
+    let (storyboard, sheets) = match storyboard.finish(end_of_video)? {
+        Some((mut board, sheets)) => {
+            board
+                .times
+                .iter_mut()
+                .for_each(|time| *time = round_time(*time));
+            board.end = round_time(board.end);
+            (Some(board), sheets)
+        }
+        None => (None, Vec::new()),
+    };
+
     // Silent segments, closed at the end of the video when the silence runs to it.
     let mut silence = Vec::new();
     let mut open: Option<f64> = None;
@@ -542,11 +620,24 @@ async fn run_pass(
             ocr,
             black,
             freeze,
+            bars,
             silence,
             loudness,
             captions,
+            storyboard,
+            // what analysis providers add comes later, from the worker
+            summary: None,
+            chapters: Vec::new(),
+            transcript: Vec::new(),
+            labels: Vec::new(),
+            text: Vec::new(),
+            topics: None,
+            moderation: Vec::new(),
+            custom: None,
+            providers: Vec::new(),
         },
         keyframes,
+        storyboard: sheets,
         frames: total_frames,
     })
 }
@@ -561,6 +652,11 @@ fn round3(value: f64) -> f64 {
 /// still; one still for `FREEZE_SECONDS` is a freeze.
 const FREEZE_SCORE: f64 = 0.25;
 const FREEZE_SECONDS: f64 = 2.0;
+
+/// A test pattern is reported when it stands still (frame differences below this, a tenth
+/// of what moving test sources score) for at least `BARS_MIN_SECONDS`.
+const BARS_STILL_SCORE: f64 = 1.0;
+const BARS_MIN_SECONDS: f64 = 1.0;
 
 /// Times are reported to the microsecond.
 fn round_time(seconds: f64) -> f64 {
@@ -587,31 +683,88 @@ async fn read_frame(
 /// Shots beyond this many get no keyframe image.
 pub const MAX_KEYFRAMES: usize = 5000;
 
+/// A keyframe's JPEG at the analysis size, and its thumbnail's.
+type KeyframeJpegs = (Vec<u8>, Vec<u8>);
+
 fn keyframe_jpeg(
     (_, pixels): (u64, Vec<u8>),
     already: usize,
     width: u32,
     height: u32,
     settings: &AnalyzerSettings,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<KeyframeJpegs>> {
     if already >= MAX_KEYFRAMES {
         return Ok(None);
     }
-    encode_jpeg(&pixels, width, height, settings.keyframe_quality).map(Some)
+    let large = encode_jpeg(&pixels, width, height, settings.keyframe_quality)?;
+    let (small_width, small_height) = scaled_size(width, height, THUMBNAIL_WIDTH);
+    let small_pixels = resize_area(
+        &pixels,
+        width as usize,
+        height as usize,
+        small_width as usize,
+        small_height as usize,
+    );
+    let small = encode_jpeg(
+        &small_pixels,
+        small_width,
+        small_height,
+        settings.keyframe_quality,
+    )?;
+    Ok(Some((large, small)))
 }
 
-fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
-    let mut jpeg = Vec::with_capacity(rgb.len() / 8);
-    let encoder = jpeg_encoder::Encoder::new(&mut jpeg, quality);
-    encoder
-        .encode(
-            rgb,
-            width as u16,
-            height as u16,
-            jpeg_encoder::ColorType::Rgb,
-        )
-        .map_err(|error| Error::internal("keyframe encoding failed").with_source(error))?;
-    Ok(jpeg)
+/// The timestamp of the frame just read from stdout. showinfo printed it before the frame
+/// went out, so it is in the channel or on its way; when it does not come (a line lost,
+/// stderr closed) it is extrapolated from the previous one.
+async fn next_frame_time(
+    receiver: &mut tokio::sync::mpsc::UnboundedReceiver<f64>,
+    previous: Option<f64>,
+    fps: f64,
+) -> f64 {
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.recv()).await;
+    match (waited, previous) {
+        (Ok(Some(time)), _) => time,
+        (_, Some(previous)) => previous + 1.0 / fps,
+        (_, None) => 0.0,
+    }
+}
+
+/// Runs of frames for which `flagged` holds, at least `min_seconds` long, as segments from
+/// the first frame (0 for the first frame of the video) to the first frame after (the end of
+/// the video after the last).
+fn flagged_segments(
+    total_frames: u64,
+    flagged: impl Fn(u64) -> bool,
+    time_of: impl Fn(u64) -> f64,
+    end_of_video: f64,
+    min_seconds: f64,
+) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    let mut run_start: Option<u64> = None;
+    for index in 0..=total_frames {
+        let on = index < total_frames && flagged(index);
+        match (on, run_start) {
+            (true, None) => run_start = Some(index),
+            (false, Some(first)) => {
+                let start = if first == 0 { 0.0 } else { time_of(first) };
+                let end = if index == total_frames {
+                    end_of_video
+                } else {
+                    time_of(index)
+                };
+                if end - start >= min_seconds - 1e-6 {
+                    segments.push(Segment {
+                        start: round_time(start),
+                        end: round_time(end),
+                    });
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    segments
 }
 
 #[cfg(test)]

@@ -96,6 +96,7 @@ mod tests {
             start,
             end,
             keyframe: None,
+            thumbnail: None,
             brightness: None,
             motion: None,
             colors: Vec::new(),

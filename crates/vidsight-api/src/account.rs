@@ -31,6 +31,12 @@ pub struct UsageResponse {
     pub analysis_minutes: f64,
     /// Absent when unlimited.
     pub analysis_limit_minutes: Option<i64>,
+    /// Tokens spent with analysis providers (Gemini, OpenAI-compatible) this month.
+    pub provider_tokens: i64,
+    /// What they cost, US dollars, from the configured price table.
+    pub provider_cost_usd: f64,
+    /// Absent when unlimited.
+    pub provider_tokens_limit: Option<i64>,
 }
 
 impl From<UsageReport> for UsageResponse {
@@ -42,6 +48,9 @@ impl From<UsageReport> for UsageResponse {
             videos: report.videos,
             analysis_minutes: (report.analysis_seconds as f64 / 60.0 * 100.0).round() / 100.0,
             analysis_limit_minutes: report.analysis_limit_minutes,
+            provider_tokens: report.provider_tokens,
+            provider_cost_usd: report.provider_cost_usd,
+            provider_tokens_limit: report.provider_tokens_limit,
         }
     }
 }

@@ -354,7 +354,7 @@ pub async fn retry_job(
     };
     let analysis = state
         .store
-        .create_analysis(video_id, state.settings.max_attempts)
+        .create_analysis(video_id, state.settings.max_attempts, None)
         .await?;
     let _ = state
         .cache

@@ -5,14 +5,19 @@ use crate::{parse_id, ApiError, ApiResult, AppState, ErrorBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use vidsight_domain::{Analysis, AnalysisId, ErrorCode};
+use vidsight_domain::{Analysis, AnalysisId, AnalysisOptions, ErrorCode};
 
-/// Analyses the video again (for example after an upgrade of the analyzer).
+/// Analyses the video again: the local analyzer, and, when the body names one, a provider
+/// (`gemini`, `openai`) for summaries, chapters, transcripts, labels, on-screen text, topics,
+/// moderation or a custom prompt answered in your JSON Schema — grounded on the local
+/// analysis. Without a body: the configured defaults.
 #[utoipa::path(post, path = "/api/v1/videos/{id}/analyses", tag = "analyses",
     params(("id" = String, Path, description = "Video id")),
+    request_body(content = Option<AnalysisOptions>, description = "What to ask for (optional)"),
     responses(
         (status = 202, body = Analysis, description = "Queued."),
-        (status = 403, body = ErrorBody, description = "`quota_exceeded`: the monthly analysis minutes would be exceeded"),
+        (status = 400, body = ErrorBody, description = "`invalid-input`: an unknown provider or feature, a custom feature without prompt, an unusable schema, a provider not configured"),
+        (status = 403, body = ErrorBody, description = "`quota_exceeded`: the monthly analysis minutes, or the monthly provider-token budget (by the estimate), would be exceeded"),
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 409, body = ErrorBody, description = "`analysis-in-progress`: one is already queued or running.")
     ))]
@@ -20,19 +25,34 @@ pub async fn create_analysis(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
+    options: Option<Json<AnalysisOptions>>,
 ) -> ApiResult<(StatusCode, Json<Analysis>)> {
     let video = owned_video(&state, &principal, &id).await?;
     let video_id = video.id;
+    let options = options.map(|Json(options)| options);
+    // everything checkable is checked now, before anything is queued or sent
+    let resolved = state.providers.resolve(options.as_ref())?;
     if let Some(owner) = video.owner_id {
         // the owner is charged, whoever asks
         state
             .auth
             .check_quota(owner, 0, video.media.duration)
             .await?;
+        if let Some(resolved) = &resolved {
+            let insights = crate::videos::parsed_insights(&state, &video)
+                .await
+                .ok()
+                .map(|(_, insights)| insights);
+            let estimate = state
+                .providers
+                .estimate(resolved, &video, insights.as_ref())
+                .await?;
+            state.token_budget.check(owner, estimate).await?;
+        }
     }
     let analysis = state
         .store
-        .create_analysis(video_id, state.settings.max_attempts)
+        .create_analysis(video_id, state.settings.max_attempts, options)
         .await?;
     let _ = state
         .cache

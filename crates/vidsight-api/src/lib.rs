@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod analyses;
+mod ask;
 pub mod auth;
 mod auth_routes;
 mod duplicates;
@@ -52,6 +53,9 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
     pub tools: MediaTools,
+    /// Analysis providers (Gemini, OpenAI-compatible) and the accounts' token budgets.
+    pub providers: Arc<vidsight_providers::engine::Engine>,
+    pub token_budget: Arc<dyn vidsight_providers::engine::TokenBudget>,
     pub metrics: PrometheusHandle,
     pub auth: Arc<vidsight_auth::AuthService>,
     /// Each account's events, for `GET /api/v1/events`.
@@ -115,6 +119,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(videos::get_captions_vtt))
         .routes(routes!(videos::get_captions_srt))
         .routes(routes!(duplicates::get_duplicates))
+        .routes(routes!(ask::ask))
         .routes(routes!(videos::get_keyframe))
         .routes(routes!(analyses::create_analysis))
         .routes(routes!(analyses::get_analysis))

@@ -33,6 +33,8 @@ pub struct AuthSettings {
     /// Default quotas; 0 = unlimited.
     pub quota_storage_bytes: u64,
     pub quota_analysis_minutes: u64,
+    /// Analysis-provider tokens per account and month; 0 = unlimited.
+    pub quota_provider_tokens: u64,
 }
 
 impl AuthSettings {
@@ -54,6 +56,7 @@ impl AuthSettings {
             attempts_burst: config.rate_limit.auth_burst.max(1),
             quota_storage_bytes: config.quota.storage_bytes,
             quota_analysis_minutes: config.quota.analysis_minutes_per_month,
+            quota_provider_tokens: config.providers.tokens_per_month,
         }
     }
 }
@@ -143,7 +146,7 @@ pub struct MfaEnrollment {
 }
 
 /// Usage against limits.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UsageReport {
     pub period: String,
     pub storage_bytes: i64,
@@ -152,6 +155,10 @@ pub struct UsageReport {
     pub videos: i64,
     pub analysis_seconds: i64,
     pub analysis_limit_minutes: Option<i64>,
+    /// Analysis-provider tokens this period, their cost, and the limit (`None` = unlimited).
+    pub provider_tokens: i64,
+    pub provider_cost_usd: f64,
+    pub provider_tokens_limit: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1172,6 +1179,9 @@ impl AuthService {
                 user.quota_analysis_minutes,
                 self.settings.quota_analysis_minutes,
             ),
+            provider_tokens: usage.provider_tokens,
+            provider_cost_usd: usage.provider_cost_micros as f64 / 1e6,
+            provider_tokens_limit: limit(None, self.settings.quota_provider_tokens),
         })
     }
 

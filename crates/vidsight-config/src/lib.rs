@@ -111,6 +111,71 @@ pub struct Config {
     pub quota: QuotaConfig,
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
+    pub providers: ProvidersConfig,
+}
+
+/// Analysis providers beyond the local analyzer (`[providers]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    /// `local`, `gemini` or `openai`: the provider of analyses whose request names none.
+    pub default: String,
+    /// Features asked for when a request names none.
+    pub features: Vec<String>,
+    pub snap_tolerance_seconds: f64,
+    pub proxy: bool,
+    pub proxy_max_height: u32,
+    /// Provider tokens each account may spend per calendar month (0 = unlimited).
+    pub tokens_per_month: u64,
+    pub gemini: GeminiProviderConfig,
+    pub openai: OpenAiProviderConfig,
+    /// Model name (or `prefix*`) → US dollars per million tokens.
+    pub prices: std::collections::BTreeMap<String, PriceConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeminiProviderConfig {
+    pub base_url: String,
+    pub api_key: String,
+    pub api_key_file: String,
+    pub model: String,
+    pub media_resolution: String,
+    pub requests_per_minute: u32,
+    pub tokens_per_minute: u64,
+    pub inline_max_bytes: u64,
+    pub keep_files: bool,
+    pub request_timeout_seconds: u64,
+    pub active_deadline_seconds: u64,
+    pub max_attempts: u32,
+    pub max_output_tokens: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiProviderConfig {
+    pub base_url: String,
+    pub api_key: String,
+    pub api_key_file: String,
+    pub model: String,
+    pub max_images: usize,
+    pub one_image_per_message: bool,
+    pub requests_per_minute: u32,
+    pub tokens_per_minute: u64,
+    pub request_timeout_seconds: u64,
+    pub max_attempts: u32,
+    pub max_tokens: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub video_input: Option<f64>,
+    #[serde(default)]
+    pub audio_input: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -314,14 +379,25 @@ impl Config {
                 figment = figment.merge(Toml::file(path));
             }
         }
-        figment = figment
-            .merge(
-                Env::prefixed("VIDSIGHT_")
-                    .ignore(&["CONFIG"])
-                    .split("__")
-                    .map(|key| key.as_str().to_ascii_lowercase().into()),
-            )
-            .merge(Serialized::defaults(overrides));
+        // the official SDKs' variable for the Gemini key; VIDSIGHT_* settings override it
+        if let Ok(key) = std::env::var("GEMINI_API_KEY") {
+            if !key.trim().is_empty() {
+                figment = figment.merge(Serialized::default("providers.gemini.api_key", key));
+            }
+        }
+        figment = figment.merge(
+            Env::prefixed("VIDSIGHT_")
+                .ignore(&["CONFIG", "GEMINI_BASE_URL"])
+                .split("__")
+                .map(|key| key.as_str().to_ascii_lowercase().into()),
+        );
+        // the Gemini endpoint has a name of its own (a fake in tests, a proxy in production)
+        if let Ok(url) = std::env::var("VIDSIGHT_GEMINI_BASE_URL") {
+            if !url.trim().is_empty() {
+                figment = figment.merge(Serialized::default("providers.gemini.base_url", url));
+            }
+        }
+        figment = figment.merge(Serialized::defaults(overrides));
         Ok(figment)
     }
 

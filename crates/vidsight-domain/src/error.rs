@@ -55,6 +55,29 @@ pub enum ErrorCode {
     UploadOffsetMismatch,
     /// A worker's claim on a job ended (another worker reclaimed it, or it was removed).
     LeaseLost,
+    // --- analysis providers (Gemini, OpenAI-compatible); spelled with underscores like
+    // `quota_exceeded`
+    /// The provider's rate limit or quota is used up for now (retried with its delay).
+    #[serde(rename = "provider_quota_exceeded")]
+    ProviderQuotaExceeded,
+    /// The provider failed or is overloaded (5xx, timeouts) after every retry.
+    #[serde(rename = "provider_unavailable")]
+    ProviderUnavailable,
+    /// The provider refused the prompt or the answer (safety, blocklist…); the message says why.
+    #[serde(rename = "provider_blocked")]
+    ProviderBlocked,
+    /// The answer was cut off (MAX_TOKENS) before it was complete.
+    #[serde(rename = "provider_truncated")]
+    ProviderTruncated,
+    /// The answer is not the JSON that was asked for, or fails its schema.
+    #[serde(rename = "provider_bad_output")]
+    ProviderBadOutput,
+    /// The provider rejected the API key (missing, invalid, not allowed).
+    #[serde(rename = "provider_auth")]
+    ProviderAuth,
+    /// The provider does not know the model (retired, misspelled) or the file.
+    #[serde(rename = "provider_not_found")]
+    ProviderNotFound,
     // --- server side
     MediaToolFailed,
     MediaTimeout,
@@ -97,6 +120,13 @@ impl ErrorCode {
             ErrorCode::RangeNotSatisfiable => "range-not-satisfiable",
             ErrorCode::UploadOffsetMismatch => "upload-offset-mismatch",
             ErrorCode::LeaseLost => "lease-lost",
+            ErrorCode::ProviderQuotaExceeded => "provider_quota_exceeded",
+            ErrorCode::ProviderUnavailable => "provider_unavailable",
+            ErrorCode::ProviderBlocked => "provider_blocked",
+            ErrorCode::ProviderTruncated => "provider_truncated",
+            ErrorCode::ProviderBadOutput => "provider_bad_output",
+            ErrorCode::ProviderAuth => "provider_auth",
+            ErrorCode::ProviderNotFound => "provider_not_found",
             ErrorCode::MediaToolFailed => "media-tool-failed",
             ErrorCode::MediaTimeout => "media-timeout",
             ErrorCode::StorageUnavailable => "storage-unavailable",
@@ -139,6 +169,13 @@ impl ErrorCode {
             | ErrorCode::LeaseLost
             | ErrorCode::UploadOffsetMismatch => 409,
             ErrorCode::RangeNotSatisfiable => 416,
+            ErrorCode::ProviderQuotaExceeded => 429,
+            ErrorCode::ProviderBlocked => 422,
+            ErrorCode::ProviderUnavailable => 503,
+            ErrorCode::ProviderTruncated
+            | ErrorCode::ProviderBadOutput
+            | ErrorCode::ProviderAuth
+            | ErrorCode::ProviderNotFound => 502,
             ErrorCode::StorageUnavailable
             | ErrorCode::DatabaseUnavailable
             | ErrorCode::QueueUnavailable => 503,
@@ -214,6 +251,8 @@ impl Error {
                 | ErrorCode::MediaTimeout
                 | ErrorCode::MediaToolFailed
                 | ErrorCode::Internal
+                | ErrorCode::ProviderUnavailable
+                | ErrorCode::ProviderQuotaExceeded
         )
     }
 }

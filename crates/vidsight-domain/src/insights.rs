@@ -28,6 +28,9 @@ pub struct Insights {
     /// Stretches of at least 2 s where the picture does not change (and is not black).
     #[serde(default)]
     pub freeze: Vec<Segment>,
+    /// Colour bars and similar static test patterns (SMPTE/EBU bars, RGB ramps), at least 1 s.
+    #[serde(default)]
+    pub bars: Vec<Segment>,
     pub silence: Vec<Segment>,
     /// Absent when the video has no audio.
     pub loudness: Option<Loudness>,
@@ -35,6 +38,31 @@ pub struct Insights {
     /// WebVTT…), one entry per track. Left out when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captions: Vec<CaptionTrack>,
+    /// Seek-bar preview tiles in sprite sheets; absent from analyses that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storyboard: Option<Storyboard>,
+    // --- what analysis providers (Gemini, OpenAI-compatible models) add, each item with its
+    // `source` and `model`; left out when no provider ran
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<crate::ai::Summary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chapters: Vec<crate::ai::Chapter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<crate::ai::TranscriptSegment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<crate::ai::Label>,
+    /// On-screen text a model read (the local OCR's is `ocr`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<crate::ai::GeneratedText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics: Option<crate::ai::Topics>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moderation: Vec<crate::ai::ModerationFlag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<crate::ai::CustomAnswer>,
+    /// Each provider run: model, features, tokens, cost, cache hits, warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<crate::ai::ProviderRun>,
 }
 
 /// A line of text seen on screen from `start` to `end`.
@@ -76,6 +104,11 @@ pub struct Shot {
     /// Name of the keyframe image, fetched at
     /// `/api/v1/videos/{id}/keyframes/{keyframe}`.
     pub keyframe: Option<String>,
+    /// Name of the same picture 160 pixels wide (`shot-0001-small.jpg`), fetched at
+    /// `/api/v1/videos/{id}/keyframes/{thumbnail}` (or `/keyframes/{keyframe}?size=small`).
+    /// Absent when the shot has no keyframe, or the analysis predates thumbnails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
     /// Mean luma of the shot's frames, 0 (black) to 1 (white).
     #[serde(default)]
     pub brightness: Option<f64>,
@@ -133,6 +166,30 @@ pub struct Transition {
 
 fn full_confidence() -> f64 {
     1.0
+}
+
+/// Preview pictures for a player's seek bar: one tile every `interval` seconds or so, laid
+/// out row by row, `columns` × `rows` to a JPEG sheet. Tile `i` is on sheet
+/// `i / (columns · rows)`, at column `i % columns` and row `(i / columns) % rows`; it shows
+/// the video from `times[i]` to `times[i + 1]` (the last one to `end`).
+/// `GET /api/v1/videos/{id}/storyboard.vtt` says the same as a WebVTT thumbnails track.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Storyboard {
+    /// Seconds between tiles: 1 up to 200 s of video, then 2, 5, 10, 15, 20, 30, 60 and
+    /// multiples of 60 s, the smallest that keeps to about 200 tiles.
+    pub interval: f64,
+    pub tile_width: u32,
+    pub tile_height: u32,
+    /// Tiles per row, and rows per full sheet (the last sheet may be cut short).
+    pub columns: u32,
+    pub rows: u32,
+    /// When each tile starts: the timestamp of the frame it shows (the first is 0).
+    pub times: Vec<f64>,
+    /// When the last tile ends: the end of the video.
+    pub end: f64,
+    /// Sheet names in order (`sheet-000.jpg`…), fetched at
+    /// `/api/v1/videos/{id}/storyboard/{sheet}`.
+    pub sheets: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

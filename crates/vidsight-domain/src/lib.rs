@@ -4,6 +4,7 @@
 //! Nothing here does I/O; backends and the API depend on this crate, never the reverse.
 
 pub mod account;
+pub mod ai;
 mod error;
 pub mod events;
 mod ids;
@@ -12,6 +13,7 @@ pub mod media;
 mod model;
 
 pub use account::*;
+pub use ai::{AnalysisOptions, Feature, Source};
 pub use error::{Error, ErrorCode, Result};
 pub use events::UserEvent;
 pub use ids::{AnalysisId, ApiKeyId, AuditId, JobId, UserId, VideoId};

@@ -125,13 +125,16 @@ pub struct Analysis {
 }
 
 /// What a background job asks a worker to do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobPayload {
-    /// Run the local analyzer over a video.
+    /// Run the local analyzer over a video, then the provider the options name.
     Analyze {
         video_id: VideoId,
         analysis_id: AnalysisId,
+        /// Absent (jobs queued before providers existed, uploads) = the configured defaults.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options: Option<Box<crate::ai::AnalysisOptions>>,
     },
     /// Does nothing; used by tests and benchmarks of the queue itself. Its unique key is
     /// its tag.
@@ -180,7 +183,7 @@ impl JobState {
 }
 
 /// A job as the queue holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub id: JobId,
     pub payload: JobPayload,
@@ -193,7 +196,7 @@ pub struct Job {
 /// A claimed job: the worker holds it until `lease_until` and must heartbeat to keep it.
 /// The token changes on every claim, so a worker whose lease was reclaimed cannot complete
 /// the job behind its successor's back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct JobLease {
     pub job: Job,
     pub token: String,

@@ -594,17 +594,20 @@ macro_rules! impl_sql_accounts {
                     .fetch_one(self.pool())
                     .await
                     .map_err(db_error)?;
-                let analysis_ms: Option<i64> = sqlx::query_scalar(&$sql("SELECT analysis_ms FROM usage_ledger WHERE user_id = ?1 AND period = ?2"))
+                let ledger: Option<(i64, i64, i64)> = sqlx::query_as(&$sql("SELECT analysis_ms, provider_tokens, provider_cost_micros FROM usage_ledger WHERE user_id = ?1 AND period = ?2"))
                     .bind(user_id.to_string())
                     .bind(period)
                     .fetch_optional(self.pool())
                     .await
                     .map_err(db_error)?;
+                let (analysis_ms, provider_tokens, provider_cost_micros) = ledger.unwrap_or_default();
                 Ok(Usage {
                     period: period.to_owned(),
                     storage_bytes: storage.unwrap_or(0),
                     videos,
-                    analysis_ms: analysis_ms.unwrap_or(0),
+                    analysis_ms,
+                    provider_tokens,
+                    provider_cost_micros,
                 })
             }
         }

@@ -199,7 +199,7 @@ pub mod store {
         );
 
         // a second analysis cannot start while this one is active
-        let error = store.create_analysis(video.id, 3).await.unwrap_err();
+        let error = store.create_analysis(video.id, 3, None).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::AnalysisInProgress);
 
         // a stale lease (wrong token) cannot record a result
@@ -239,7 +239,7 @@ pub mod store {
         );
 
         // a re-run is allowed now, and keeps the old insights until it succeeds
-        let rerun = store.create_analysis(video.id, 3).await.unwrap();
+        let rerun = store.create_analysis(video.id, 3, None).await.unwrap();
         assert_ne!(rerun.id, analysis.id);
         let video_now = store.get_video(video.id).await.unwrap().unwrap();
         assert_eq!(video_now.latest_analysis_id, Some(rerun.id));
@@ -254,7 +254,7 @@ pub mod store {
         );
         assert_eq!(
             store
-                .create_analysis(VideoId::new(), 3)
+                .create_analysis(VideoId::new(), 3, None)
                 .await
                 .unwrap_err()
                 .code,

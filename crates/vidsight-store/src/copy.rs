@@ -124,6 +124,9 @@ macro_rules! impl_copy {
                         let payload = JobPayload::Analyze {
                             video_id: video.id,
                             analysis_id: analysis.id,
+                            // the options live only in the job: a copied job re-runs
+                            // with the configured defaults
+                            options: None,
                         };
                         sqlx::query(&$sql(INSERT_JOB))
                             .bind(vidsight_domain::JobId::new().to_string())

@@ -125,6 +125,27 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn charge_provider_usage_on(
+                &self,
+                video_id: VideoId,
+                tokens: i64,
+                cost_micros: i64,
+            ) -> Result<()> {
+                sqlx::query(&$sql("INSERT INTO usage_ledger (user_id, period, provider_tokens, provider_cost_micros) \
+                     SELECT owner_id, ?2, ?3, ?4 FROM videos WHERE id = ?1 AND owner_id IS NOT NULL \
+                     ON CONFLICT (user_id, period) DO UPDATE SET \
+                     provider_tokens = usage_ledger.provider_tokens + excluded.provider_tokens, \
+                     provider_cost_micros = usage_ledger.provider_cost_micros + excluded.provider_cost_micros"))
+                .bind(video_id.to_string())
+                .bind(crate::accounts::period_of(now_ms()))
+                .bind(tokens)
+                .bind(cost_micros)
+                .execute(self.pool())
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
             async fn analysis_row(&self, id: AnalysisId) -> Result<Option<Analysis>> {
                 let row = sqlx::query(&$sql(&format!(
                     "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = ?1"
@@ -213,6 +234,7 @@ macro_rules! impl_sql_store {
                 let payload = JobPayload::Analyze {
                     video_id: video.id,
                     analysis_id,
+                    options: None,
                 };
                 Self::insert_job(&mut tx, &payload, Some(video.id), max_attempts, now).await?;
                 tx.commit().await.map_err(db_error)?;
@@ -292,7 +314,12 @@ macro_rules! impl_sql_store {
                 Ok(result.rows_affected() > 0)
             }
 
-            async fn create_analysis(&self, video_id: VideoId, max_attempts: u32) -> Result<Analysis> {
+            async fn create_analysis(
+                &self,
+                video_id: VideoId,
+                max_attempts: u32,
+                options: Option<vidsight_domain::AnalysisOptions>,
+            ) -> Result<Analysis> {
                 let now = now_ms();
                 let analysis_id = AnalysisId::new();
                 let mut tx = self.pool().begin().await.map_err(db_error)?;
@@ -310,6 +337,7 @@ macro_rules! impl_sql_store {
                 let payload = JobPayload::Analyze {
                     video_id,
                     analysis_id,
+                    options: options.map(Box::new),
                 };
                 Self::insert_job(&mut tx, &payload, Some(video_id), max_attempts, now).await?;
                 Self::charge_analysis(&mut tx, video_id, now).await?;
@@ -324,6 +352,15 @@ macro_rules! impl_sql_store {
                 self.analysis_row(analysis_id)
                     .await?
                     .ok_or_else(|| Error::internal("analysis vanished after insert"))
+            }
+
+            async fn charge_provider_usage(
+                &self,
+                video_id: VideoId,
+                tokens: i64,
+                cost_micros: i64,
+            ) -> Result<()> {
+                self.charge_provider_usage_on(video_id, tokens, cost_micros).await
             }
 
             async fn get_analysis(&self, id: AnalysisId) -> Result<Option<Analysis>> {

@@ -74,10 +74,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queues a new analysis of an existing video; `analysis-in-progress` when one is
     /// already queued or running. The video's duration is charged to its owner's monthly
-    /// analysis minutes in the same transaction (as on upload).
-    async fn create_analysis(&self, video_id: VideoId, max_attempts: u32) -> Result<Analysis>;
+    /// analysis minutes in the same transaction (as on upload). The options (provider,
+    /// model, features) travel with the job.
+    async fn create_analysis(
+        &self,
+        video_id: VideoId,
+        max_attempts: u32,
+        options: Option<vidsight_domain::AnalysisOptions>,
+    ) -> Result<Analysis>;
 
     async fn get_analysis(&self, id: AnalysisId) -> Result<Option<Analysis>>;
+
+    /// Charges provider tokens (and their cost, in millionths of a dollar) to the video's
+    /// owner for this month. Videos without an owner charge no one.
+    async fn charge_provider_usage(
+        &self,
+        video_id: VideoId,
+        tokens: i64,
+        cost_micros: i64,
+    ) -> Result<()>;
 
     /// Marks an analysis running (an attempt begins).
     async fn start_analysis(&self, lease: &JobLease, analysis_id: AnalysisId) -> Result<()>;
@@ -264,7 +279,7 @@ pub trait JobQueue: Send + Sync + 'static {
 }
 
 /// What claiming one particular job (named by a broker message) found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ClaimById {
     /// Ours now.
     Claimed(JobLease),
@@ -416,6 +431,9 @@ pub struct Usage {
     pub storage_bytes: i64,
     pub videos: i64,
     pub analysis_ms: i64,
+    /// Analysis-provider tokens charged in `period`, and their cost in millionths of a dollar.
+    pub provider_tokens: i64,
+    pub provider_cost_micros: i64,
 }
 
 /// Accounts, API keys, MFA recovery codes, the audit log, token-signing keys and usage.

@@ -77,6 +77,10 @@ pub struct Worker {
     pub tmp_dir: PathBuf,
     /// Jobs running now (reported to the database for the "workers alive" metrics).
     pub in_flight: std::sync::atomic::AtomicU32,
+    /// Analysis providers beyond the local analyzer.
+    pub providers: Arc<vidsight_providers::engine::Engine>,
+    /// The accounts' monthly provider-token budgets.
+    pub token_budget: Option<Arc<dyn vidsight_providers::engine::TokenBudget>>,
 }
 
 /// Whether one `try_run_one` call found work.
@@ -184,6 +188,7 @@ impl Worker {
             if let JobPayload::Analyze {
                 video_id,
                 analysis_id,
+                ..
             } = job.payload
             {
                 let reason = FailureInfo {
@@ -255,11 +260,12 @@ impl Worker {
     /// Runs one leased job to its end: success, retry, failure, or hand-back.
     async fn process(&self, lease: JobLease, abandon: CancellationToken) {
         let job_id = lease.job.id;
-        let (video_id, analysis_id) = match &lease.job.payload {
+        let (video_id, analysis_id, options) = match &lease.job.payload {
             JobPayload::Analyze {
                 video_id,
                 analysis_id,
-            } => (*video_id, *analysis_id),
+                options,
+            } => (*video_id, *analysis_id, options.as_deref().cloned()),
             JobPayload::Noop { .. } => {
                 if let Err(error) = self.queue.complete(&lease).await {
                     tracing::warn!(job = %job_id, error = %error, "completing a no-op job failed");
@@ -295,7 +301,7 @@ impl Worker {
         };
 
         let started = Instant::now();
-        let work = self.analyze(&lease, video_id, analysis_id);
+        let work = self.analyze(&lease, video_id, analysis_id, options);
         let result = tokio::select! {
             result = work => Some(result),
             _ = lost.cancelled() => None,
@@ -411,8 +417,11 @@ impl Worker {
         lease: &JobLease,
         video_id: VideoId,
         analysis_id: AnalysisId,
+        options: Option<vidsight_domain::AnalysisOptions>,
     ) -> Result<serde_json::Value> {
         self.store.start_analysis(lease, analysis_id).await?;
+        // bad options fail before the (long) local analysis
+        let resolved = self.providers.resolve(options.as_ref())?;
         let video = self
             .store
             .get_video(video_id)
@@ -484,7 +493,7 @@ impl Worker {
             vidsight_analysis::analyze(&self.tools, &path, &video.media, &self.analyzer, &report)
                 .await;
         reporter.abort();
-        let output = output?;
+        let mut output = output?;
 
         for keyframe in &output.keyframes {
             let key = keys::keyframe(video_id, analysis_id, &keyframe.name);
@@ -492,7 +501,75 @@ impl Worker {
                 .put_bytes(&key, keyframe.jpeg.clone().into())
                 .await?;
         }
+        if let Some(resolved) = resolved {
+            self.run_provider(&resolved, &video, analysis_id, &path, &mut output)
+                .await?;
+        }
         serde_json::to_value(&output.insights)
             .map_err(|error| Error::internal("insights do not serialise").with_source(error))
     }
+
+    /// The provider's part of an analysis: the budget check, the run, the charge.
+    async fn run_provider(
+        &self,
+        resolved: &vidsight_providers::engine::Resolved,
+        video: &vidsight_domain::Video,
+        analysis_id: AnalysisId,
+        path: &std::path::Path,
+        output: &mut vidsight_analysis::AnalysisOutput,
+    ) -> Result<()> {
+        if let Some(owner) = video.owner_id {
+            let estimate = self
+                .providers
+                .estimate(resolved, video, Some(&output.insights))
+                .await?;
+            if let Some(budget) = &self.token_budget {
+                budget.check(owner, estimate).await?;
+            }
+        }
+        let stills = keyframe_stills(output);
+        let run = self
+            .providers
+            .run(
+                resolved,
+                video,
+                analysis_id,
+                path,
+                &self.tmp_dir,
+                stills,
+                &mut output.insights,
+            )
+            .await?;
+        let cost_micros = run.cost_usd.map_or(0, |cost| (cost * 1e6).round() as i64);
+        if run.usage.total > 0 || cost_micros > 0 {
+            self.store
+                .charge_provider_usage(video.id, run.usage.total as i64, cost_micros)
+                .await?;
+        }
+        tracing::info!(provider = %run.source, model = %run.model, cached = run.cached,
+            tokens = run.usage.total, cost_usd = ?run.cost_usd, bytes_saved = run.bytes_saved,
+            warnings = run.warnings.len(), "provider analysis merged");
+        output.insights.providers.push(run);
+        Ok(())
+    }
+}
+
+/// The keyframes with their times, for providers that look at images.
+fn keyframe_stills(output: &vidsight_analysis::AnalysisOutput) -> Vec<vidsight_providers::Still> {
+    output
+        .insights
+        .shots
+        .iter()
+        .filter_map(|shot| {
+            let name = shot.keyframe.as_deref()?;
+            let keyframe = output
+                .keyframes
+                .iter()
+                .find(|keyframe| keyframe.name == name)?;
+            Some(vidsight_providers::Still {
+                time: (shot.start + shot.end) / 2.0,
+                jpeg: keyframe.jpeg.clone(),
+            })
+        })
+        .collect()
 }

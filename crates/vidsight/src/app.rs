@@ -215,6 +215,17 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let backends = open_backends(config, &shutdown).await?;
     sweep_stale_temporary_files(&config.tmp_dir(), Duration::from_secs(24 * 3600)).await;
     let tools = media_tools(config);
+    let providers = crate::providers::engine(
+        config,
+        backends.blobs.clone(),
+        backends.cache.clone(),
+        tools.clone(),
+    )?;
+    let token_budget: Arc<dyn vidsight_providers::engine::TokenBudget> =
+        Arc::new(crate::providers::AccountsBudget {
+            accounts: backends.accounts.clone(),
+            tokens_per_month: config.providers.tokens_per_month,
+        });
     let mut tasks = Vec::new();
     let mut api_addr = None;
 
@@ -242,6 +253,8 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             blobs: backends.blobs.clone(),
             cache: backends.cache.clone(),
             tools: tools.clone(),
+            providers: providers.clone(),
+            token_budget: token_budget.clone(),
             metrics: vidsight_telemetry::metrics_handle(),
             settings: Arc::new(vidsight_api::ApiSettings {
                 max_upload_bytes: config.upload.max_bytes,
@@ -303,6 +316,8 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             settings: WorkerSettings::from_config(&config.worker),
             tmp_dir: config.tmp_dir(),
             in_flight: Default::default(),
+            providers,
+            token_budget: Some(token_budget),
         });
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(worker.run(stop)));

@@ -5,3 +5,4 @@
 pub mod accounts_cli;
 pub mod app;
 pub mod migrate_data;
+pub mod providers;
