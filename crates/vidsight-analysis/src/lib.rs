@@ -770,6 +770,111 @@ fn flagged_segments(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::images::jpeg_size;
+
+    fn settings() -> AnalyzerSettings {
+        AnalyzerSettings {
+            cut_threshold: 27.0,
+            min_shot_seconds: 0.4,
+            frame_width: 480,
+            black_pixel_ratio: 0.98,
+            black_pixel_luma: 32,
+            black_min_seconds: 0.1,
+            silence_noise_db: -50.0,
+            silence_min_seconds: 0.5,
+            keyframe_quality: 85,
+            ocr_languages: String::new(),
+        }
+    }
+
+    async fn analyse_clip(path: &Path) -> AnalysisOutput {
+        let tools = MediaTools::default();
+        let media = tools.probe(path).await.expect("the clip probes");
+        analyze(&tools, path, &media, &settings(), &|_| {})
+            .await
+            .expect("the clip is analysed")
+    }
+
+    #[tokio::test]
+    async fn bars_then_content_gives_one_bars_range_thumbnails_and_a_storyboard() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = testing::lavfi_clip(
+            dir.path(),
+            "bars.mp4",
+            "smptebars=size=320x240:rate=25:duration=2[a];\
+             testsrc2=size=320x240:rate=25:duration=3[b];\
+             [a][b]concat=n=2:v=1:a=0",
+        );
+        let output = analyse_clip(&clip).await;
+        let insights = &output.insights;
+
+        assert_eq!(insights.bars.len(), 1, "{:?}", insights.bars);
+        assert_eq!(insights.bars[0].start, 0.0);
+        assert!(
+            (insights.bars[0].end - 2.0).abs() <= 0.04 + 1e-6,
+            "{:?}",
+            insights.bars
+        );
+
+        // every keyframe has its thumbnail, 160 wide, named in the insights
+        assert!(!output.keyframes.is_empty());
+        for keyframe in &output.keyframes {
+            let shot = insights
+                .shots
+                .iter()
+                .find(|shot| shot.keyframe.as_deref() == Some(keyframe.name.as_str()))
+                .expect("each keyframe belongs to a shot");
+            assert_eq!(
+                shot.thumbnail.as_deref(),
+                Some(keyframe.thumbnail.name.as_str())
+            );
+            assert!(keyframe.thumbnail.name.ends_with("-small.jpg"));
+            assert_eq!(jpeg_size(&keyframe.jpeg), (320, 240));
+            assert_eq!(jpeg_size(&keyframe.thumbnail.jpeg), (160, 120));
+        }
+
+        // one tile a second, on one sheet, from 0 to the end
+        let storyboard = insights.storyboard.as_ref().expect("a storyboard");
+        assert_eq!(storyboard.interval, 1.0);
+        assert_eq!((storyboard.tile_width, storyboard.tile_height), (160, 120));
+        assert_eq!(storyboard.times, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert!((storyboard.end - 5.0).abs() < 0.05, "{}", storyboard.end);
+        assert_eq!(storyboard.sheets, vec!["sheet-000.jpg"]);
+        assert_eq!(output.storyboard.len(), 1);
+        assert_eq!(jpeg_size(&output.storyboard[0].jpeg), (5 * 160, 120));
+    }
+
+    #[tokio::test]
+    async fn tiles_take_the_frames_own_timestamps() {
+        // 10 fps, with the frames of 1.0–2.5 s dropped: the tile due at 2 s is the frame at
+        // 2.5 s, and there is none for 1 s
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("vfr.mkv");
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=10:duration=4",
+            "-vf",
+            "select='not(between(t,0.95,2.45))'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            clip.to_str().unwrap(),
+        ]);
+        let output = analyse_clip(&clip).await;
+        let storyboard = output.insights.storyboard.expect("a storyboard");
+        assert_eq!(storyboard.times, vec![0.0, 2.5, 3.0], "{storyboard:?}");
+        // testsrc2 moves: no bars
+        assert!(
+            output.insights.bars.is_empty(),
+            "{:?}",
+            output.insights.bars
+        );
+    }
 
     #[test]
     fn frame_size_honours_display_aspect_and_stays_even() {

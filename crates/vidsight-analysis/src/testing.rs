@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn ffmpeg(args: &[&str]) -> Vec<u8> {
+pub fn ffmpeg(args: &[&str]) -> Vec<u8> {
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
         .args(args)

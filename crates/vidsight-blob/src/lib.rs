@@ -89,8 +89,14 @@ pub mod keys {
         format!("videos/{video}/analyses/{analysis}/")
     }
 
+    /// A keyframe (`shot-0001.jpg`) or its thumbnail (`shot-0001-small.jpg`).
     pub fn keyframe(video: VideoId, analysis: AnalysisId, name: &str) -> String {
         format!("videos/{video}/analyses/{analysis}/keyframes/{name}")
+    }
+
+    /// A storyboard sprite sheet (`sheet-000.jpg`).
+    pub fn storyboard(video: VideoId, analysis: AnalysisId, name: &str) -> String {
+        format!("videos/{video}/analyses/{analysis}/storyboard/{name}")
     }
 }
 

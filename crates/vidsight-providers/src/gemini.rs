@@ -161,6 +161,14 @@ impl Gemini {
         &self.settings
     }
 
+    /// The key as a header value marked sensitive, so no HTTP layer prints it.
+    fn key_header(&self) -> reqwest::header::HeaderValue {
+        let mut value = reqwest::header::HeaderValue::from_str(self.settings.api_key.expose())
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        value
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.settings.base_url.trim_end_matches('/'))
     }
@@ -187,7 +195,7 @@ impl Gemini {
         loop {
             attempt += 1;
             self.limiter.acquire(tokens).await?;
-            let request = build().header("x-goog-api-key", self.settings.api_key.expose());
+            let request = build().header("x-goog-api-key", self.key_header());
             let (error, server_delay) = match request.send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
@@ -295,7 +303,7 @@ impl Gemini {
             let sent = self
                 .http
                 .post(&upload_url)
-                .header("x-goog-api-key", self.settings.api_key.expose())
+                .header("x-goog-api-key", self.key_header())
                 .header("X-Goog-Upload-Command", command)
                 .header("X-Goog-Upload-Offset", offset.to_string())
                 .body(buffer.clone())

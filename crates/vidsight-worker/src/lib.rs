@@ -500,6 +500,17 @@ impl Worker {
             self.blobs
                 .put_bytes(&key, keyframe.jpeg.clone().into())
                 .await?;
+            let thumbnail = &keyframe.thumbnail;
+            let key = keys::keyframe(video_id, analysis_id, &thumbnail.name);
+            self.blobs
+                .put_bytes(&key, thumbnail.jpeg.clone().into())
+                .await?;
+        }
+        for sheet in &output.storyboard {
+            let key = keys::storyboard(video_id, analysis_id, &sheet.name);
+            self.blobs
+                .put_bytes(&key, sheet.jpeg.clone().into())
+                .await?;
         }
         if let Some(resolved) = resolved {
             self.run_provider(&resolved, &video, analysis_id, &path, &mut output)
@@ -555,7 +566,9 @@ impl Worker {
 }
 
 /// The keyframes with their times, for providers that look at images.
-fn keyframe_stills(output: &vidsight_analysis::AnalysisOutput) -> Vec<vidsight_providers::Still> {
+pub fn keyframe_stills(
+    output: &vidsight_analysis::AnalysisOutput,
+) -> Vec<vidsight_providers::Still> {
     output
         .insights
         .shots

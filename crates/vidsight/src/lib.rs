@@ -4,5 +4,6 @@
 
 pub mod accounts_cli;
 pub mod app;
+pub mod ask_cli;
 pub mod migrate_data;
 pub mod providers;

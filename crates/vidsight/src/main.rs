@@ -43,6 +43,36 @@ enum Command {
         /// Write keyframe images into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also ask a provider (`gemini` or `openai`, configured in `[providers]`; Gemini
+        /// reads GEMINI_API_KEY) for what the local analyzer cannot see.
+        #[arg(long)]
+        provider: Option<String>,
+        /// The provider's model (default: the configured one).
+        #[arg(long)]
+        model: Option<String>,
+        /// Comma-separated: summary, chapters, transcript, labels, text, topics, moderation.
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
+    },
+    /// Asks a question about a video on a running server; the answer streams as it is written.
+    Ask {
+        /// The video's id.
+        video: String,
+        question: String,
+        /// Continue this conversation (printed after each answer).
+        #[arg(long)]
+        conversation: Option<String>,
+        /// `gemini` or `openai` (default: the server's).
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        /// The server.
+        #[arg(long, env = "VIDSIGHT_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// An API key (`vidsight apikey create`).
+        #[arg(long, env = "VIDSIGHT_TOKEN", hide_env_values = true)]
+        token: String,
     },
     /// Applies pending database migrations and exits.
     Migrate,
@@ -171,10 +201,56 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             running.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Analyze { file, json, out } => {
+        Command::Analyze {
+            file,
+            json,
+            out,
+            provider,
+            model,
+            features,
+        } => {
             let config = load_config(&cli.config, &Overrides::default())?;
             init_logging(&config, Some("warn"));
-            analyze(&config, &file, json, out).await
+            let options = match provider {
+                None => None,
+                Some(provider) => Some(vidsight_domain::AnalysisOptions {
+                    provider: Some(
+                        vidsight_domain::Source::parse(&provider).with_context(|| {
+                            format!("--provider {provider}: use gemini or openai")
+                        })?,
+                    ),
+                    model,
+                    features: features
+                        .iter()
+                        .map(|name| {
+                            vidsight_domain::Feature::parse(name)
+                                .with_context(|| format!("--features: unknown feature `{name}`"))
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                    ..Default::default()
+                }),
+            };
+            analyze(&config, &file, json, out, options).await
+        }
+        Command::Ask {
+            video,
+            question,
+            conversation,
+            provider,
+            model,
+            server,
+            token,
+        } => {
+            vidsight::ask_cli::ask(
+                &server,
+                &token,
+                &video,
+                &question,
+                conversation,
+                provider,
+                model,
+            )
+            .await
         }
         Command::Migrate => {
             let config = load_config(&cli.config, &Overrides::default())?;
@@ -292,6 +368,7 @@ async fn analyze(
     file: &std::path::Path,
     json: bool,
     out: Option<PathBuf>,
+    options: Option<vidsight_domain::AnalysisOptions>,
 ) -> anyhow::Result<std::process::ExitCode> {
     let tools = app::media_tools(config);
     let settings = &config.analysis;
@@ -318,10 +395,17 @@ async fn analyze(
     let report = move |fraction: f64| progress_bar.set_position((fraction * 1000.0) as u64);
     let output = vidsight_analysis::analyze(&tools, file, &media, settings, &report).await;
     bar.finish_and_clear();
-    let output = match output {
+    let mut output = match output {
         Ok(output) => output,
         Err(error) => return Ok(refuse(file, &error)),
     };
+    if let Some(options) = options {
+        if let Err(error) =
+            vidsight::ask_cli::run_provider(config, file, &media, &options, &mut output).await
+        {
+            return Ok(refuse(file, &error));
+        }
+    }
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for keyframe in &output.keyframes {
@@ -404,6 +488,44 @@ fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::
         ),
         None => writeln!(text, "loudness: no audio"),
     };
+    if let Some(summary) = &insights.summary {
+        let _ = writeln!(text, "summary ({}): {}", summary.source, summary.text);
+    }
+    for chapter in &insights.chapters {
+        let _ = writeln!(
+            text,
+            "  chapter {:>9.3} – {:>9.3} s  {}{}",
+            chapter.start,
+            chapter.end,
+            chapter.title,
+            if chapter.snapped { " (snapped)" } else { "" }
+        );
+    }
+    for segment in &insights.transcript {
+        let _ = writeln!(
+            text,
+            "  {:>9.3} s  {}: {}",
+            segment.start,
+            segment.speaker.as_deref().unwrap_or("?"),
+            segment.text
+        );
+    }
+    for run in &insights.providers {
+        let _ = writeln!(
+            text,
+            "{} {}: {} tokens{}{}",
+            run.source,
+            run.model,
+            run.usage.total,
+            run.cost_usd
+                .map(|cost| format!(", ${cost:.4}"))
+                .unwrap_or_default(),
+            if run.cached { " (cached)" } else { "" }
+        );
+        for warning in &run.warnings {
+            let _ = writeln!(text, "  note: {warning}");
+        }
+    }
     print_out(&text);
 }
 

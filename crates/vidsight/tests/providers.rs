@@ -591,3 +591,80 @@ async fn an_openai_compatible_model_gets_keyframes_and_answers_in_the_schema() {
     assert_eq!(body["response_format"]["type"], "json_object");
     server.stop().await;
 }
+
+/// `vidsight analyze FILE --provider gemini` as a user runs it: the key from GEMINI_API_KEY,
+/// the endpoint from VIDSIGHT_GEMINI_BASE_URL, every log line at trace level — and the key
+/// in none of them, nor in an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_analyses_with_gemini_and_no_log_line_holds_the_key() {
+    let fake = FakeGemini::start().await;
+    fake.set_video_seconds(7.5);
+    fake.set_responder(|_| Reply::text(chapters_answer()));
+    let dir = tempfile::tempdir().unwrap();
+    let clip = three_shots_1080p(dir.path());
+    let run = |key: &str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_vidsight"))
+            .args(["analyze", clip.to_str().unwrap(), "--provider", "gemini"])
+            .args(["--features", "summary,chapters"])
+            .env("GEMINI_API_KEY", key)
+            .env("VIDSIGHT_GEMINI_BASE_URL", fake.base_url())
+            .env("VIDSIGHT_PROVIDERS__GEMINI__INLINE_MAX_BYTES", "0")
+            .env("RUST_LOG", "trace")
+            .env("VIDSIGHT_DATA_DIR", dir.path())
+            .current_dir(dir.path())
+            .output()
+    };
+    let output = run(FakeGemini::API_KEY).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        &stderr[stderr.len().saturating_sub(3000)..]
+    );
+    assert!(
+        stdout.contains("summary (gemini): Three test patterns"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Colour bars (snapped)"), "{stdout}");
+    assert!(
+        stderr.contains("DEBUG") || stderr.contains("TRACE"),
+        "trace logging was on: {stderr}"
+    );
+    assert!(
+        !stderr.contains(FakeGemini::API_KEY),
+        "the key is in the logs"
+    );
+    assert!(!stdout.contains(FakeGemini::API_KEY));
+    assert!(
+        fake.requests_to("/upload/v1beta/files").len() >= 2,
+        "uploaded through the Files API"
+    );
+
+    let output = run("AIza-this-key-is-wrong").await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("provider_auth"),
+        "{}",
+        &stderr[stderr.len().saturating_sub(2000)..]
+    );
+    assert!(
+        !stderr.contains("AIza-this-key-is-wrong"),
+        "the wrong key is in the logs"
+    );
+
+    let shown = tokio::process::Command::new(env!("CARGO_BIN_EXE_vidsight"))
+        .args(["config", "show"])
+        .env("GEMINI_API_KEY", FakeGemini::API_KEY)
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("\"api_key\""), "{shown}");
+    assert!(
+        !shown.contains(FakeGemini::API_KEY),
+        "config show prints the key"
+    );
+}
