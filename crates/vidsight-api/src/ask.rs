@@ -320,3 +320,51 @@ mod tests {
         assert_eq!(dropped, vec!["[1:30:00]"]);
     }
 }
+
+/// A provider this server has configured.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderInfo {
+    pub source: Source,
+    /// Its default model.
+    pub model: String,
+}
+
+/// What analyses and questions can ask for on this server.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProvidersResponse {
+    /// The provider of analyses that name none (`local` = only the built-in analyzer).
+    pub default: Source,
+    /// Configured providers besides `local`.
+    pub available: Vec<ProviderInfo>,
+    /// The features asked for when a request names none.
+    pub default_features: Vec<vidsight_domain::Feature>,
+    /// Every feature there is.
+    pub features: Vec<vidsight_domain::Feature>,
+}
+
+/// The analysis providers this server offers.
+#[utoipa::path(get, path = "/api/v1/providers", tag = "analyses",
+    responses((status = 200, body = ProvidersResponse), (status = 401, body = ErrorBody)))]
+pub async fn providers(
+    State(state): State<AppState>,
+    Auth(_principal): Auth,
+) -> ApiResult<Json<ProvidersResponse>> {
+    let engine = &state.providers;
+    let available = engine
+        .available()
+        .into_iter()
+        .filter_map(|source| {
+            let provider = engine.provider(source).ok()?;
+            Some(ProviderInfo {
+                source,
+                model: provider.default_model().to_owned(),
+            })
+        })
+        .collect();
+    Ok(Json(ProvidersResponse {
+        default: engine.settings().default_provider,
+        available,
+        default_features: engine.settings().default_features.clone(),
+        features: vidsight_domain::Feature::ALL.to_vec(),
+    }))
+}

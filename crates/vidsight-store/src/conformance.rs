@@ -239,7 +239,15 @@ pub mod store {
         );
 
         // a re-run is allowed now, and keeps the old insights until it succeeds
-        let rerun = store.create_analysis(video.id, 3, None).await.unwrap();
+        let options = vidsight_domain::AnalysisOptions {
+            provider: Some(vidsight_domain::Source::Gemini),
+            features: vec![vidsight_domain::Feature::Chapters],
+            ..Default::default()
+        };
+        let rerun = store
+            .create_analysis(video.id, 3, Some(options.clone()))
+            .await
+            .unwrap();
         assert_ne!(rerun.id, analysis.id);
         let video_now = store.get_video(video.id).await.unwrap().unwrap();
         assert_eq!(video_now.latest_analysis_id, Some(rerun.id));
@@ -260,6 +268,19 @@ pub mod store {
                 .code,
             ErrorCode::NotFound
         );
+        // the options travel with the job to the worker
+        let lease = claim_analysis_of(&*queue, video.id).await;
+        match &lease.job.payload {
+            JobPayload::Analyze {
+                analysis_id,
+                options: claimed,
+                ..
+            } => {
+                assert_eq!(*analysis_id, rerun.id);
+                assert_eq!(claimed.as_deref(), Some(&options));
+            }
+            other => panic!("unexpected job {other:?}"),
+        }
     }
 
     pub async fn failure_is_recorded_with_its_code(
