@@ -29,7 +29,17 @@ pub fn entries_from_insights(insights: &Value) -> Vec<SearchEntry> {
         return entries;
     };
     for (key, value) in top {
-        if matches!(key.as_str(), "schema" | "media" | "loudness" | "analyzer") {
+        // bookkeeping, not content: provider runs (models, warnings), hashes, image names
+        if matches!(
+            key.as_str(),
+            "schema"
+                | "media"
+                | "loudness"
+                | "analyzer"
+                | "providers"
+                | "fingerprint"
+                | "storyboard"
+        ) {
             continue;
         }
         collect(key, value, &mut entries, 0);
@@ -277,5 +287,31 @@ mod tests {
             end: Some(9.0),
             text: "kitchen".into()
         }));
+    }
+
+    #[test]
+    fn what_providers_add_is_found_and_their_bookkeeping_is_not() {
+        let insights = json!({
+            "summary": {"text": "Bread from scratch.", "source": "gemini", "model": "m"},
+            "chapters": [{"title": "Kneading", "start": 10.0, "end": 20.0, "summary": "hands",
+                          "snapped": true, "source": "gemini", "model": "m"}],
+            "topics": {"topics": ["baking"], "keywords": ["sourdough"], "source": "gemini", "model": "m"},
+            "providers": [{"source": "gemini", "model": "m", "features": ["summary"],
+                           "warnings": ["dropped a chapter"], "usage": {"total": 5}}],
+            "fingerprint": ["00ff00ff00ff00ff"],
+        });
+        let texts: Vec<(String, String)> = entries_from_insights(&insights)
+            .into_iter()
+            .map(|entry| (entry.kind, entry.text))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("summary".into(), "Bread from scratch.".into()),
+                ("chapters".into(), "Kneading".into()),
+                ("topics".into(), "baking".into()),
+                ("keywords".into(), "sourdough".into()),
+            ]
+        );
     }
 }
