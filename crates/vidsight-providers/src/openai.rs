@@ -18,6 +18,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use vidsight_domain::ai::TokenUsage;
 use vidsight_domain::{Error, ErrorCode, Result, Source};
@@ -189,6 +190,20 @@ impl OpenAi {
         }
     }
 
+    /// Whether `error` is the server refusing several images in one message, seen for the
+    /// first time: the client then sends one image per message from now on.
+    fn adapt_to_one_image(&self, error: &Error, images: usize) -> bool {
+        let refused = error.code == ErrorCode::InvalidInput
+            && images > 1
+            && error.message.to_ascii_lowercase().contains("image")
+            && !self.one_image.load(Ordering::Relaxed);
+        if refused {
+            tracing::info!("the model server takes one image per message; adapting");
+            self.one_image.store(true, Ordering::Relaxed);
+        }
+        refused
+    }
+
     /// Sends, adapting once to a server that refuses several images per message or
     /// `json_schema`.
     async fn complete(
@@ -226,12 +241,8 @@ impl OpenAi {
                 }
                 Err(error) if error.code == ErrorCode::InvalidInput => {
                     let message = error.message.to_ascii_lowercase();
-                    if message.contains("image")
-                        && !self.one_image.load(Ordering::Relaxed)
-                        && stills.len() > 1
-                    {
-                        tracing::info!("the model server takes one image per message; adapting");
-                        self.one_image.store(true, Ordering::Relaxed);
+                    if self.adapt_to_one_image(&error, stills.len()) {
+                        // sent again, one image per message
                     } else if (message.contains("response_format")
                         || message.contains("json_schema"))
                         && !self.no_json_schema.load(Ordering::Relaxed)
@@ -330,17 +341,26 @@ impl Provider for OpenAi {
             text.push_str(&request.context_text);
             text.push(')');
         }
-        let body = json!({
-            "model": request.model,
-            "messages": self.messages(&request.system, &text, &stills, &request.history),
-            "temperature": self.settings.temperature,
-            "stream": true,
-            "stream_options": {"include_usage": true},
-        });
-        let response = self
-            .post(&body, (text.len() / 4 + 1_000 * stills.len()) as u64)
-            .await?;
+        let estimate = (text.len() / 4 + 1_000 * stills.len()) as u64;
+        let response = loop {
+            let body = json!({
+                "model": request.model,
+                "messages": self.messages(&request.system, &text, &stills, &request.history),
+                "temperature": self.settings.temperature,
+                "stream": true,
+                "stream_options": {"include_usage": true},
+            });
+            match self.post(&body, estimate).await {
+                Ok(response) => break response,
+                // a server that takes one image per message: ask again in that form
+                Err(error) if self.adapt_to_one_image(&error, stills.len()) => {}
+                Err(error) => return Err(error),
+            }
+        };
         let images = stills.len();
+        // the stream ended as streams end ([DONE] or a finish_reason), not merely broke off
+        let finished = Arc::new(AtomicBool::new(false));
+        let seen_end = Arc::clone(&finished);
         let stream = crate::sse::data_events(response.bytes_stream().boxed()).map(
             move |event| -> Result<Vec<AskEvent>> {
                 let data = event.map_err(|error| {
@@ -350,6 +370,7 @@ impl Provider for OpenAi {
                     )
                 })?;
                 if data.trim() == "[DONE]" {
+                    seen_end.store(true, Ordering::Relaxed);
                     return Ok(vec![]);
                 }
                 let value: Value = serde_json::from_str(&data).map_err(|error| {
@@ -370,11 +391,13 @@ impl Provider for OpenAi {
                         out.push(AskEvent::Delta(delta.to_owned()));
                     }
                 }
-                if value
+                let finish_reason = value
                     .pointer("/choices/0/finish_reason")
-                    .and_then(Value::as_str)
-                    == Some("length")
-                {
+                    .and_then(Value::as_str);
+                if finish_reason.is_some() {
+                    seen_end.store(true, Ordering::Relaxed);
+                }
+                if finish_reason == Some("length") {
                     return Err(Error::new(
                         ErrorCode::ProviderTruncated,
                         "the answer was cut off (finish_reason length)",
@@ -392,10 +415,16 @@ impl Provider for OpenAi {
                 Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
                 Err(error) => futures::stream::iter(vec![Err(error)]),
             })
-            // servers without usage in the stream still end with Done
-            .chain(futures::stream::once(async {
-                Ok(AskEvent::Done(TokenUsage::default()))
-            }))
+            // servers without usage in the stream still end with Done, but only when the
+            // answer ended: a stream that broke off ends without Done (the caller reports it)
+            .chain(
+                futures::stream::once(async move {
+                    finished
+                        .load(Ordering::Relaxed)
+                        .then(|| Ok(AskEvent::Done(TokenUsage::default())))
+                })
+                .filter_map(futures::future::ready),
+            )
             .filter(move |event| {
                 let keep = match event {
                     Ok(AskEvent::Done(_)) if done => false,
