@@ -5,7 +5,11 @@
 //
 // Environment: VIDSIGHT_BIN (default ../target/debug/vidsight), CHROMIUM (default
 // /usr/bin/chromium), MEDIA_DIR (default ../../shared/media), E2E_ARTIFACTS (default
-// ../target/e2e: screenshots, the server's log, the downloaded export).
+// ../target/e2e: screenshots, the server's log, the downloaded export), E2E_PROVIDERS
+// (default on: the fake Gemini of crates/vidsight-providers/examples/fake_gemini.rs is
+// built with cargo and the server pointed at it, so the provider panels, the analysis
+// dialog and the questions are exercised; `0` leaves providers out, and a failed build
+// skips that part, saying so).
 import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -85,11 +89,54 @@ const captioned = join(work, "bikes-captioned.mp4");
 writeFileSync(join(work, "bikes.srt"), `1\n00:00:00,400 --> 00:00:03,000\nTwo riders leave the harbour\n\n2\n00:00:03,200 --> 00:00:06,500\nand race towards the ${WORD}.\n\n3\n00:00:06,800 --> 00:00:09,500\n<i>The finish line is near.</i>\n\n`);
 execFileSync("ffmpeg", ["-v", "error", "-y", "-i", join(media, "bikes.mp4"), "-i", join(work, "bikes.srt"), "-map", "0:v", "-map", "1", "-c:v", "copy", "-c:s", "mov_text", "-metadata:s:s:0", "language=eng", "-metadata:s:s:0", "title=English", captioned]);
 
+// the fake Gemini (a canned responder behind the real wire protocol), when it can be built
+let gemini;
+let geminiUrl;
+const geminiOutput = [];
+if (process.env.E2E_PROVIDERS !== "0") {
+  try {
+    const root = resolve(web, "..");
+    execFileSync(process.env.CARGO ?? "cargo", ["build", "--locked", "-p", "vidsight-providers", "--features", "fake", "--example", "fake_gemini"], { cwd: root, stdio: ["ignore", "ignore", "pipe"], timeout: 900_000 });
+    gemini = spawn(join(root, "target/debug/examples/fake_gemini"), [], { stdio: ["ignore", "pipe", "pipe"] });
+    gemini.stderr.on("data", (chunk) => geminiOutput.push(chunk));
+    geminiUrl = await new Promise((done, fail) => {
+      let text = "";
+      const timer = setTimeout(() => fail(new Error("the fake Gemini printed no address in 10 s")), 10_000);
+      gemini.stdout.on("data", (chunk) => {
+        text += chunk;
+        const line = text.split("\n")[0];
+        if (text.includes("\n")) {
+          clearTimeout(timer);
+          done(line.trim());
+        }
+      });
+      gemini.on("exit", (code) => fail(new Error(`the fake Gemini exited (${code})`)));
+    });
+  } catch (error) {
+    console.log(`e2e: providers part SKIPPED — the fake Gemini did not start: ${String(error?.stderr ?? error).trim().split("\n").slice(-3).join(" / ")}`);
+    gemini?.kill("SIGTERM");
+    gemini = undefined;
+    geminiUrl = undefined;
+  }
+}
+const GEMINI_KEY = "fake-gemini-key-0123456789"; // the one key the fake accepts
+
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const log = join(artifacts, "server.log");
 const server = spawn(binary, ["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", join(work, "data")], {
-  env: { ...process.env, VIDSIGHT_HTTP__WEB_DIR: join(web, "dist"), VIDSIGHT_LOG__LEVEL: "info", RUST_LOG: undefined },
+  env: {
+    ...process.env,
+    VIDSIGHT_HTTP__WEB_DIR: join(web, "dist"),
+    VIDSIGHT_LOG__LEVEL: "info",
+    RUST_LOG: undefined,
+    // Gemini through the fake, or no provider at all (whatever the environment says)
+    GEMINI_API_KEY: geminiUrl ? GEMINI_KEY : undefined,
+    VIDSIGHT_GEMINI_BASE_URL: geminiUrl,
+    VIDSIGHT_PROVIDERS__GEMINI__API_KEY: undefined,
+    VIDSIGHT_PROVIDERS__DEFAULT: undefined,
+    VIDSIGHT_PROVIDERS__TOKENS_PER_MONTH: geminiUrl ? "2000000" : undefined,
+  },
   stdio: ["ignore", "pipe", "pipe"],
 });
 const output = [];
@@ -100,7 +147,9 @@ const refused = [];
 const finish = async (code) => {
   await browser?.close().catch(() => undefined);
   server.kill("SIGTERM");
+  gemini?.kill("SIGTERM");
   writeFileSync(log, Buffer.concat(output));
+  if (geminiOutput.length) writeFileSync(join(artifacts, "fake-gemini.log"), Buffer.concat(geminiOutput));
   rmSync(work, { recursive: true, force: true });
   process.exit(code);
 };
@@ -292,6 +341,11 @@ try {
   });
   await player.evaluate((element) => element.pause());
   step("the captions panel highlights the cue playing; clicking a cue seeks");
+  if (!geminiUrl) {
+    // no provider: nothing of them shows, and Analyse again stays a plain button
+    assert.equal(await page.locator("section.ask, section[aria-label=Summary], section[aria-label=Transcript], details.runs").count(), 0, "no provider panels without providers");
+    assert.equal(await page.getByRole("button", { name: "Analyse again", exact: true }).count(), 1, "the plain Analyse again button");
+  }
   await page.screenshot({ path: join(artifacts, "video.jpg"), quality: 80 });
   a11y.video = await accessibilityProblems(page);
 
@@ -319,6 +373,119 @@ try {
   await page.waitForFunction(() => Math.abs((document.querySelector("video")?.currentTime ?? 0) - 3.2) < 0.5);
   step(`searched “${WORD}”: found in the captions, opened the video at 0:03`);
 
+  // --- providers (the fake Gemini): analyse again with options, the panels, questions -------
+  if (geminiUrl) {
+    const videoId = page.url().split("/videos/")[1].split("?")[0];
+    const time = () => page.evaluate(() => document.querySelector("video").currentTime);
+    const seeksTo = (expected) => page.waitForFunction((at) => Math.abs(document.querySelector("video").currentTime - at) < 0.5, expected);
+    const pause = () => player.evaluate((element) => element.pause());
+    assert.equal(await page.locator("section[aria-label=Summary]").count(), 0, "no provider panels before a provider ran");
+    await page.getByRole("button", { name: "Analyse again…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Analyse again" });
+    await dialog.waitFor();
+    assert.equal(await dialog.getByLabel("Provider").inputValue(), "local", "the configured default provider (local) is chosen");
+    assert.equal(await dialog.getByLabel("Model").isDisabled(), true, "no model to choose for the built-in analysis");
+    await dialog.getByLabel("Provider").selectOption("gemini");
+    assert.equal(await dialog.getByLabel("Model").getAttribute("placeholder"), "gemini-3.5-flash", "the provider's default model is the placeholder");
+    for (const name of ["Summary", "Chapters"]) assert.equal(await dialog.getByLabel(name, { exact: true }).isChecked(), true, `${name} is ticked (a default feature)`);
+    for (const name of ["Transcript with speakers", "Labels (objects, places, activities)", "On-screen text", "Topics and keywords", "Moderation flags", "Custom prompt"]) await dialog.getByLabel(name).check();
+    await dialog.getByLabel("Media resolution").selectOption("low");
+    await dialog.getByRole("textbox", { name: "Custom prompt" }).fill("How many riders are there?");
+    const schemaBox = dialog.getByRole("textbox", { name: /JSON Schema/ });
+    await schemaBox.fill('{"type": "object", "properties": {"riders": {"type": "integer"}},}');
+    await dialog.getByText(/The schema is not valid JSON \(line 1, column \d+\)/).waitFor();
+    const posts = [];
+    const countPosts = (request) => request.method() === "POST" && request.url().endsWith("/analyses") && posts.push(request.url());
+    page.on("request", countPosts);
+    await dialog.getByRole("button", { name: "Analyse", exact: true }).click();
+    await dialog.getByRole("alert").getByText(/not valid JSON/).waitFor();
+    assert.equal(posts.length, 0, "a broken schema is refused before anything is sent");
+    await schemaBox.fill('{"type": "object", "properties": {"riders": {"type": "integer"}}, "required": ["riders"]}');
+    await dialog.getByText("A usable schema").waitFor();
+    await dialog.evaluate((element) => (element.scrollTop = 0));
+    await page.screenshot({ path: join(artifacts, "analyse-dialog.jpg"), quality: 80 });
+    a11y.dialog = await accessibilityProblems(page);
+    await dialog.getByRole("button", { name: "Analyse", exact: true }).click();
+    await dialog.waitFor({ state: "hidden" });
+    page.off("request", countPosts);
+    assert.equal(posts.length, 1, "one analysis queued");
+    const summary = page.locator("section[aria-label=Summary]");
+    await summary.waitFor({ timeout: 120_000 });
+    const failed = await page.locator(".meta .badge.failed").count();
+    assert.equal(failed, 0, "the provider analysis succeeded");
+    assert.match(await summary.textContent(), /Two cyclists leave a harbour/);
+    assert.match(await summary.locator(".source-badge").textContent(), /gemini · gemini-3\.5-flash/);
+    assert.deepEqual(await summary.locator(".chips li").allTextContents(), ["cycling", "sport", "bicycle", "race", "harbour", "lighthouse", "coast road"]);
+    step("analysed again with Gemini (the fake) from the dialog: a broken schema was refused in the page first; the summary and topics show, marked gemini");
+
+    const providerInsights = await (await page.request.get(`${base}/api/v1/videos/${videoId}/insights`)).json();
+    // what the dialog sent: every feature ticked, the prompt and schema, the resolution
+    assert.deepEqual([...providerInsights.providers[0].features].sort(), ["chapters", "custom", "labels", "moderation", "summary", "text", "topics", "transcript"]);
+    assert.equal(providerInsights.custom.prompt, "How many riders are there?");
+    const chapterLane = page.locator("[data-lane=chapters] button");
+    assert.equal(await chapterLane.count(), providerInsights.chapters.length, "one timeline segment per chapter");
+    await chapterLane.nth(1).click();
+    await seeksTo(providerInsights.chapters[1].start);
+    await pause();
+    const chapterList = page.locator("section[aria-label=Chapters] li");
+    assert.equal(await chapterList.count(), providerInsights.chapters.length);
+    await chapterList.nth(2).getByRole("button").click();
+    await seeksTo(providerInsights.chapters[2].start);
+    await pause();
+    await page.waitForFunction(() => document.querySelector("section[aria-label=Chapters] li[aria-current=true]")?.textContent?.includes("The finish"));
+    const snapped = providerInsights.chapters.filter((chapter) => chapter.snapped).length;
+    assert.equal(await page.locator("[data-lane=chapters] button.snapped").count(), snapped, "snapped chapters are marked");
+    step(`chapters: ${providerInsights.chapters.length} on the timeline and in a list (${snapped} snapped to a shot cut); clicks seek, the current one is marked`);
+
+    const transcript = page.locator("section[aria-label=Transcript]");
+    await transcript.getByText("Narrator:").first().waitFor();
+    await transcript.getByRole("button", { name: /The finish line is near/ }).click();
+    await page.waitForFunction(() => document.querySelector("section[aria-label=Transcript] li[aria-current=true]")?.textContent?.includes("finish line"));
+    await pause();
+    const labels = page.locator("section[aria-label=Labels] > ul > li");
+    assert.deepEqual(await labels.locator(".label-name").allTextContents(), ["bicycle", "cyclist", "lighthouse"], "labels grouped by name");
+    assert.equal(await labels.first().getByRole("button").count(), 2, "the bicycle's two time ranges");
+    await labels.first().getByRole("button").nth(1).click();
+    await seeksTo(Math.max(...providerInsights.labels.filter((label) => label.name === "bicycle").map((label) => label.start)));
+    await pause();
+    await page.locator("section[aria-label=Moderation] .severity.low").waitFor();
+    await page.locator("section[aria-label='On-screen text']").getByText("FINISH").waitFor();
+    assert.deepEqual(JSON.parse(await page.locator("section[aria-label='Custom answer'] pre").textContent()), { riders: 2 });
+    const runs = page.locator("details.runs");
+    assert.equal(await runs.evaluate((element) => element.open), false, "the provider runs start collapsed");
+    await runs.locator("summary").click();
+    await runs.getByText(/prompt by kind/).waitFor();
+    step("transcript follows playback with speakers; labels grouped with their ranges; moderation, on-screen text, the custom answer (JSON), the runs (collapsed)");
+
+    // questions: streamed, citations seek, follow-ups continue the conversation
+    const asks = [];
+    const countAsks = (request) => request.url().endsWith("/ask") && asks.push(request.postDataJSON());
+    page.on("request", countAsks);
+    const askPanel = page.locator("section.ask");
+    await askPanel.getByRole("textbox", { name: "Question", exact: true }).fill("When do they reach the lighthouse?");
+    await askPanel.getByRole("textbox", { name: "Question", exact: true }).press("Enter");
+    const citation = askPanel.getByRole("button", { name: "Play from 0:03–0:06" }).first();
+    await citation.waitFor();
+    assert.equal(await askPanel.locator("[role=log]").getAttribute("aria-live"), "polite");
+    await askPanel.getByText(/cited outside the video, left out: \[02:00\]/).waitFor();
+    await citation.click();
+    await seeksTo(3);
+    await pause();
+    await askPanel.getByRole("textbox", { name: "Follow-up question" }).fill("And the finish?");
+    await askPanel.getByRole("button", { name: "Ask", exact: true }).click();
+    await page.waitForFunction(() => document.querySelectorAll("section.ask .turn").length === 2 && document.querySelectorAll("section.ask .turn:last-child .cite").length > 0);
+    page.off("request", countAsks);
+    assert.equal(asks[0].conversation, null, "the first question starts a conversation");
+    assert.ok(asks[1].conversation, `the follow-up continues it: ${JSON.stringify(asks)}`);
+    step(`asked a question: the answer streamed in, a citation seeked the player to ${(await time()).toFixed(1)} s; the follow-up continued conversation ${asks[1].conversation.slice(0, 8)}…`);
+    await askPanel.screenshot({ path: join(artifacts, "video-ask.jpg"), quality: 80 });
+    await page.locator("section[aria-label=Timeline]").evaluate((element) => element.scrollIntoView({ block: "start" }) ?? window.scrollBy(0, -16));
+    await page.screenshot({ path: join(artifacts, "video-providers.jpg"), quality: 80 });
+    a11y.providers = await accessibilityProblems(page);
+    await askPanel.getByRole("button", { name: "New conversation" }).click();
+    assert.equal(await askPanel.locator(".turn").count(), 0, "a new conversation starts empty");
+  }
+
   // --- create an API key -------------------------------------------------------------------
   await page.getByRole("link", { name: "Settings" }).click();
   await page.getByLabel("Name").fill("e2e import");
@@ -329,6 +496,10 @@ try {
   assert.equal(withKey.status, 200, "the new key works");
   assert.equal((await withKey.json()).items.length, 2);
   step("created an API key; it lists the two videos");
+  if (geminiUrl) {
+    await page.locator(".provider-usage").getByText(/tokens of 2,000,000 in \d{4}-\d{2}/).waitFor();
+    step(`settings: ${(await page.locator(".provider-usage p").first().textContent()).trim()}`);
+  }
   await page.screenshot({ path: join(artifacts, "settings.jpg"), quality: 80, fullPage: true });
   a11y.settings = await accessibilityProblems(page);
 
@@ -363,6 +534,7 @@ try {
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(background, "rgb(17, 19, 24)", "dark mode follows the system");
   await page.screenshot({ path: join(artifacts, "video-phone-dark.jpg"), quality: 80 });
+  if (geminiUrl) await page.screenshot({ path: join(artifacts, "video-providers-phone-dark.jpg"), quality: 80, fullPage: true });
   a11y.dark = await accessibilityProblems(page);
   step("the video page fits a 390 px wide phone, and goes dark with the system");
   assert.deepEqual(Object.fromEntries(Object.entries(a11y).filter(([, problems]) => problems.length)), {}, "no serious or critical WCAG 2.1 AA findings (axe-core)");

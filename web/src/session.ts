@@ -25,3 +25,19 @@ export function useSignOut() {
     queries.removeQueries({ predicate: (query) => query.queryKey[0] !== "me" });
   };
 }
+
+/** The analysis providers this server offers (`available` is empty when only the local
+ * analyzer runs; then nothing about providers is shown). */
+export function useProviders() {
+  return useQuery({
+    queryKey: ["providers"],
+    queryFn: async () => {
+      const { data, response } = await api.GET("/api/v1/providers");
+      // a server from before providers has no such route: the same as none configured
+      if (response.status === 404) return { default: "local" as const, available: [], default_features: [], features: [] };
+      if (!data) throw new Error(`the server answered ${response.status}`);
+      return data;
+    },
+    staleTime: 5 * 60_000,
+  });
+}

@@ -11,6 +11,18 @@ export type ApiKey = components["schemas"]["ApiKey"];
 export type UserEvent = components["schemas"]["UserEvent"];
 export type Insights = components["schemas"]["Insights"];
 export type Cue = components["schemas"]["Cue"];
+export type Source = components["schemas"]["Source"];
+export type Feature = components["schemas"]["Feature"];
+export type MediaResolution = components["schemas"]["MediaResolution"];
+export type AnalysisOptions = components["schemas"]["AnalysisOptions"];
+export type AskRequest = components["schemas"]["AskRequest"];
+export type Providers = components["schemas"]["ProvidersResponse"];
+export type TokenUsage = components["schemas"]["TokenUsage"];
+export type ProviderRun = components["schemas"]["ProviderRun"];
+export type Chapter = components["schemas"]["Chapter"];
+export type TranscriptSegment = components["schemas"]["TranscriptSegment"];
+export type Label = components["schemas"]["Label"];
+export type ModerationFlag = components["schemas"]["ModerationFlag"];
 
 export function cookie(name: string): string | undefined {
   return document.cookie

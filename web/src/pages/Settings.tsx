@@ -2,7 +2,8 @@ import { FormEvent, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage } from "../api/client";
 import { bytes } from "../format";
-import { useMe } from "../session";
+import { tokens, usd } from "../providers";
+import { useMe, useProviders } from "../session";
 
 function Password() {
   const [current, setCurrent] = useState("");
@@ -134,6 +135,7 @@ function Keys() {
 }
 
 function YourData() {
+  const providers = useProviders();
   const usage = useQuery({
     queryKey: ["usage"],
     queryFn: async () => {
@@ -158,6 +160,31 @@ function YourData() {
           {usage.data.analysis_minutes} minutes analysed in {usage.data.period}
           {usage.data.analysis_limit_minutes != null && ` of ${usage.data.analysis_limit_minutes}`}.
         </p>
+      )}
+      {usage.data && ((providers.data?.available.length ?? 0) > 0 || usage.data.provider_tokens > 0 || usage.data.provider_tokens_limit != null) && (
+        <div className="provider-usage">
+          <p>
+            Analysis providers (Gemini, OpenAI-compatible models): {tokens(usage.data.provider_tokens)} tokens
+            {usage.data.provider_tokens_limit != null ? ` of ${tokens(usage.data.provider_tokens_limit)}` : ""} in {usage.data.period}, costing {usd(usage.data.provider_cost_usd)}
+            {usage.data.provider_tokens_limit == null ? " (no monthly limit)" : ""}.
+          </p>
+          {usage.data.provider_tokens_limit != null && usage.data.provider_tokens_limit > 0 && (
+            <>
+              <meter
+                min={0}
+                max={usage.data.provider_tokens_limit}
+                low={usage.data.provider_tokens_limit * 0.75}
+                high={usage.data.provider_tokens_limit * 0.9}
+                optimum={0}
+                value={Math.min(usage.data.provider_tokens, usage.data.provider_tokens_limit)}
+                aria-label="Provider tokens used this month"
+              />
+              {usage.data.provider_tokens >= usage.data.provider_tokens_limit && (
+                <p className="error">The budget is spent: analyses with a provider are refused until next month.</p>
+              )}
+            </>
+          )}
+        </div>
       )}
       <p><a href="/api/v1/users/me/export" download>Download everything we hold about you</a> (JSON)</p>
       <button type="button" className="danger" onClick={remove}>Delete my account</button>

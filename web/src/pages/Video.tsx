@@ -1,9 +1,13 @@
 import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, errorMessage, type Cue, type Insights } from "../api/client";
-import { activeCue, clock } from "../format";
+import { api, errorMessage, type Insights } from "../api/client";
+import { clock } from "../format";
 import { useLiveEvents, useProgress } from "../live";
+import { useProviders } from "../session";
+import { AnalyseDialog } from "./AnalyseDialog";
+import { AskPanel } from "./AskPanel";
+import { ChapterLane, FollowAlong, ModerationLane, ProviderPanels, ProviderRuns, SourceBadge, TranscriptPanel } from "./ProviderInsights";
 
 type Segment = { start: number; end: number };
 
@@ -55,27 +59,6 @@ function Loudness({ curve, duration, seek }: { curve: number[]; duration: number
   );
 }
 
-/** The caption cues, the current one highlighted as the video plays; a click seeks. */
-function Captions({ cues, now, seek }: { cues: Cue[]; now: number; seek: (time: number) => void }) {
-  const current = activeCue(cues, now);
-  const list = useRef<HTMLOListElement>(null);
-  useEffect(() => {
-    const item = list.current?.querySelector<HTMLElement>(`[data-cue="${current}"]`);
-    if (item && list.current) list.current.scrollTop = item.offsetTop - list.current.offsetTop - 40;
-  }, [current]);
-  return (
-    <ol className="cues" ref={list}>
-      {cues.map((cue, index) => (
-        <li key={index} data-cue={index} aria-current={index === current ? "true" : undefined}>
-          <button type="button" className="cue" onClick={() => seek(cue.start)}>
-            <span className="time">{clock(cue.start)}</span> <span>{cue.text}</span>
-          </button>
-        </li>
-      ))}
-    </ol>
-  );
-}
-
 export function VideoPage() {
   useLiveEvents();
   const { id = "" } = useParams();
@@ -87,6 +70,8 @@ export function VideoPage() {
   const [now, setNow] = useState(0);
   const [preview, setPreview] = useState<{ left: number; shot: Insights["shots"][number] } | null>(null);
   const [track, setTrack] = useState(0);
+  const providers = useProviders();
+  const offered = providers.data && providers.data.available.length > 0 ? providers.data : undefined;
   const video = useQuery({
     queryKey: ["video", id],
     queryFn: async () => {
@@ -115,6 +100,9 @@ export function VideoPage() {
   const duration = data.media.duration || 1;
   const seek = (time: number) => {
     if (player.current) {
+      // from a panel far down the page: bring the player back into view first
+      const box = player.current.getBoundingClientRect();
+      if (box.bottom < 0 || box.top > window.innerHeight) player.current.scrollIntoView({ block: "nearest", behavior: "smooth" });
       player.current.currentTime = time;
       setNow(time);
       void player.current.play().catch(() => undefined);
@@ -149,6 +137,8 @@ export function VideoPage() {
   const found = insights.data;
   const tracks = found?.captions ?? [];
   const shownTrack = tracks[Math.min(track, Math.max(0, tracks.length - 1))];
+  // what the local OCR read and what a model read, in time order
+  const onScreen = [...(found?.ocr ?? []).map((line) => ({ ...line, source: undefined, model: undefined })), ...(found?.text ?? [])].sort((a, b) => a.start - b.start);
   const portrait = data.media.display_height > data.media.display_width;
   const base = `/api/v1/videos/${id}`;
 
@@ -176,20 +166,25 @@ export function VideoPage() {
             <track key={caption.stream} kind="captions" src={`${base}/captions.vtt?track=${caption.stream}`} srcLang={caption.language ?? undefined} label={caption.title ?? caption.language ?? `Track ${index + 1}`} />
           ))}
         </video>
-        {shownTrack && (
-          <section aria-label="Captions" className="panel">
-            <div className="row tight">
-              <h2>Captions</h2>
-              {tracks.length > 1 && (
-                <label className="inline">Track
-                  <select value={track} onChange={(event) => setTrack(Number(event.target.value))}>
-                    {tracks.map((caption, index) => <option key={caption.stream} value={index}>{caption.title ?? caption.language ?? `Track ${index + 1}`}</option>)}
-                  </select>
-                </label>
-              )}
-            </div>
-            <Captions cues={shownTrack.cues} now={now} seek={seek} />
-          </section>
+        {(shownTrack || (found?.transcript ?? []).length > 0) && (
+          <div className="side">
+            {shownTrack && (
+              <section aria-label="Captions" className="panel">
+                <div className="row tight">
+                  <h2>Captions</h2>
+                  {tracks.length > 1 && (
+                    <label className="inline">Track
+                      <select value={track} onChange={(event) => setTrack(Number(event.target.value))}>
+                        {tracks.map((caption, index) => <option key={caption.stream} value={index}>{caption.title ?? caption.language ?? `Track ${index + 1}`}</option>)}
+                      </select>
+                    </label>
+                  )}
+                </div>
+                <FollowAlong items={shownTrack.cues} now={now} seek={seek} />
+              </section>
+            )}
+            {found && <TranscriptPanel insights={found} now={now} seek={seek} />}
+          </div>
         )}
       </div>
       {data.status === "ready" && !found && <div className="timeline placeholder" aria-busy="true" />}
@@ -197,6 +192,7 @@ export function VideoPage() {
         <>
           <section aria-label="Timeline" className="timeline" onMouseLeave={() => setPreview(null)}>
             <div className="playhead" style={{ left: percent(now) }} aria-hidden="true" />
+            <ChapterLane chapters={found.chapters ?? []} duration={duration} seek={seek} />
             <div className="lane" data-lane="shots" title="Shots">
               {found.shots.map((shot) => (
                 <button
@@ -224,6 +220,8 @@ export function VideoPage() {
             {(found.freeze ?? []).length > 0 && <div className="lane" data-lane="freeze" title="Frozen picture">{band(found.freeze, "freeze", "Frozen picture")}</div>}
             <div className="lane" data-lane="silence" title="Silence">{band(found.silence, "silence", "Silence")}</div>
             {shownTrack && <div className="lane" data-lane="captions" title="Captions">{band(shownTrack.cues, "caption", "Caption")}</div>}
+            {(found.transcript ?? []).length > 0 && <div className="lane" data-lane="transcript" title="Speech">{band(found.transcript, "speech", "Speech")}</div>}
+            <ModerationLane flags={found.moderation ?? []} duration={duration} seek={seek} />
             {found.loudness && (found.loudness.curve ?? []).length > 1 && <Loudness curve={found.loudness.curve ?? []} duration={duration} seek={seek} />}
             {preview?.shot.keyframe && (
               <figure className="preview" style={{ left: `clamp(0%, calc(${preview.left}% - 5rem), calc(100% - 10rem))` }} aria-hidden="true">
@@ -233,6 +231,7 @@ export function VideoPage() {
             )}
             <p className="legend meta">
               {[
+                ["chapter", "chapters", (found.chapters ?? []).length > 0],
                 ["shot", "shots", true],
                 ["gradual", "dissolves and fades", found.transitions.some((t) => t.kind !== "cut")],
                 ["scene", "scenes", (found.scenes ?? []).length > 1],
@@ -240,12 +239,16 @@ export function VideoPage() {
                 ["freeze", "frozen", (found.freeze ?? []).length > 0],
                 ["silence", "silence", true],
                 ["caption", "captions", Boolean(shownTrack)],
+                ["speech", "speech", (found.transcript ?? []).length > 0],
+                ["flag", "moderation flags", (found.moderation ?? []).length > 0],
                 ["loudness", "loudness", (found.loudness?.curve ?? []).length > 1],
               ]
                 .filter(([, , shown]) => shown)
                 .map(([key, text]) => <span key={String(key)} className="entry"><span className={`key ${key}`} /> {text}</span>)}
             </p>
           </section>
+          <ProviderPanels insights={found} now={now} seek={seek} />
+          {offered && <AskPanel videoId={id} providers={offered} seek={seek} ready={data.status === "ready"} />}
           <section aria-label="Keyframes">
             <ul className="strip">
               {found.shots.filter((shot) => shot.keyframe).map((shot) => (
@@ -259,14 +262,15 @@ export function VideoPage() {
               ))}
             </ul>
           </section>
-          {(found.ocr ?? []).length > 0 && (
+          {onScreen.length > 0 && (
             <section aria-label="On-screen text" className="panel">
               <h2>On-screen text</h2>
               <ul className="cues">
-                {(found.ocr ?? []).map((line, index) => (
+                {onScreen.map((line, index) => (
                   <li key={index}>
                     <button type="button" className="cue" onClick={() => seek(line.start)}>
                       <span className="time">{clock(line.start)}–{clock(line.end)}</span> <span>{line.text}</span>
+                      {line.source && line.source !== "local" && <> <SourceBadge source={line.source} model={line.model} /></>}
                     </button>
                   </li>
                 ))}
@@ -289,6 +293,7 @@ export function VideoPage() {
           </section>
         </>
       )}
+      {found && <ProviderRuns runs={found.providers ?? []} />}
       {found && <Similar id={id} />}
       <section aria-label="Actions" className="row">
         {data.status === "ready" && (
@@ -299,7 +304,11 @@ export function VideoPage() {
             {shownTrack && <a href={`${base}/captions.srt?track=${shownTrack.stream}`} download={`${data.filename}.srt`}>Export SRT</a>}
           </>
         )}
-        <button type="button" onClick={reanalyse} disabled={data.status === "processing"}>Analyse again</button>
+        {offered ? (
+          <AnalyseDialog videoId={id} duration={data.media.duration} providers={offered} disabled={data.status === "processing"} onQueued={() => queries.invalidateQueries({ queryKey: ["video", id] })} />
+        ) : (
+          <button type="button" onClick={reanalyse} disabled={data.status === "processing"}>Analyse again</button>
+        )}
         <button type="button" className="danger" onClick={remove}>Delete</button>
       </section>
     </main>
