@@ -5,15 +5,17 @@
 //! saturated hues. The picture is cut into [`STRIPS`] horizontal strips; in each, every
 //! column's mean colour and spread are measured. A strip is
 //! - *one-dimensional* when nearly all its columns are constant down the strip;
-//! - a *bar strip* when, besides, its columns form 3–16 wide runs of one flat colour that
-//!   cover most of the width, at least three of them saturated and of different hues.
+//! - a *bar strip* when its constant columns form 3–16 wide runs of one flat colour that
+//!   cover most of the width, at least three of them saturated and of different hues, with
+//!   at least three sharp steps between neighbouring runs (a smooth gradient has none).
 //!
 //! A frame is a test pattern when either
-//! - **bars**: a block of consecutive bar strips with the same bars, covering at least
-//!   [`MIN_BARS_SHARE`] of the height (SMPTE bars fill the top 2/3, HD bars the top 7/12,
+//! - **bars**: a block of consecutive bar strips, each with the same bars as the one above,
+//!   covers at least 45 % of the height (SMPTE bars fill the top 2/3, HD bars the top 7/12,
 //!   EBU/PAL bars all of it); or
-//! - **stripes**: almost every strip is one-dimensional, most of the picture is saturated,
-//!   in at least three hues each covering a tenth of it (an RGB ramp pattern).
+//! - **stripes**: two to six stacked blocks of one-dimensional strips, each the same from
+//!   its top to its bottom, fill 80 % of the height, half the picture saturated in at least
+//!   three hues each covering a tenth of it (an RGB ramp pattern).
 //!
 //! Whether the picture also stands still is decided by the caller, from the frame
 //! differences: a moving pattern (an animated test source, a cartoon) is content.
@@ -22,15 +24,18 @@
 pub const STRIPS: usize = 16;
 /// Strips are measured on every `SAMPLE`-th row and column.
 const SAMPLE: usize = 2;
-/// A block of the same bars must cover this share of the picture's height.
-const MIN_BARS_SHARE: f64 = 0.45;
+/// A block of the same bars must cover 45 % of the picture's height: this many strips.
+const BARS_STRIPS: usize = (STRIPS * 45).div_ceil(100);
+/// Stripes must fill 80 % of it.
+const STRIPES_STRIPS: usize = (STRIPS * 80).div_ceil(100);
 /// A column is constant down a strip when each channel's standard deviation is at most this.
-const CONSTANT_SPREAD: f64 = 6.0;
+const CONSTANT_SPREAD: u32 = 6;
 /// Columns within this of a run's first column (each channel) continue the run.
 const RUN_TOLERANCE: f32 = 20.0;
 /// Neighbouring bars differ by at least this in some channel.
 const MIN_STEP: f32 = 48.0;
-/// A saturated colour: HSV saturation at least 0.6 (pastels are not) and value at least 60.
+/// A saturated colour: HSV saturation at least 0.6 (pastels are not) and value at least 60
+/// (`saturated_share` has the same test in integers).
 const MIN_SATURATION: f32 = 0.6;
 const MIN_VALUE: f32 = 60.0;
 
@@ -76,29 +81,33 @@ struct Strip {
 fn measure_strip(rgb: &[u8], width: usize, rows: std::ops::Range<usize>) -> Strip {
     let frame_width = width;
     let width = frame_width.div_ceil(SAMPLE);
-    let count = rows.len().div_ceil(SAMPLE).max(1) as f64;
-    let mut sums = vec![0u32; width * 3];
+    let count = rows.len().div_ceil(SAMPLE).max(1) as u64;
+    // whole rows are summed (contiguous, so vectorised), every other column read after;
     // 255² a row: u32 holds the squares of 66 000 rows
-    let mut squares = vec![0u32; width * 3];
+    let mut sums = vec![0u32; frame_width * 3];
+    let mut squares = vec![0u32; frame_width * 3];
     for y in rows.step_by(SAMPLE) {
         let line = &rgb[y * frame_width * 3..(y + 1) * frame_width * 3];
-        let sampled = line.chunks_exact(3).step_by(SAMPLE).flatten();
-        for ((sum, square), value) in sums.iter_mut().zip(squares.iter_mut()).zip(sampled) {
-            *sum += *value as u32;
-            *square += (*value as u32) * (*value as u32);
+        for ((sum, square), value) in sums.iter_mut().zip(squares.iter_mut()).zip(line) {
+            let value = *value as u32;
+            *sum += value;
+            *square += value * value;
         }
     }
+    // variance ≤ spread² ⇔ count·Σx² − (Σx)² ≤ spread²·count²
+    let limit = (CONSTANT_SPREAD * CONSTANT_SPREAD) as u64 * count * count;
+    let scale = 1.0 / count as f32;
     let mut columns = Vec::with_capacity(width);
-    for x in 0..width {
+    for x in (0..frame_width).step_by(SAMPLE) {
         let mut column = Column {
             color: [0.0; 3],
             constant: true,
         };
         for channel in 0..3 {
-            let mean = sums[x * 3 + channel] as f64 / count;
-            let variance = squares[x * 3 + channel] as f64 / count - mean * mean;
-            column.color[channel] = mean as f32;
-            if variance > CONSTANT_SPREAD * CONSTANT_SPREAD {
+            let sum = sums[x * 3 + channel] as u64;
+            let square = squares[x * 3 + channel] as u64;
+            column.color[channel] = sum as f32 * scale;
+            if count * square - sum * sum > limit {
                 column.constant = false;
             }
         }
@@ -231,7 +240,10 @@ fn saturated_share(rgb: &[u8], width: usize, height: usize) -> f64 {
         let line = &rgb[y * width * 3..(y + 1) * width * 3];
         for pixel in line.chunks_exact(3).step_by(step) {
             seen += 1;
-            if hue_class([pixel[0] as f32, pixel[1] as f32, pixel[2] as f32]).is_some() {
+            // hue_class's test in integers: value ≥ 60, (max − min) ≥ 0.6 · max
+            let max = pixel[0].max(pixel[1]).max(pixel[2]) as u32;
+            let min = pixel[0].min(pixel[1]).min(pixel[2]) as u32;
+            if max >= MIN_VALUE as u32 && 5 * (max - min) >= 3 * max {
                 saturated += 1;
             }
         }
@@ -242,7 +254,8 @@ fn saturated_share(rgb: &[u8], width: usize, height: usize) -> f64 {
 /// Whether a packed RGB24 frame `width` × `height` looks like colour bars or a similar test
 /// pattern (see the module's documentation).
 pub fn is_test_pattern(rgb: &[u8], width: usize, height: usize) -> bool {
-    if width < 16 || height < 16 || rgb.len() < width * height * 3 {
+    // strips of at least 6 rows, so that "constant down the strip" means something
+    if width < 64 || height < 6 * STRIPS || rgb.len() < width * height * 3 {
         return false;
     }
     // every pattern recognised here is at least a third saturated; most content is not,
@@ -250,18 +263,42 @@ pub fn is_test_pattern(rgb: &[u8], width: usize, height: usize) -> bool {
     if saturated_share(rgb, width, height) < 0.25 {
         return false;
     }
-    let strips: Vec<Strip> = (0..STRIPS)
-        .map(|strip| {
-            let rows = strip * height / STRIPS..(strip + 1) * height / STRIPS;
-            measure_strip(rgb, width, rows)
-        })
-        .collect();
+    let measure = |strip: usize| {
+        measure_strip(
+            rgb,
+            width,
+            strip * height / STRIPS..(strip + 1) * height / STRIPS,
+        )
+    };
+    let mut measured: Vec<Option<Strip>> = (0..STRIPS).map(|_| None).collect();
+    // every block of BARS_STRIPS consecutive strips holds one of these two: when neither is a
+    // bar strip there are no bars, and only stripes are left to look for, which tolerate
+    // few strips that are not one-dimensional; most content is done with after a handful
+    let middle = [BARS_STRIPS - 1, STRIPS - BARS_STRIPS];
+    for position in middle {
+        measured[position] = Some(measure(position));
+    }
+    let bars_possible = middle
+        .iter()
+        .any(|position| measured[*position].as_ref().is_some_and(|strip| strip.bars));
+    let not_flat = |strip: &Option<Strip>| strip.as_ref().is_some_and(|s| s.constant_share < 0.9);
+    for position in 0..STRIPS {
+        if !bars_possible
+            && measured.iter().filter(|strip| not_flat(strip)).count() > STRIPS - STRIPES_STRIPS
+        {
+            return false;
+        }
+        if measured[position].is_none() {
+            measured[position] = Some(measure(position));
+        }
+    }
+    let strips: Vec<Strip> = measured.into_iter().flatten().collect();
 
     // bars: a run of consecutive bar strips, each showing the same bars as the one above
     // (they may drift a little, as where testsrc's circle crosses them)
     if blocks(&strips, |strip| strip.bars)
         .into_iter()
-        .any(|(first, last)| (last + 1 - first) as f64 >= MIN_BARS_SHARE * STRIPS as f64)
+        .any(|(first, last)| last + 1 - first >= BARS_STRIPS)
     {
         return true;
     }
@@ -277,7 +314,7 @@ pub fn is_test_pattern(rgb: &[u8], width: usize, height: usize) -> bool {
     let steady = blocks
         .iter()
         .all(|(first, last)| mean_difference(&strips[*first], &strips[*last]) <= 6.0);
-    if !steady || !(2..=6).contains(&blocks.len()) || (covered as f64) < 0.8 * STRIPS as f64 {
+    if !steady || !(2..=6).contains(&blocks.len()) || covered < STRIPES_STRIPS {
         return false;
     }
     let mut hue_columns = [0usize; 6];

@@ -205,6 +205,9 @@ async fn run_pass(
     // score on a grid about 240 pixels wide, whatever the keyframe size
     let step = (width as usize / 240).max(1);
     let mut rgb = vec![0u8; frame_bytes];
+    // the frame before, for the test-pattern check (the buffers swap, nothing is copied)
+    let mut previous_rgb = vec![0u8; frame_bytes];
+    let mut previous_score = 0.0f64;
     let mut current = HsvFrame::default();
     let mut previous = HsvFrame::default();
     let min_shot_frames = (settings.min_shot_seconds * media.fps.max(1.0))
@@ -277,13 +280,23 @@ async fn run_pass(
         black_flags.push(
             dark_pixel_share(&rgb, settings.black_pixel_luma, step) >= settings.black_pixel_ratio,
         );
-        bar_flags.push(is_test_pattern(&rgb, width as usize, height as usize));
+        // the frame before is checked for a test pattern now that the change into this one is
+        // known: only a frame that differs little from a neighbour can count, so moving
+        // pictures skip the check
+        let still = |score: f64| ((score as f32) as f64) < BARS_STILL_SCORE;
+        if frame_index > 0 {
+            let candidate = (frame_index > 1 && still(previous_score)) || still(score);
+            bar_flags
+                .push(candidate && is_test_pattern(&previous_rgb, width as usize, height as usize));
+        }
+        previous_score = score;
         let time = next_frame_time(&mut frame_time_receiver, frame_time, nominal_fps).await;
         frame_time = Some(time);
         storyboard.push(time, &rgb)?;
         builder.push(frame_index, score, &rgb);
         keep(builder.take_picked())?;
         current.swap(&mut previous);
+        std::mem::swap(&mut rgb, &mut previous_rgb);
         frame_index += 1;
 
         if time_receiver.has_changed().unwrap_or(false) {
@@ -293,6 +306,11 @@ async fn run_pass(
                 progress(fraction);
             }
         }
+    }
+    if frame_index > 0 {
+        let candidate = frame_index > 1 && ((previous_score as f32) as f64) < BARS_STILL_SCORE;
+        bar_flags
+            .push(candidate && is_test_pattern(&previous_rgb, width as usize, height as usize));
     }
     let (found, picked) = builder.finish();
     keep(picked)?;
@@ -722,6 +740,10 @@ async fn next_frame_time(
     previous: Option<f64>,
     fps: f64,
 ) -> f64 {
+    // almost always already there
+    if let Ok(time) = receiver.try_recv() {
+        return time;
+    }
     let waited = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.recv()).await;
     match (waited, previous) {
         (Ok(Some(time)), _) => time,

@@ -7,9 +7,11 @@ use vidsight_domain::Result;
 
 /// Tiles are this wide (narrower frames give tiles their own width).
 pub const TILE_WIDTH: u32 = 160;
-/// A sheet holds at most `SHEET_COLUMNS` × `SHEET_ROWS` tiles.
+/// A sheet holds at most `SHEET_COLUMNS` × `SHEET_ROWS` tiles…
 pub const SHEET_COLUMNS: u32 = 10;
 pub const SHEET_ROWS: u32 = 10;
+/// …and is at most this tall (fewer rows for very tall pictures; JPEG allows 65 535).
+const MAX_SHEET_HEIGHT: usize = 8192;
 /// About this many tiles a video, whatever its length (see [`tile_interval`]).
 const TARGET_TILES: f64 = 200.0;
 /// Past this many tiles (a file that decodes far longer than it said) no more are taken.
@@ -40,6 +42,8 @@ pub struct StoryboardBuilder {
     frame_height: usize,
     tile_width: usize,
     tile_height: usize,
+    /// Rows of tiles on a full sheet.
+    rows: usize,
     /// The next tile is taken from the first frame at or after this time.
     next_due: f64,
     times: Vec<f64>,
@@ -59,6 +63,7 @@ impl StoryboardBuilder {
             frame_height: frame_height as usize,
             tile_width: tile_width as usize,
             tile_height: tile_height as usize,
+            rows: (MAX_SHEET_HEIGHT / tile_height as usize).clamp(1, SHEET_ROWS as usize),
             next_due: f64::NEG_INFINITY,
             times: Vec::new(),
             sheet: Vec::new(),
@@ -87,7 +92,7 @@ impl StoryboardBuilder {
         let columns = SHEET_COLUMNS as usize;
         let sheet_width = columns * self.tile_width;
         if self.sheet.is_empty() {
-            self.sheet = vec![0u8; sheet_width * SHEET_ROWS as usize * self.tile_height * 3];
+            self.sheet = vec![0u8; sheet_width * self.rows * self.tile_height * 3];
         }
         let (column, row) = (self.on_sheet % columns, self.on_sheet / columns);
         let line = self.tile_width * 3;
@@ -102,7 +107,7 @@ impl StoryboardBuilder {
         // next multiple of the interval
         self.next_due = ((time + EPSILON) / self.interval).floor() * self.interval + self.interval;
         self.on_sheet += 1;
-        if self.on_sheet == (SHEET_COLUMNS * SHEET_ROWS) as usize {
+        if self.on_sheet == columns * self.rows {
             self.flush()?;
         }
         Ok(())
@@ -152,7 +157,7 @@ impl StoryboardBuilder {
             tile_width: self.tile_width as u32,
             tile_height: self.tile_height as u32,
             columns: SHEET_COLUMNS,
-            rows: SHEET_ROWS,
+            rows: self.rows as u32,
             times: self.times,
             end: end.max(last),
             sheets: self.sheets.iter().map(|sheet| sheet.name.clone()).collect(),
@@ -230,6 +235,33 @@ mod tests {
         assert_eq!(jpeg_size(&sheets[1].jpeg), (1600, 900));
         // 15 tiles: two rows
         assert_eq!(jpeg_size(&sheets[2].jpeg), (1600, 180));
+    }
+
+    #[test]
+    fn very_tall_pictures_get_fewer_rows_a_sheet() {
+        // 1:20 portrait: tiles 160x3200, two rows to a sheet
+        let mut builder = StoryboardBuilder::new(1.0, 40, 800, 70);
+        for second in 0..25 {
+            builder
+                .push(second as f64, &vec![0u8; 40 * 800 * 3])
+                .unwrap();
+        }
+        let (storyboard, sheets) = builder.finish(25.0).unwrap().unwrap();
+        assert_eq!((storyboard.tile_width, storyboard.tile_height), (40, 800));
+        assert_eq!((storyboard.columns, storyboard.rows), (10, 10));
+        let mut builder = StoryboardBuilder::new(1.0, 480, 9600, 70);
+        for second in 0..25 {
+            builder
+                .push(second as f64, &vec![0u8; 480 * 9600 * 3])
+                .unwrap();
+        }
+        let (storyboard, sheets_tall) = builder.finish(25.0).unwrap().unwrap();
+        assert_eq!((storyboard.tile_width, storyboard.tile_height), (160, 3200));
+        assert_eq!((storyboard.columns, storyboard.rows), (10, 2));
+        assert_eq!(sheets_tall.len(), 2);
+        assert_eq!(jpeg_size(&sheets_tall[0].jpeg), (1600, 6400));
+        assert_eq!(jpeg_size(&sheets_tall[1].jpeg), (5 * 160, 3200));
+        assert_eq!(sheets.len(), 1);
     }
 
     #[test]

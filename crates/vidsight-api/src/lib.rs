@@ -91,7 +91,7 @@ pub struct ApiSettings {
     info(
         title = "vidsight",
         version = "1.0.0",
-        description = "Self-hosted video intelligence: upload videos, get back shots, keyframes, black and silent segments, loudness.\n\nErrors are always `{\"error\":{\"code\":\"…\",\"message\":\"…\"}}`; match on `code`.",
+        description = "Self-hosted video intelligence: upload videos, get back shots, keyframes, black and silent segments, loudness; with an analysis provider (Gemini, OpenAI-compatible), summaries, chapters, transcripts, labels and answers to questions, grounded on the video.\n\nErrors are always `{\"error\":{\"code\":\"…\",\"message\":\"…\"}}`; match on `code`.",
         license(name = "Apache-2.0")
     ),
     tags(
@@ -102,7 +102,8 @@ pub struct ApiSettings {
         (name = "admin", description = "User management and the audit log (administrators)."),
         (name = "operations", description = "Health, readiness and metrics.")
     ),
-    components(schemas(ErrorBody, ErrorDetail, vidsight_domain::ErrorCode)),
+    // the events of `POST …/ask` are not a JSON response, so their shapes are named here
+    components(schemas(ErrorBody, ErrorDetail, vidsight_domain::ErrorCode, ask::AskDone, ask::Citation)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("cookie" = []))
 )]

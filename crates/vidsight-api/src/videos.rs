@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use vidsight_blob::keys;
+use vidsight_domain::insights::Storyboard;
 use vidsight_domain::{ErrorCode, Insights, Video, VideoId, VideoStatus};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -464,45 +465,151 @@ pub async fn get_insights_csv(
         .into_response())
 }
 
-/// A keyframe image named in the insights (`shots[].keyframe`).
+/// Which size of a keyframe to serve.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyframeSize {
+    /// The analysis frame size (`analysis.frame_width`, 480 by default).
+    #[default]
+    Large,
+    /// The thumbnail, 160 pixels wide (`shots[].thumbnail`).
+    Small,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyframeQuery {
+    /// `large` (the default) or `small`.
+    #[param(inline)]
+    pub size: Option<KeyframeSize>,
+}
+
+/// A keyframe image named in the insights (`shots[].keyframe`), or its thumbnail
+/// (`shots[].thumbnail`, also served for `?size=small`).
 #[utoipa::path(get, path = "/api/v1/videos/{id}/keyframes/{name}", tag = "videos",
-    params(("id" = String, Path, description = "Video id"), ("name" = String, Path, description = "e.g. `shot-0001.jpg`")),
+    params(("id" = String, Path, description = "Video id"), ("name" = String, Path, description = "e.g. `shot-0001.jpg`, or its thumbnail `shot-0001-small.jpg`"), KeyframeQuery),
     responses(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>),
-        (status = 404, body = ErrorBody, description = "`not-found`"),
+        (status = 400, body = ErrorBody, description = "`bad-request`: `size` is neither `large` nor `small`"),
+        (status = 404, body = ErrorBody, description = "`not-found`: no such video or keyframe, or the analysis predates thumbnails (analyse again)"),
         (status = 409, body = ErrorBody, description = "`video-not-ready`")
     ))]
 pub async fn get_keyframe(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path((id, name)): Path<(String, String)>,
+    query: Result<Query<KeyframeQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(ErrorCode::BadRequest, rejection.body_text()))?;
     let video = owned_video(&state, &principal, &id).await?;
     let (analysis_id, insights) = parsed_insights(&state, &video).await?;
     // only names the insights list are served, so a name can never reach another object
-    if !insights
-        .shots
-        .iter()
-        .any(|shot| shot.keyframe.as_deref() == Some(name.as_str()))
-    {
+    let shot = insights.shots.iter().find(|shot| {
+        shot.keyframe.as_deref() == Some(name.as_str())
+            || shot.thumbnail.as_deref() == Some(name.as_str())
+    });
+    let Some(shot) = shot else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no keyframe named `{name}`"),
         ));
-    }
+    };
+    let object = match query.size.unwrap_or_default() {
+        KeyframeSize::Large => name,
+        KeyframeSize::Small => shot.thumbnail.clone().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "this analysis has no thumbnails: it predates them (analyse the video again)",
+            )
+        })?,
+    };
     let bytes = state
         .blobs
-        .get_bytes(&keys::keyframe(video.id, analysis_id, &name))
+        .get_bytes(&keys::keyframe(video.id, analysis_id, &object))
         .await?
         .ok_or_else(|| {
             ApiError::new(ErrorCode::NotFound, "the keyframe is missing from storage")
         })?;
-    Ok((
+    Ok(jpeg_response(bytes))
+}
+
+fn jpeg_response(bytes: Bytes) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "image/jpeg"),
             (header::CACHE_CONTROL, "private, max-age=300"),
         ],
         bytes,
     )
+        .into_response()
+}
+
+async fn storyboard_of(
+    state: &AppState,
+    principal: &vidsight_auth::Principal,
+    id: &str,
+) -> ApiResult<(Video, vidsight_domain::AnalysisId, Storyboard)> {
+    let video = owned_video(state, principal, id).await?;
+    let (analysis_id, insights) = parsed_insights(state, &video).await?;
+    let storyboard = insights.storyboard.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "this analysis has no storyboard: it predates storyboards (analyse the video again)",
+        )
+    })?;
+    Ok((video, analysis_id, storyboard))
+}
+
+/// Seek-bar previews as a WebVTT thumbnails track: one cue per storyboard tile, whose payload
+/// is `storyboard/{sheet}#xywh=x,y,w,h` (relative to this URL: the sheet is served by the
+/// route below, the fragment is the tile's rectangle in it).
+#[utoipa::path(get, path = "/api/v1/videos/{id}/storyboard.vtt", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    responses(
+        (status = 200, content_type = "text/vtt", body = String),
+        (status = 404, body = ErrorBody, description = "`not-found`: no such video, or its analysis predates storyboards (analyse again)"),
+        (status = 409, body = ErrorBody, description = "`video-not-ready`")
+    ))]
+pub async fn get_storyboard_vtt(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (_, _, storyboard) = storyboard_of(&state, &principal, &id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
+        vtt::storyboard_vtt(&storyboard),
+    )
         .into_response())
+}
+
+/// A storyboard sprite sheet named in the insights (`storyboard.sheets`): JPEG tiles,
+/// `storyboard.columns` to a row.
+#[utoipa::path(get, path = "/api/v1/videos/{id}/storyboard/{sheet}", tag = "videos",
+    params(("id" = String, Path, description = "Video id"), ("sheet" = String, Path, description = "e.g. `sheet-000.jpg`")),
+    responses(
+        (status = 200, content_type = "image/jpeg", body = Vec<u8>),
+        (status = 404, body = ErrorBody, description = "`not-found`: no such video or sheet"),
+        (status = 409, body = ErrorBody, description = "`video-not-ready`")
+    ))]
+pub async fn get_storyboard_sheet(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, sheet)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (video, analysis_id, storyboard) = storyboard_of(&state, &principal, &id).await?;
+    // only names the insights list are served, so a name can never reach another object
+    if !storyboard.sheets.contains(&sheet) {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no storyboard sheet named `{sheet}`"),
+        ));
+    }
+    let bytes = state
+        .blobs
+        .get_bytes(&keys::storyboard(video.id, analysis_id, &sheet))
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the sheet is missing from storage"))?;
+    Ok(jpeg_response(bytes))
 }

@@ -1,6 +1,6 @@
 //! Exports of an insights document: shots as WebVTT chapters, caption tracks as WebVTT or
-//! SubRip, and every timed finding as CSV.
-use vidsight_domain::insights::{Cue, Insights, Shot};
+//! SubRip, the storyboard as a WebVTT thumbnails track, and every timed finding as CSV.
+use vidsight_domain::insights::{Cue, Insights, Shot, Storyboard};
 
 fn clock(seconds: f64, separator: char) -> String {
     let millis = (seconds.max(0.0) * 1000.0).round() as u64;
@@ -59,8 +59,37 @@ pub fn captions_srt(cues: &[Cue]) -> String {
     text
 }
 
+/// The storyboard as a WebVTT thumbnails track (what players use for seek-bar previews):
+/// one cue per tile, from its time to the next tile's (the last to the end of the video),
+/// whose payload is `storyboard/{sheet}#xywh=x,y,w,h`, relative to the track's own URL.
+pub fn storyboard_vtt(storyboard: &Storyboard) -> String {
+    let mut text = String::from("WEBVTT\n\n");
+    let columns = storyboard.columns.max(1) as usize;
+    let per_sheet = columns * storyboard.rows.max(1) as usize;
+    let (width, height) = (storyboard.tile_width, storyboard.tile_height);
+    for (index, start) in storyboard.times.iter().enumerate() {
+        let Some(sheet) = storyboard.sheets.get(index / per_sheet) else {
+            break;
+        };
+        let end = storyboard
+            .times
+            .get(index + 1)
+            .copied()
+            .unwrap_or(storyboard.end);
+        let on_sheet = index % per_sheet;
+        let x = (on_sheet % columns) as u32 * width;
+        let y = (on_sheet / columns) as u32 * height;
+        text.push_str(&format!(
+            "{} --> {}\nstoryboard/{sheet}#xywh={x},{y},{width},{height}\n\n",
+            timestamp(*start),
+            timestamp(end)
+        ));
+    }
+    text
+}
+
 /// Every timed finding, one row each, in time order: `kind,start,end,text` where kind is
-/// `shot`, `cut`/`dissolve`/`fade_in`/`fade_out`, `black`, `silence` or `caption`.
+/// `shot`, `cut`/`dissolve`/`fade_in`/`fade_out`, `black`, `bars`, `silence` or `caption`.
 pub fn insights_csv(insights: &Insights) -> Result<Vec<u8>, csv::Error> {
     let mut rows: Vec<(&str, f64, f64, String)> = Vec::new();
     for shot in &insights.shots {
@@ -82,6 +111,9 @@ pub fn insights_csv(insights: &Insights) -> Result<Vec<u8>, csv::Error> {
     }
     for segment in &insights.black {
         rows.push(("black", segment.start, segment.end, String::new()));
+    }
+    for segment in &insights.bars {
+        rows.push(("bars", segment.start, segment.end, String::new()));
     }
     for segment in &insights.silence {
         rows.push(("silence", segment.start, segment.end, String::new()));
@@ -153,6 +185,45 @@ mod tests {
     }
 
     #[test]
+    fn storyboard_cues_point_into_their_sheet() {
+        let storyboard = Storyboard {
+            interval: 1.0,
+            tile_width: 160,
+            tile_height: 90,
+            columns: 10,
+            rows: 10,
+            // 102 tiles: the last two on the second sheet
+            times: (0..102).map(|second| second as f64 + 0.02).collect(),
+            end: 102.5,
+            sheets: vec!["sheet-000.jpg".into(), "sheet-001.jpg".into()],
+        };
+        let vtt = storyboard_vtt(&storyboard);
+        let cues: Vec<&str> = vtt
+            .trim_end()
+            .strip_prefix("WEBVTT\n\n")
+            .unwrap()
+            .split("\n\n")
+            .collect();
+        assert_eq!(cues.len(), 102);
+        assert_eq!(
+            cues[0],
+            "00:00:00.020 --> 00:00:01.020\nstoryboard/sheet-000.jpg#xywh=0,0,160,90"
+        );
+        assert_eq!(
+            cues[13],
+            "00:00:13.020 --> 00:00:14.020\nstoryboard/sheet-000.jpg#xywh=480,90,160,90"
+        );
+        assert_eq!(
+            cues[99],
+            "00:01:39.020 --> 00:01:40.020\nstoryboard/sheet-000.jpg#xywh=1440,810,160,90"
+        );
+        assert_eq!(
+            cues[101],
+            "00:01:41.020 --> 00:01:42.500\nstoryboard/sheet-001.jpg#xywh=160,0,160,90"
+        );
+    }
+
+    #[test]
     fn formats_cues() {
         let shots = vec![
             Shot {
@@ -160,6 +231,7 @@ mod tests {
                 start: 0.0,
                 end: 3.754,
                 keyframe: None,
+                thumbnail: None,
                 brightness: None,
                 motion: None,
                 colors: Vec::new(),
@@ -169,6 +241,7 @@ mod tests {
                 start: 3.754,
                 end: 3725.5,
                 keyframe: None,
+                thumbnail: None,
                 brightness: None,
                 motion: None,
                 colors: Vec::new(),

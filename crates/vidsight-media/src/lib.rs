@@ -347,28 +347,6 @@ fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tesseract_words_become_lines_with_their_confidence() {
-        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
-                   1\t1\t0\t0\t0\t0\t0\t0\t640\t360\t-1\t\n\
-                   5\t1\t1\t1\t1\t1\t60\t150\t200\t40\t96\tBREAKING\n\
-                   5\t1\t1\t1\t1\t2\t270\t150\t120\t40\t94\tNEWS\n\
-                   5\t1\t2\t1\t1\t1\t10\t300\t30\t20\t12\t~\n\
-                   5\t1\t3\t1\t1\t1\t10\t320\t90\t20\t71.5\tLisbon\n";
-        assert_eq!(
-            parse_tesseract_tsv(tsv),
-            vec![
-                ("BREAKING NEWS".to_owned(), 95.0),
-                ("Lisbon".to_owned(), 71.5)
-            ]
-        );
-    }
-}
-
 impl MediaTools {
     /// Writes a compressed proxy of `input` to `output` (MP4, H.264 + AAC): at most
     /// `max_height` lines and `fps` frames per second, the audio kept (mono, 64 kb/s) — what
@@ -409,5 +387,27 @@ impl MediaTools {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tesseract_words_become_lines_with_their_confidence() {
+        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
+                   1\t1\t0\t0\t0\t0\t0\t0\t640\t360\t-1\t\n\
+                   5\t1\t1\t1\t1\t1\t60\t150\t200\t40\t96\tBREAKING\n\
+                   5\t1\t1\t1\t1\t2\t270\t150\t120\t40\t94\tNEWS\n\
+                   5\t1\t2\t1\t1\t1\t10\t300\t30\t20\t12\t~\n\
+                   5\t1\t3\t1\t1\t1\t10\t320\t90\t20\t71.5\tLisbon\n";
+        assert_eq!(
+            parse_tesseract_tsv(tsv),
+            vec![
+                ("BREAKING NEWS".to_owned(), 95.0),
+                ("Lisbon".to_owned(), 71.5)
+            ]
+        );
     }
 }

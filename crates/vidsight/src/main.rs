@@ -40,7 +40,8 @@ enum Command {
         /// Print the insights document (JSON) instead of a summary.
         #[arg(long)]
         json: bool,
-        /// Write keyframe images into this directory.
+        /// Write keyframe images, their thumbnails and the storyboard's sheets (under
+        /// `storyboard/`) into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Also ask a provider (`gemini` or `openai`, configured in `[providers]`; Gemini
@@ -409,9 +410,24 @@ async fn analyze(
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for keyframe in &output.keyframes {
-            let path = dir.join(&keyframe.name);
-            std::fs::write(&path, &keyframe.jpeg)
-                .with_context(|| format!("writing {}", path.display()))?;
+            for (name, jpeg) in [
+                (&keyframe.name, &keyframe.jpeg),
+                (&keyframe.thumbnail.name, &keyframe.thumbnail.jpeg),
+            ] {
+                let path = dir.join(name);
+                std::fs::write(&path, jpeg)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        if !output.storyboard.is_empty() {
+            let sheets = dir.join("storyboard");
+            std::fs::create_dir_all(&sheets)
+                .with_context(|| format!("creating {}", sheets.display()))?;
+            for sheet in &output.storyboard {
+                let path = sheets.join(&sheet.name);
+                std::fs::write(&path, &sheet.jpeg)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
         }
     }
     if json {
@@ -479,6 +495,7 @@ fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::
         }
     };
     let _ = writeln!(text, "black: {}", segments(&insights.black));
+    let _ = writeln!(text, "colour bars: {}", segments(&insights.bars));
     let _ = writeln!(text, "silence: {}", segments(&insights.silence));
     let _ = match &insights.loudness {
         Some(loudness) => writeln!(

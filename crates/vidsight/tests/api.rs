@@ -69,6 +69,24 @@ async fn generated_clip_yields_cuts_black_and_silence_at_the_right_times() {
         "black end",
     );
 
+    // the SMPTE bars (2–4 s) and the RGB test pattern (5–7 s) are colour bars
+    let bars = insights["bars"].as_array().unwrap();
+    assert_eq!(bars.len(), 2, "bars: {bars:?}");
+    for (found, (start, end)) in bars.iter().zip([(2.0, 4.0), (5.0, 7.0)]) {
+        assert_close(
+            found["start"].as_f64().unwrap(),
+            start,
+            FRAME + 1e-6,
+            "bars start",
+        );
+        assert_close(
+            found["end"].as_f64().unwrap(),
+            end,
+            FRAME + 1e-6,
+            "bars end",
+        );
+    }
+
     let silence = insights["silence"].as_array().unwrap();
     assert_eq!(silence.len(), 1, "silence: {silence:?}");
     assert_close(
@@ -978,5 +996,198 @@ async fn on_screen_text_is_read_merged_and_searchable() {
             .any(|hit| hit["kind"] == "ocr" && hit["start"].as_f64() == Some(0.0)),
         "{found}"
     );
+    server.stop().await;
+}
+
+/// (width, height) from a JPEG's start-of-frame segment.
+fn jpeg_size(jpeg: &[u8]) -> (u64, u64) {
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+    let mut at = 2;
+    while at + 9 < jpeg.len() {
+        assert_eq!(jpeg[at], 0xFF, "a JPEG segment at {at}");
+        let marker = jpeg[at + 1];
+        let length = u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]) as usize;
+        if (0xC0..=0xC2).contains(&marker) {
+            let height = u16::from_be_bytes([jpeg[at + 5], jpeg[at + 6]]);
+            let width = u16::from_be_bytes([jpeg[at + 7], jpeg[at + 8]]);
+            return (width as u64, height as u64);
+        }
+        at += 2 + length;
+    }
+    panic!("no start-of-frame segment");
+}
+
+/// The same pixels feed thumbnails, the storyboard and the colour-bar test: a clip of 2 s of
+/// SMPTE bars and 3 s of moving test picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbnails_storyboard_and_colour_bars() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = lavfi_clip(
+        dir.path(),
+        "bars.mp4",
+        "smptebars=size=320x240:rate=25:duration=2[bars];\
+         testsrc2=size=320x240:rate=25:duration=3[content];\
+         [bars][content]concat=n=2:v=1:a=0",
+        &[],
+    );
+    let server = TestServer::start(json!({})).await;
+    let (status, video) = server.upload_file(&clip).await;
+    assert_eq!(status, 201, "{video}");
+    let id = video["id"].as_str().unwrap().to_owned();
+    let video = server.wait_finished(&id, Duration::from_secs(120)).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let (status, insights) = server
+        .get_json(&format!("/api/v1/videos/{id}/insights"))
+        .await;
+    assert_eq!(status, 200, "{insights}");
+    assert_valid_insights(&insights);
+
+    // colour bars: one range, the first two seconds
+    let bars = insights["bars"].as_array().unwrap();
+    assert_eq!(bars.len(), 1, "bars: {bars:?}");
+    assert_close(bars[0]["start"].as_f64().unwrap(), 0.0, 1e-6, "bars start");
+    assert_close(
+        bars[0]["end"].as_f64().unwrap(),
+        2.0,
+        FRAME + 1e-6,
+        "bars end",
+    );
+
+    // thumbnails: named in the insights, served by name and as ?size=small, 160 wide; the
+    // default stays the large one
+    let get = |path: String| {
+        let request = server.client.get(server.url(&path));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|value| value.to_str().unwrap().to_owned());
+            (status, content_type, response.bytes().await.unwrap())
+        }
+    };
+    let shots = insights["shots"].as_array().unwrap();
+    for shot in shots {
+        let keyframe = shot["keyframe"].as_str().unwrap();
+        let thumbnail = shot["thumbnail"]
+            .as_str()
+            .expect("each shot has a thumbnail");
+        assert_eq!(thumbnail, keyframe.replace(".jpg", "-small.jpg"));
+        let (status, content_type, small) = get(format!(
+            "/api/v1/videos/{id}/keyframes/{keyframe}?size=small"
+        ))
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(content_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(jpeg_size(&small), (160, 120));
+        let (status, _, by_name) = get(format!("/api/v1/videos/{id}/keyframes/{thumbnail}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(by_name, small);
+        let (_, _, large) = get(format!("/api/v1/videos/{id}/keyframes/{keyframe}")).await;
+        assert_eq!(jpeg_size(&large), (320, 240));
+        let (_, _, explicit) = get(format!(
+            "/api/v1/videos/{id}/keyframes/{keyframe}?size=large"
+        ))
+        .await;
+        assert_eq!(explicit, large);
+    }
+    let keyframe = shots[0]["keyframe"].as_str().unwrap();
+    let (status, error) = server
+        .get_json(&format!(
+            "/api/v1/videos/{id}/keyframes/{keyframe}?size=huge"
+        ))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("bad-request"))
+    );
+
+    // the storyboard track: WEBVTT, cues in order, contiguous, from 0 to the end, each tile
+    // inside its sheet
+    let storyboard = &insights["storyboard"];
+    assert_eq!(storyboard["interval"], 1.0);
+    let (status, content_type, vtt) = get(format!("/api/v1/videos/{id}/storyboard.vtt")).await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type.as_deref(), Some("text/vtt; charset=utf-8"));
+    let vtt = String::from_utf8(vtt.to_vec()).unwrap();
+    let body = vtt.strip_prefix("WEBVTT\n\n").expect("a WebVTT header");
+    let seconds = |clock: &str| -> f64 {
+        let parts: Vec<f64> = clock.split(':').map(|part| part.parse().unwrap()).collect();
+        parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+    };
+    let mut cues = Vec::new();
+    for block in body.trim_end().split("\n\n") {
+        let (timing, payload) = block.split_once('\n').expect("timing and payload");
+        let (start, end) = timing.split_once(" --> ").expect("a cue timing");
+        cues.push((seconds(start), seconds(end), payload.to_owned()));
+    }
+    assert_eq!(cues.len(), 5, "{vtt}");
+    assert_eq!(cues[0].0, 0.0);
+    for pair in cues.windows(2) {
+        assert!(pair[0].0 < pair[0].1, "{vtt}");
+        assert_eq!(pair[0].1, pair[1].0, "contiguous: {vtt}");
+    }
+    assert_close(
+        cues[4].1,
+        5.0,
+        FRAME + 1e-3,
+        "the last cue ends with the video",
+    );
+    let mut sheets: Vec<(String, Vec<u8>)> = Vec::new();
+    for (_, _, payload) in &cues {
+        let (path, fragment) = payload.split_once("#xywh=").expect("a media fragment");
+        let sheet = path
+            .strip_prefix("storyboard/")
+            .expect("relative to the track");
+        let rectangle: Vec<u64> = fragment
+            .split(',')
+            .map(|value| value.parse().unwrap())
+            .collect();
+        assert_eq!(rectangle[2..], [160, 120], "{payload}");
+        if !sheets.iter().any(|(name, _)| name == sheet) {
+            let (status, content_type, jpeg) =
+                get(format!("/api/v1/videos/{id}/storyboard/{sheet}")).await;
+            assert_eq!(status, 200, "{sheet}");
+            assert_eq!(content_type.as_deref(), Some("image/jpeg"));
+            sheets.push((sheet.to_owned(), jpeg.to_vec()));
+        }
+        let jpeg = &sheets.iter().find(|(name, _)| name == sheet).unwrap().1;
+        let (width, height) = jpeg_size(jpeg);
+        assert!(
+            rectangle[0] + rectangle[2] <= width && rectangle[1] + rectangle[3] <= height,
+            "{payload} inside {width}x{height}"
+        );
+    }
+    assert_eq!(sheets.len(), 1);
+
+    // the sheets are the owner's: a name not in the insights, another account and no
+    // credentials all get nothing
+    let (status, error) = server
+        .get_json(&format!(
+            "/api/v1/videos/{id}/storyboard/..%2F..%2Foriginal"
+        ))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
+    let other = client_with_token(
+        &sign_in_or_register(&server.base, "other@vidsight.test", TEST_PASSWORD).await,
+    );
+    for path in [
+        format!("/api/v1/videos/{id}/storyboard/sheet-000.jpg"),
+        format!("/api/v1/videos/{id}/storyboard.vtt"),
+        format!("/api/v1/videos/{id}/keyframes/{keyframe}?size=small"),
+    ] {
+        let response = other.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let response = reqwest::Client::new()
+            .get(server.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
     server.stop().await;
 }
