@@ -43,7 +43,7 @@ unit:
 
 # the integration suite again, on the production backends (PostgreSQL, RabbitMQ, S3, Redis)
 matrix:
-	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api --test auth --test live --test uploads
+	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api --test auth --test live --test uploads --test providers
 
 # the web app end to end: the debug server and the built app, driven through Chromium
 # (playwright-core, web/e2e/app.e2e.mjs); screenshots and logs land in target/e2e

@@ -82,8 +82,16 @@ pub async fn ask(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-    Json(body): Json<AskRequest>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // whose video it is is checked before the body is read: a stranger learns nothing
+    let video = owned_video(&state, &principal, &id).await?;
+    let body: AskRequest = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("the body must be {{\"question\": \"…\"}}: {error}"),
+        )
+    })?;
     let question = body.question.trim().to_owned();
     if question.is_empty() || question.len() > 4_000 {
         return Err(ApiError::new(
@@ -91,7 +99,6 @@ pub async fn ask(
             "the question must be 1 to 4000 characters",
         ));
     }
-    let video = owned_video(&state, &principal, &id).await?;
     let (analysis_id, insights) = parsed_insights(&state, &video).await?;
     let (conversation_id, conversation) = match &body.conversation {
         Some(conversation_id) => {

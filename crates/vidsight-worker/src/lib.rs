@@ -422,6 +422,10 @@ impl Worker {
         self.store.start_analysis(lease, analysis_id).await?;
         // bad options fail before the (long) local analysis
         let resolved = self.providers.resolve(options.as_ref())?;
+        // a provider asked for explicitly fails the analysis with its code; one that runs
+        // only because the configuration makes it the default must not cost an upload its
+        // local insights
+        let explicit = options.is_some();
         let video = self
             .store
             .get_video(video_id)
@@ -513,8 +517,34 @@ impl Worker {
                 .await?;
         }
         if let Some(resolved) = resolved {
-            self.run_provider(&resolved, &video, analysis_id, &path, &mut output)
-                .await?;
+            let result = self
+                .run_provider(&resolved, &video, analysis_id, &path, &mut output)
+                .await;
+            match result {
+                Ok(()) => {}
+                Err(error) if explicit => return Err(error),
+                Err(error) => {
+                    tracing::warn!(code = %error.code, error = %error.message, "the default provider failed; keeping the local analysis");
+                    output
+                        .insights
+                        .providers
+                        .push(vidsight_domain::ai::ProviderRun {
+                            source: resolved.source,
+                            model: resolved.model.clone(),
+                            features: resolved.features.clone(),
+                            usage: Default::default(),
+                            cost_usd: None,
+                            cached: false,
+                            bytes_uploaded: 0,
+                            bytes_saved: 0,
+                            raw: None,
+                            warnings: vec![format!(
+                                "not added: {} ({}); the local analysis is complete",
+                                error.message, error.code
+                            )],
+                        });
+                }
+            }
         }
         serde_json::to_value(&output.insights)
             .map_err(|error| Error::internal("insights do not serialise").with_source(error))

@@ -237,6 +237,10 @@ async fn every_route_needs_credentials_hides_other_members_resources_and_guards_
                 concrete = concrete.replace("{name}", &keyframe);
                 owned = true;
             }
+            if concrete.contains("{sheet}") {
+                concrete = concrete.replace("{sheet}", "sheet-000.jpg");
+                owned = true;
+            }
             if concrete.contains("{id}") {
                 let id = if path.starts_with("/api/v1/analyses/") {
                     &analysis_id

@@ -668,3 +668,40 @@ async fn the_cli_analyses_with_gemini_and_no_log_line_holds_the_key() {
         "config show prints the key"
     );
 }
+
+/// With Gemini as the configured default, every upload asks it; when it fails the upload
+/// still gets its local analysis, and the insights say what was not added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_provider_that_fails_costs_an_upload_nothing() {
+    let fake = FakeGemini::start().await;
+    fake.set_video_seconds(5.0);
+    let server = gemini_server(&fake, json!({"providers": {"default": "gemini"}})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = lavfi_clip(dir.path(), "clip.mp4", "testsrc2=s=320x240:r=25:d=5", &[]);
+    fake.push_reply(Reply::blocked("SAFETY"));
+    let id = uploaded(&server, &clip).await;
+    let (_, insights) = server
+        .get_json(&format!("/api/v1/videos/{id}/insights"))
+        .await;
+    assert_valid_insights(&insights);
+    assert!(!insights["shots"].as_array().unwrap().is_empty());
+    let run = &insights["providers"][0];
+    assert_eq!(run["source"], "gemini");
+    let warning = run["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("provider_blocked") && warning.contains("SAFETY"),
+        "{warning}"
+    );
+    assert!(insights.get("summary").is_none());
+    // the next upload's default run succeeds and adds its summary
+    fake.set_responder(|_| {
+        Reply::text(json!({"summary": "A pattern.", "chapters": []}).to_string())
+    });
+    let other = lavfi_clip(dir.path(), "other.mp4", "testsrc=s=320x240:r=25:d=4", &[]);
+    let id = uploaded(&server, &other).await;
+    let (_, insights) = server
+        .get_json(&format!("/api/v1/videos/{id}/insights"))
+        .await;
+    assert_eq!(insights["summary"]["text"], "A pattern.", "{insights}");
+    server.stop().await;
+}
