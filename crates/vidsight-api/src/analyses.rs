@@ -16,7 +16,7 @@ use vidsight_domain::{Analysis, AnalysisId, AnalysisOptions, ErrorCode};
     request_body(content = Option<AnalysisOptions>, description = "What to ask for (optional)"),
     responses(
         (status = 202, body = Analysis, description = "Queued."),
-        (status = 400, body = ErrorBody, description = "`invalid-input`: an unknown provider or feature, a custom feature without prompt, an unusable schema, a provider not configured"),
+        (status = 400, body = ErrorBody, description = "`bad-request`: a body that is not AnalysisOptions JSON (an unknown provider, feature or field); `invalid-input`: a custom feature without prompt, an unusable schema, a provider not configured"),
         (status = 403, body = ErrorBody, description = "`quota_exceeded`: the monthly analysis minutes, or the monthly provider-token budget (by the estimate), would be exceeded"),
         (status = 404, body = ErrorBody, description = "`not-found`"),
         (status = 409, body = ErrorBody, description = "`analysis-in-progress`: one is already queued or running.")
@@ -25,11 +25,16 @@ pub async fn create_analysis(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-    options: Option<Json<AnalysisOptions>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Analysis>)> {
     let video = owned_video(&state, &principal, &id).await?;
     let video_id = video.id;
-    let options = options.map(|Json(options)| options);
+    // the body is optional: none (or whitespace) means the configured defaults
+    let options: Option<AnalysisOptions> = if body.trim_ascii().is_empty() {
+        None
+    } else {
+        Some(crate::auth_routes::parse_body(&body)?)
+    };
     // everything checkable is checked now, before anything is queued or sent
     let resolved = state.providers.resolve(options.as_ref())?;
     if let Some(owner) = video.owner_id {

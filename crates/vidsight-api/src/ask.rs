@@ -71,7 +71,7 @@ struct Conversation {
     request_body = AskRequest,
     responses(
         (status = 200, content_type = "text/event-stream", description = "`start`, `delta`… then `done` (AskDone) or `error`"),
-        (status = 400, body = ErrorBody, description = "`invalid-input`: an empty question, no provider configured"),
+        (status = 400, body = ErrorBody, description = "`bad-request`: a body that is not AskRequest JSON; `invalid-input`: an empty question, no provider configured"),
         (status = 404, body = ErrorBody, description = "`not-found`: the video or the conversation"),
         (status = 409, body = ErrorBody, description = "`video-not-ready`: no finished analysis yet"),
         (status = 429, body = ErrorBody, description = "`provider_quota_exceeded`"),
@@ -86,12 +86,7 @@ pub async fn ask(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     // whose video it is is checked before the body is read: a stranger learns nothing
     let video = owned_video(&state, &principal, &id).await?;
-    let body: AskRequest = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::new(
-            ErrorCode::InvalidInput,
-            format!("the body must be {{\"question\": \"…\"}}: {error}"),
-        )
-    })?;
+    let body: AskRequest = crate::auth_routes::parse_body(&body)?;
     let question = body.question.trim().to_owned();
     if question.is_empty() || question.len() > 4_000 {
         return Err(ApiError::new(

@@ -32,6 +32,17 @@ where
     }
 }
 
+/// A JSON body already read (for handlers that must check something before the body, or
+/// whose body is optional), or `bad-request` naming what is wrong with it, as [`Body`] says.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("Failed to deserialize the JSON body into the target type: {error}"),
+        )
+    })
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
     pub email: String,
