@@ -143,12 +143,7 @@ impl Gemini {
                 "no Gemini model configured (providers.gemini.model)",
             ));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("vidsight/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| Error::internal("cannot build the HTTP client").with_source(error))?;
+        let http = crate::http_client(settings.request_timeout)?;
         Ok(Self {
             http,
             settings,

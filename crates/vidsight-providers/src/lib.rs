@@ -36,6 +36,18 @@ use std::path::PathBuf;
 use vidsight_domain::ai::{Feature, MediaResolution, TokenUsage};
 use vidsight_domain::{Result, Source};
 
+/// The HTTP client of a provider: connect within 20 s, each call within `timeout`.
+pub(crate) fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(20))
+        .timeout(timeout)
+        .user_agent(concat!("vidsight/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| {
+            vidsight_domain::Error::internal("cannot build the HTTP client").with_source(error)
+        })
+}
+
 /// A secret (API key): never printed, in `Debug` or anywhere else.
 #[derive(Clone, Default)]
 pub struct Secret(String);

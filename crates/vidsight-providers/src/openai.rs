@@ -74,12 +74,7 @@ impl OpenAi {
                 "no OpenAI-compatible model configured (providers.openai.model)",
             ));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("vidsight/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| Error::internal("cannot build the HTTP client").with_source(error))?;
+        let http = crate::http_client(settings.request_timeout)?;
         Ok(Self {
             one_image: AtomicBool::new(settings.one_image_per_message),
             no_json_schema: AtomicBool::new(false),
