@@ -13,6 +13,7 @@
 mod bars;
 mod boundaries;
 mod captions;
+mod decode;
 pub mod fingerprint;
 mod frames;
 mod images;
@@ -121,6 +122,7 @@ async fn run_pass(
 ) -> Result<AnalysisOutput> {
     let (width, height) = analysis_frame_size(media, settings.frame_width);
     let has_audio = media.audio_codec.is_some();
+    let plan = choose_decoding(tools, path, media, settings).await;
     let mut command = tools.ffmpeg_command();
     command
         .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
@@ -132,12 +134,19 @@ async fn run_pass(
     // downscaled pictures where it changes nothing they measure, and skipping it saves about
     // a fifth of H.264 decoding (docs/benchmarks.md)
     command.args(["-skip_loop_filter", "all"]);
+    if plan.skip_nonref {
+        command.args(["-skip_frame", "noref"]);
+    }
     command.arg("-i").arg(vidsight_media::input_url(path));
+    // showinfo reports each frame's timestamp, and measures the whole picture it is given:
+    // it gets a 2×2 corner (crop only moves pointers), the pictures go out untouched
     command
-        .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-vf"])
+        .arg("-filter_complex")
         .arg(format!(
-            "scale={width}:{height}:flags=area,setsar=1,format=rgb24,showinfo=checksum=0"
+            "[0:v:0]scale={width}:{height}:flags=area,setsar=1,format=rgb24,split[frames][times];\
+             [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
         ))
+        .args(["-map", "[frames]", "-fps_mode", "passthrough"])
         .args(["-f", "rawvideo", "pipe:1"]);
     if has_audio {
         command.args(["-map", "0:a:0", "-af"]).arg(format!(
@@ -152,6 +161,8 @@ async fn run_pass(
         .map_err(|error| vidsight_media::classify_spawn_error("ffmpeg", error))?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
+    // room for a few pictures, so ffmpeg decodes the next while this one is measured
+    vidsight_media::enlarge_pipe(&stdout, 1 << 20);
 
     let duration = media.duration.max(0.001);
     let (time_sender, mut time_receiver) = tokio::sync::watch::channel(0.0f64);
@@ -210,13 +221,13 @@ async fn run_pass(
     let mut previous_score = 0.0f64;
     let mut current = HsvFrame::default();
     let mut previous = HsvFrame::default();
-    let min_shot_frames = (settings.min_shot_seconds * media.fps.max(1.0))
-        .round()
-        .max(1.0) as u64;
+    // frames per second the analysis sees: fewer when non-reference frames are skipped
+    let seen_fps = media.fps.max(1.0) * plan.kept_share;
+    let min_shot_frames = (settings.min_shot_seconds * seen_fps).round().max(1.0) as u64;
     let mut frame_index: u64 = 0;
     let mut black_flags: Vec<bool> = Vec::new();
     let mut bar_flags: Vec<bool> = Vec::new();
-    let nominal_fps = if media.fps > 0.0 { media.fps } else { 25.0 };
+    let nominal_fps = if media.fps > 0.0 { seen_fps } else { 25.0 };
     let mut frame_time: Option<f64> = None;
     let mut storyboard = StoryboardBuilder::new(
         tile_interval(media.duration),
@@ -230,7 +241,7 @@ async fn run_pass(
             adaptive_ratio: 3.0,
             min_content: 15.0,
             min_shot_frames,
-            fps: media.fps,
+            fps: if media.fps > 0.0 { seen_fps } else { 0.0 },
             gradual: true,
         },
         width as usize,
@@ -335,8 +346,10 @@ async fn run_pass(
     // the upload check catches most truncation; this catches the rest (e.g. a Matroska file
     // whose header promises more than its data holds)
     let decoded_until = findings.frame_times.last().copied().unwrap_or(0.0);
-    let expected_frames = media.frame_count.unwrap_or(0);
-    if (expected_frames > 10 && frame_index * 10 < expected_frames * 9)
+    let expected_frames = media.frame_count.unwrap_or(0) as f64 * plan.kept_share;
+    // the share kept was measured on the first seconds: some slack when frames are skipped
+    let enough = if plan.skip_nonref { 0.7 } else { 0.9 };
+    if (expected_frames > 10.0 && (frame_index as f64) < expected_frames * enough)
         || (media.duration > 5.0 && decoded_until < media.duration * 0.9 - 1.0)
     {
         return Err(Error::new(
@@ -420,9 +433,13 @@ async fn run_pass(
             / 255.0;
         // the first frame's score is the change into the shot, not motion within it
         let inner = (range.start + 1).min(range.end)..range.end;
-        let motion = found.scores[inner.clone()]
-            .iter()
-            .map(|v| *v as f64)
+        // a score spans more than one frame where frames were skipped: per frame
+        let motion = inner
+            .clone()
+            .map(|index| {
+                let span = (time_of(index as u64) - time_of(index as u64 - 1)) * fps;
+                found.scores[index] as f64 / span.round().max(1.0)
+            })
             .sum::<f64>()
             / inner.len().max(1) as f64
             / 100.0;
@@ -735,6 +752,34 @@ fn keyframe_jpeg(
 /// The timestamp of the frame just read from stdout. showinfo printed it before the frame
 /// went out, so it is in the channel or on its way; when it does not come (a line lost,
 /// stderr closed) it is extrapolated from the previous one.
+/// Samples the start of the video to choose how to decode it (see [`decode`]). Short
+/// videos, and any failure to sample, decode every frame.
+async fn choose_decoding(
+    tools: &MediaTools,
+    path: &Path,
+    media: &MediaInfo,
+    settings: &AnalyzerSettings,
+) -> decode::DecodePlan {
+    if !settings.skip_nonref_frames || media.duration < 2.0 * decode::SAMPLE_SECONDS {
+        return decode::DecodePlan::FULL;
+    }
+    match tools.decode_sample(path, decode::SAMPLE_SECONDS).await {
+        Ok(sample) => {
+            let plan = decode::plan(&sample);
+            tracing::debug!(
+                skip_nonref = plan.skip_nonref,
+                kept_share = plan.kept_share,
+                "decoding chosen"
+            );
+            plan
+        }
+        Err(error) => {
+            tracing::debug!(%error, "sampling the start failed; every frame is decoded");
+            decode::DecodePlan::FULL
+        }
+    }
+}
+
 async fn next_frame_time(
     receiver: &mut tokio::sync::mpsc::UnboundedReceiver<f64>,
     previous: Option<f64>,
@@ -801,6 +846,7 @@ mod tests {
             frame_width: 480,
             black_pixel_ratio: 0.98,
             black_pixel_luma: 32,
+            skip_nonref_frames: true,
             black_min_seconds: 0.1,
             silence_noise_db: -50.0,
             silence_min_seconds: 0.5,
@@ -815,6 +861,104 @@ mod tests {
         analyze(&tools, path, &media, &settings(), &|_| {})
             .await
             .expect("the clip is analysed")
+    }
+
+    /// Four moving pictures joined by cuts, 12 s, H.264 with B-frames in a pyramid (x264's
+    /// default, as most uploads are): every other frame is one nothing refers to.
+    fn pyramid_clip(dir: &Path, b_pyramid: &str) -> std::path::PathBuf {
+        let path = dir.join(format!("pyramid-{b_pyramid}.mp4"));
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=3[a];\
+             mandelbrot=size=320x240:rate=25,trim=duration=3[b];\
+             testsrc=size=320x240:rate=25:duration=3,hue=h=90,vflip[c];\
+             cellauto=size=320x240:rate=25:rule=110,trim=duration=3[d];\
+             [a][b][c][d]concat=n=4:v=1:a=0,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "3",
+            "-x264-params",
+            &format!("b-pyramid={b_pyramid}"),
+            path.to_str().unwrap(),
+        ]);
+        path
+    }
+
+    fn cut_times(output: &AnalysisOutput) -> Vec<f64> {
+        output
+            .insights
+            .transitions
+            .iter()
+            .filter(|t| t.kind == TransitionKind::Cut)
+            .map(|t| t.start)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn skipping_non_reference_frames_keeps_every_cut_within_a_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = pyramid_clip(dir.path(), "normal");
+        let tools = MediaTools::default();
+        let media = tools.probe(&clip).await.unwrap();
+        let plan = choose_decoding(&tools, &clip, &media, &settings()).await;
+        assert!(
+            plan.skip_nonref,
+            "a B-pyramid stream is sampled as skippable: {plan:?}"
+        );
+        assert!(plan.kept_share < 0.7, "{plan:?}");
+
+        let skipping = analyse_clip(&clip).await;
+        let mut every = settings();
+        every.skip_nonref_frames = false;
+        let whole = analyze(&tools, &clip, &media, &every, &|_| {})
+            .await
+            .unwrap();
+        let (fast, full) = (cut_times(&skipping), cut_times(&whole));
+        assert_eq!(
+            full.len(),
+            3,
+            "the three cuts, decoding every frame: {full:?}"
+        );
+        assert_eq!(fast.len(), full.len(), "{fast:?} vs {full:?}");
+        for (fast, full) in fast.iter().zip(&full) {
+            assert!((fast - full).abs() <= 0.04 + 1e-3, "{fast} vs {full}");
+        }
+        for (expected, found) in [3.0, 6.0, 9.0].iter().zip(&fast) {
+            assert!(
+                (expected - found).abs() <= 0.04 + 1e-3,
+                "{found} is not {expected}"
+            );
+        }
+        // the same shots, keyframes and storyboard either way
+        assert_eq!(skipping.insights.shots.len(), whole.insights.shots.len());
+        assert_eq!(skipping.keyframes.len(), whole.keyframes.len());
+        assert!(skipping.insights.storyboard.is_some());
+    }
+
+    #[tokio::test]
+    async fn b_frames_without_a_pyramid_are_decoded_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = pyramid_clip(dir.path(), "none");
+        let tools = MediaTools::default();
+        let media = tools.probe(&clip).await.unwrap();
+        let plan = choose_decoding(&tools, &clip, &media, &settings()).await;
+        assert_eq!(plan, decode::DecodePlan::FULL);
+        // and short videos are not sampled at all
+        let short = testing::lavfi_clip(
+            dir.path(),
+            "short.mp4",
+            "testsrc2=size=160x120:rate=25:duration=3",
+        );
+        let media = tools.probe(&short).await.unwrap();
+        assert_eq!(
+            choose_decoding(&tools, &short, &media, &settings()).await,
+            decode::DecodePlan::FULL
+        );
     }
 
     #[tokio::test]

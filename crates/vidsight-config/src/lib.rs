@@ -294,6 +294,7 @@ pub struct AnalysisConfig {
     pub cut_threshold: f64,
     pub min_shot_seconds: f64,
     pub frame_width: u32,
+    pub skip_nonref_frames: bool,
     pub black_pixel_ratio: f64,
     pub black_pixel_luma: u8,
     pub black_min_seconds: f64,

@@ -10,7 +10,7 @@ mod probe;
 mod process;
 
 pub use probe::{parse_probe_output, ProbeReport};
-pub use process::{spawn_error as classify_spawn_error, ChildLimits, ToolOutput};
+pub use process::{enlarge_pipe, spawn_error as classify_spawn_error, ChildLimits, ToolOutput};
 
 use std::path::Path;
 use std::time::Duration;
@@ -115,6 +115,45 @@ impl MediaTools {
             text.truncate(keep);
         }
         Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+
+    /// Decodes the first `seconds` of the video stream with non-reference frames skipped
+    /// (`-skip_frame noref`), and lists, from the same read and without decoding, the
+    /// timestamps of every video packet. The analysis compares the two to learn how a stream
+    /// is built (B-frames that nothing refers to, how many in a row) before choosing how to
+    /// decode all of it. Cheap: a few seconds of reference frames, pictures never leave
+    /// ffmpeg.
+    pub async fn decode_sample(&self, path: &Path, seconds: f64) -> Result<DecodeSample> {
+        let mut command = self.ffmpeg_command();
+        command
+            .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
+            .args(["-protocol_whitelist", "file"]);
+        if self.threads > 0 {
+            command.args(["-threads", &self.threads.to_string()]);
+        }
+        command
+            .args(["-skip_frame", "noref", "-skip_loop_filter", "all"])
+            .args(["-t", &format!("{seconds:.3}"), "-i"])
+            .arg(input_url(path))
+            // showinfo on an 8×8 corner: the timestamps without measuring whole pictures
+            .args(["-map", "0:v:0", "-vf", "crop=8:8:0:0,showinfo=checksum=0"])
+            .args(["-f", "null", "-"])
+            .args(["-map", "0:v:0", "-c:v", "copy", "-f", "framecrc", "pipe:1"]);
+        let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
+        if !output.success {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(Error::new(
+                ErrorCode::MediaToolFailed,
+                format!(
+                    "the first seconds of the video could not be decoded: {}",
+                    truncate(stderr.trim(), 300)
+                ),
+            ));
+        }
+        Ok(DecodeSample {
+            decoded: parse_showinfo_times(&String::from_utf8_lossy(&output.stderr)),
+            packets: parse_framecrc_times(&String::from_utf8_lossy(&output.stdout)),
+        })
     }
 
     /// The lines of text Tesseract reads in an image (JPEG/PNG bytes), with their mean word
@@ -229,6 +268,58 @@ impl MediaTools {
 /// Lines from Tesseract's TSV output: words (level 5) grouped by block, paragraph and line,
 /// each line with the mean confidence of its words. Words Tesseract is unsure of (confidence
 /// under 30) are dropped.
+/// What [`MediaTools::decode_sample`] saw: the times (seconds) of the frames decoded with
+/// non-reference frames skipped, and of every packet of the stream, in the order read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DecodeSample {
+    pub decoded: Vec<f64>,
+    pub packets: Vec<f64>,
+}
+
+/// `pts_time` of each frame showinfo reports.
+pub fn parse_showinfo_times(stderr: &str) -> Vec<f64> {
+    stderr
+        .lines()
+        .filter(|line| line.contains("Parsed_showinfo") && line.contains(" n:"))
+        .filter_map(|line| {
+            let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// Packet times (seconds) from the framecrc muxer's output: a `#tb 0: N/D` header, then
+/// `stream, dts, pts, duration, size, crc` lines. Packets without a timestamp are left out.
+pub fn parse_framecrc_times(text: &str) -> Vec<f64> {
+    let mut time_base = None;
+    let mut times = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("#tb 0:") {
+            let mut parts = rest.trim().split('/');
+            if let (Some(Ok(num)), Some(Ok(den))) = (
+                parts.next().map(|n| n.trim().parse::<f64>()),
+                parts.next().map(|d| d.trim().parse::<f64>()),
+            ) {
+                if den > 0.0 {
+                    time_base = Some(num / den);
+                }
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() < 5 || fields[0] != "0" {
+            continue;
+        }
+        if let (Some(base), Ok(pts)) = (time_base, fields[2].parse::<i64>()) {
+            times.push(pts as f64 * base);
+        }
+    }
+    times
+}
+
 pub fn parse_tesseract_tsv(tsv: &str) -> Vec<(String, f64)> {
     // (block, paragraph, line) → its words and the sum of their confidences
     type Line = ((u32, u32, u32), Vec<String>, f64);
@@ -393,6 +484,23 @@ impl MediaTools {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_decode_output_is_parsed() {
+        let stderr = "[Parsed_showinfo_1 @ 0x1] config in time_base: 1/15360, frame_rate: 30/1\n\
+            [Parsed_showinfo_1 @ 0x1] n:   0 pts:      0 pts_time:0       pos: 48 fmt:yuv420p\n\
+            [Parsed_showinfo_1 @ 0x1] n:   1 pts:    512 pts_time:0.0333333 pos: 9 fmt:yuv420p\n\
+            [Parsed_showinfo_1 @ 0x1]   side data - User Data Unregistered:\n";
+        assert_eq!(parse_showinfo_times(stderr), vec![0.0, 0.0333333]);
+        let framecrc = "#extradata 0:       46, 0x33fa0f96\n#tb 0: 1/15360\n#media_type 0: video\n\
+            0,      -1024,          0,      512,    32324, 0xe6086c0d\n\
+            0,       -512,       1536,      512,    13303, 0x4a5f06e7, F=0x0\n\
+            0,          0,        512,      512,    18475, 0x6487e461, F=0x0\n\
+            1,          0,        512,      512,    18475, 0x6487e461\n";
+        assert_eq!(parse_framecrc_times(framecrc), vec![0.0, 0.1, 1.0 / 30.0]);
+        // no time base: nothing can be said
+        assert!(parse_framecrc_times("0, 0, 0, 512, 1, 0x0\n").is_empty());
+    }
 
     #[test]
     fn tesseract_words_become_lines_with_their_confidence() {

@@ -94,3 +94,23 @@ pub fn spawn_error(tool: &str, error: std::io::Error) -> Error {
     };
     Error::new(ErrorCode::MediaToolFailed, message).with_source(error)
 }
+
+/// Asks the kernel for a pipe buffer of `bytes` (Linux; capped by
+/// `/proc/sys/fs/pipe-max-size`, 1 MiB by default) so that a child writing large records
+/// (decoded pictures) runs ahead of its reader instead of waiting on every 64 KiB. Best
+/// effort: the size the pipe has, or `None` when it could not be changed.
+pub fn enlarge_pipe(pipe: &impl std::os::fd::AsRawFd, bytes: usize) -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: fcntl on a descriptor the caller owns; F_SETPIPE_SZ takes an int and
+        // touches no memory of ours
+        let result =
+            unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, bytes as libc::c_int) };
+        (result > 0).then_some(result as usize)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pipe, bytes);
+        None
+    }
+}

@@ -1,0 +1,157 @@
+//! How much of a stream the analysis decodes.
+//!
+//! Most H.264/H.265 files carry B-frames that no other frame refers to; a decoder can drop
+//! them without touching any other picture (`-skip_frame noref`). With a B-pyramid (x264's
+//! and x265's default) they come one at a time, between two frames that are decoded, so a
+//! cut is still placed within one frame of where it is, while about half of the decoding,
+//! scaling and measuring is saved. A stream whose skippable frames come several in a row
+//! (B-frames without a pyramid) would lose that precision, and one with none gains nothing:
+//! both are decoded whole. A few seconds at the start tell which (see
+//! [`vidsight_media::MediaTools::decode_sample`]).
+use vidsight_media::DecodeSample;
+
+/// The decision, and what it means for the frames the analysis will see.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DecodePlan {
+    /// Decode with `-skip_frame noref`.
+    pub skip_nonref: bool,
+    /// Share of the stream's frames that will be decoded (1 when every frame is).
+    pub kept_share: f64,
+}
+
+impl DecodePlan {
+    pub const FULL: DecodePlan = DecodePlan {
+        skip_nonref: false,
+        kept_share: 1.0,
+    };
+}
+
+/// Seconds of the start of a video sampled to decide.
+pub const SAMPLE_SECONDS: f64 = 4.0;
+/// Skipping is not worth a change of pace under this saving.
+const MAX_KEPT_SHARE: f64 = 0.85;
+/// Too few frames to tell.
+const MIN_DECODED: usize = 8;
+
+/// Chooses from what the sample decode saw: skip when at most one frame in a row was left
+/// out and enough were left out to matter.
+pub fn plan(sample: &DecodeSample) -> DecodePlan {
+    let decoded = sorted(&sample.decoded);
+    if decoded.len() < MIN_DECODED {
+        return DecodePlan::FULL;
+    }
+    let (first, last) = (decoded[0], decoded[decoded.len() - 1]);
+    // half a millisecond: timestamps from two printouts of the same time base
+    let epsilon = 5e-4;
+    let packets: Vec<f64> = sorted(&sample.packets)
+        .into_iter()
+        .filter(|time| *time >= first - epsilon && *time <= last + epsilon)
+        .collect();
+    if packets.len() < decoded.len() {
+        // timestamps that do not line up (a stream without usable packet times)
+        return DecodePlan::FULL;
+    }
+    let mut most_in_a_row = 0usize;
+    let mut position = 0usize;
+    for pair in decoded.windows(2) {
+        while position < packets.len() && packets[position] <= pair[0] + epsilon {
+            position += 1;
+        }
+        let mut between = 0usize;
+        while position < packets.len() && packets[position] < pair[1] - epsilon {
+            between += 1;
+            position += 1;
+        }
+        most_in_a_row = most_in_a_row.max(between);
+    }
+    let kept_share = decoded.len() as f64 / packets.len() as f64;
+    if most_in_a_row <= 1 && kept_share <= MAX_KEPT_SHARE {
+        DecodePlan {
+            skip_nonref: true,
+            kept_share,
+        }
+    } else {
+        DecodePlan::FULL
+    }
+}
+
+fn sorted(times: &[f64]) -> Vec<f64> {
+    let mut times: Vec<f64> = times.iter().copied().filter(|t| t.is_finite()).collect();
+    times.sort_by(f64::total_cmp);
+    times.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+    times
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(indices: impl IntoIterator<Item = u32>) -> Vec<f64> {
+        indices.into_iter().map(|i| i as f64 / 30.0).collect()
+    }
+
+    fn sample(decoded: Vec<f64>, total: u32) -> DecodeSample {
+        DecodeSample {
+            decoded,
+            packets: frames(0..total),
+        }
+    }
+
+    #[test]
+    fn a_b_pyramid_skips_every_other_frame() {
+        // I b B b P b B b P …: the b's (odd frames) are left out one at a time
+        let plan = plan(&sample(frames((0..120).step_by(2)), 120));
+        assert!(plan.skip_nonref);
+        assert!((plan.kept_share - 0.5).abs() < 0.02, "{plan:?}");
+    }
+
+    #[test]
+    fn b_frames_without_a_pyramid_are_decoded_whole() {
+        // I b b P b b P: two in a row would cost a cut its frame
+        assert_eq!(
+            plan(&sample(frames((0..120).step_by(3)), 120)),
+            DecodePlan::FULL
+        );
+    }
+
+    #[test]
+    fn a_stream_without_skippable_frames_is_decoded_whole() {
+        assert_eq!(plan(&sample(frames(0..120), 120)), DecodePlan::FULL);
+        // a few skippable frames are not worth it
+        let mostly: Vec<u32> = (0..120).filter(|i| i % 10 != 5).collect();
+        assert_eq!(plan(&sample(frames(mostly), 120)), DecodePlan::FULL);
+    }
+
+    #[test]
+    fn too_little_or_mismatched_evidence_decodes_whole() {
+        assert_eq!(plan(&sample(frames([0, 2, 4]), 6)), DecodePlan::FULL);
+        // no packet times at all
+        let none = DecodeSample {
+            decoded: frames((0..60).step_by(2)),
+            packets: Vec::new(),
+        };
+        assert_eq!(plan(&none), DecodePlan::FULL);
+    }
+
+    #[test]
+    fn packets_read_past_the_last_decoded_frame_do_not_count() {
+        // the demuxer reads ahead of the sample's end
+        let plan = plan(&sample(frames((0..60).step_by(2)), 200));
+        assert!(plan.skip_nonref);
+        assert!((plan.kept_share - 0.5).abs() < 0.02, "{plan:?}");
+    }
+
+    #[test]
+    fn packets_come_in_decode_order_and_are_sorted_first() {
+        let mut packets = frames(0..60);
+        // decode order of I P b B b: 0, 4, 2, 1, 3, …
+        for chunk in packets.chunks_mut(4) {
+            chunk.reverse();
+        }
+        let plan = plan(&DecodeSample {
+            decoded: frames((0..60).step_by(2)),
+            packets,
+        });
+        assert!(plan.skip_nonref);
+    }
+}
