@@ -105,9 +105,142 @@ pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
     dark as f64 / sampled as f64
 }
 
+/// Bytes of a planar YUV 4:2:0 picture (even `width` and `height`), as ffmpeg's `rawvideo`
+/// writes `yuv420p`: the Y plane, then Cb and Cr at half width and height.
+pub fn yuv420_len(width: usize, height: usize) -> usize {
+    width * height + 2 * (width / 2) * (height / 2)
+}
+
+/// BT.601 limited range to RGB, in the fixed point ffmpeg's scaler uses for untagged video.
+#[inline]
+fn ycbcr_to_rgb(luma: i32, cb: i32, cr: i32) -> [u8; 3] {
+    let c = 298 * (luma - 16);
+    let (d, e) = (cb - 128, cr - 128);
+    let clamp = |value: i32| ((value + 128) >> 8).clamp(0, 255) as u8;
+    [
+        clamp(c + 409 * e),
+        clamp(c - 100 * d - 208 * e),
+        clamp(c + 516 * d),
+    ]
+}
+
+/// Converts a whole YUV 4:2:0 picture to packed RGB24 (a keyframe about to be encoded).
+pub fn yuv420_to_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>) {
+    let (half_width, half_height) = (width / 2, height / 2);
+    let (luma, chroma) = yuv.split_at(width * height);
+    let (cb, cr) = chroma.split_at(half_width * half_height);
+    out.clear();
+    out.reserve(width * height * 3);
+    for y in 0..height {
+        let row = &luma[y * width..(y + 1) * width];
+        let chroma_row = (y / 2).min(half_height.saturating_sub(1)) * half_width;
+        for (x, value) in row.iter().enumerate() {
+            let at = chroma_row + (x / 2).min(half_width.saturating_sub(1));
+            out.extend_from_slice(&ycbcr_to_rgb(*value as i32, cb[at] as i32, cr[at] as i32));
+        }
+    }
+}
+
+/// Converts a YUV 4:2:0 picture to packed RGB24 at half its width and height: each output
+/// pixel is the top-left luma sample of a 2×2 block with the block's own chroma sample (the
+/// picture is already area-scaled; the detectors were tuned on this sampling, and averaging
+/// the block instead smooths away part of what tells a dissolve from a cut), so the
+/// measurements (content score, darkness, thumbnails, sharpness, test patterns) run on a
+/// quarter of the pixels.
+pub fn yuv420_to_half_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>) {
+    let (half_width, half_height) = (width / 2, height / 2);
+    let (luma, chroma) = yuv.split_at(width * height);
+    let (cb, cr) = chroma.split_at(half_width * half_height);
+    out.clear();
+    out.reserve(half_width * half_height * 3);
+    for y in 0..half_height {
+        let row = &luma[2 * y * width..(2 * y + 1) * width];
+        let cb_row = &cb[y * half_width..(y + 1) * half_width];
+        let cr_row = &cr[y * half_width..(y + 1) * half_width];
+        for x in 0..half_width {
+            out.extend_from_slice(&ycbcr_to_rgb(
+                row[2 * x] as i32,
+                cb_row[x] as i32,
+                cr_row[x] as i32,
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ffmpeg's own conversion of a colourful picture, against ours from its YUV.
+    #[test]
+    fn yuv_conversion_matches_ffmpeg() {
+        let (width, height) = (64usize, 36usize);
+        let source = "testsrc2=size=64x36:rate=1:duration=1";
+        let decode = |format: &str| {
+            crate::testing::ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+                "-frames:v",
+                "1",
+                "-vf",
+                &format!("format={format}"),
+                "-f",
+                "rawvideo",
+                "pipe:1",
+            ])
+        };
+        let yuv = decode("yuv420p");
+        assert_eq!(yuv.len(), yuv420_len(width, height));
+        // ffmpeg's RGB of the same YUV picture
+        let theirs = crate::testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-frames:v",
+            "1",
+            "-vf",
+            "format=yuv420p,scale=flags=neighbor+accurate_rnd+full_chroma_int,format=rgb24",
+            "-f",
+            "rawvideo",
+            "pipe:1",
+        ]);
+        let mut ours = Vec::new();
+        yuv420_to_rgb(&yuv, width, height, &mut ours);
+        assert_eq!(ours.len(), theirs.len());
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (*a as i32 - *b as i32).abs())
+            .max();
+        let mean = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (*a as i32 - *b as i32).abs() as f64)
+            .sum::<f64>()
+            / ours.len() as f64;
+        assert!(mean < 2.0, "mean difference {mean}, worst {worst:?}");
+
+        // half size: the top-left pixel of each 2×2 block of the full conversion
+        let mut half = Vec::new();
+        yuv420_to_half_rgb(&yuv, width, height, &mut half);
+        assert_eq!(half.len(), (width / 2) * (height / 2) * 3);
+        for y in 0..height / 2 {
+            for x in 0..width / 2 {
+                let full = ((2 * y) * width + 2 * x) * 3;
+                let small = (y * (width / 2) + x) * 3;
+                assert_eq!(half[small..small + 3], ours[full..full + 3], "at {x},{y}");
+            }
+        }
+    }
+
+    #[test]
+    fn limited_range_black_and_white_become_0_and_255() {
+        assert_eq!(ycbcr_to_rgb(16, 128, 128), [0, 0, 0]);
+        assert_eq!(ycbcr_to_rgb(235, 128, 128), [255, 255, 255]);
+    }
 
     fn solid(red: u8, green: u8, blue: u8, pixels: usize) -> Vec<u8> {
         [red, green, blue].repeat(pixels)

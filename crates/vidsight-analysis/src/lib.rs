@@ -143,7 +143,7 @@ async fn run_pass(
     command
         .arg("-filter_complex")
         .arg(format!(
-            "[0:v:0]scale={width}:{height}:flags=area,setsar=1,format=rgb24,split[frames][times];\
+            "[0:v:0]scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
              [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
         ))
         .args(["-map", "[frames]", "-fps_mode", "passthrough"])
@@ -212,12 +212,18 @@ async fn run_pass(
         findings
     });
 
-    let frame_bytes = (width * height * 3) as usize;
+    // pictures arrive as YUV 4:2:0 (half the bytes of RGB, no conversion in ffmpeg's one
+    // filtering thread); they are measured at half size, in RGB (`grid`), and converted
+    // whole only when kept (a keyframe, a storyboard tile)
+    let frame_bytes = frames::yuv420_len(width as usize, height as usize);
+    let (grid_width, grid_height) = (width as usize / 2, height as usize / 2);
     // score on a grid about 240 pixels wide, whatever the keyframe size
-    let step = (width as usize / 240).max(1);
-    let mut rgb = vec![0u8; frame_bytes];
+    let step = (grid_width / 240).max(1);
+    let mut yuv = vec![0u8; frame_bytes];
+    let mut rgb = Vec::with_capacity(grid_width * grid_height * 3);
+    let mut tile_rgb = Vec::new();
     // the frame before, for the test-pattern check (the buffers swap, nothing is copied)
-    let mut previous_rgb = vec![0u8; frame_bytes];
+    let mut previous_rgb = Vec::with_capacity(grid_width * grid_height * 3);
     let mut previous_score = 0.0f64;
     let mut current = HsvFrame::default();
     let mut previous = HsvFrame::default();
@@ -244,9 +250,13 @@ async fn run_pass(
             fps: if media.fps > 0.0 { seen_fps } else { 0.0 },
             gradual: true,
         },
-        width as usize,
-        height as usize,
-    );
+        grid_width,
+        grid_height,
+    )
+    .with_pictures(shots::Pictures::Yuv420 {
+        width: width as usize,
+        height: height as usize,
+    });
     // keyframes (and their thumbnails) are encoded as soon as their shot is decided, so
     // memory holds JPEGs, not frames; past MAX_KEYFRAMES shots (a strobing or hostile video)
     // shots get no image
@@ -272,7 +282,7 @@ async fn run_pass(
         Ok(())
     };
     loop {
-        match read_frame(&mut stdout, &mut rgb).await {
+        match read_frame(&mut stdout, &mut yuv).await {
             Ok(true) => {}
             Ok(false) => break,
             Err(error) => {
@@ -282,7 +292,8 @@ async fn run_pass(
                 )
             }
         }
-        current.fill_from_rgb_sampled(&rgb, width as usize, step);
+        frames::yuv420_to_half_rgb(&yuv, width as usize, height as usize, &mut rgb);
+        current.fill_from_rgb_sampled(&rgb, grid_width, step);
         let score = if frame_index > 0 {
             current.difference(&previous)
         } else {
@@ -297,14 +308,16 @@ async fn run_pass(
         let still = |score: f64| ((score as f32) as f64) < BARS_STILL_SCORE;
         if frame_index > 0 {
             let candidate = (frame_index > 1 && still(previous_score)) || still(score);
-            bar_flags
-                .push(candidate && is_test_pattern(&previous_rgb, width as usize, height as usize));
+            bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
         }
         previous_score = score;
         let time = next_frame_time(&mut frame_time_receiver, frame_time, nominal_fps).await;
         frame_time = Some(time);
-        storyboard.push(time, &rgb)?;
-        builder.push(frame_index, score, &rgb);
+        if storyboard.wants(time) {
+            frames::yuv420_to_rgb(&yuv, width as usize, height as usize, &mut tile_rgb);
+            storyboard.push(time, &tile_rgb)?;
+        }
+        builder.push(frame_index, score, &rgb, &yuv);
         keep(builder.take_picked())?;
         current.swap(&mut previous);
         std::mem::swap(&mut rgb, &mut previous_rgb);
@@ -320,8 +333,7 @@ async fn run_pass(
     }
     if frame_index > 0 {
         let candidate = frame_index > 1 && ((previous_score as f32) as f64) < BARS_STILL_SCORE;
-        bar_flags
-            .push(candidate && is_test_pattern(&previous_rgb, width as usize, height as usize));
+        bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
     }
     let (found, picked) = builder.finish();
     keep(picked)?;

@@ -11,6 +11,7 @@ pub struct Candidate {
     pub index: u64,
     sharpness: f64,
     luma: f64,
+    /// The picture: packed RGB24 once picked (before, as [`Pictures`] says).
     pub rgb: Vec<u8>,
 }
 
@@ -34,10 +35,22 @@ pub struct ShotsFound {
     pub scores: Vec<f32>,
 }
 
+/// How the pictures kept as keyframe candidates are stored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pictures {
+    /// Packed RGB24, the measured frame itself.
+    Rgb,
+    /// Planar YUV 4:2:0 of this size, measured at half size (see
+    /// [`yuv420_to_half_rgb`](crate::frames::yuv420_to_half_rgb)); converted once chosen.
+    Yuv420 { width: usize, height: usize },
+}
+
 pub struct ShotBuilder {
     detector: BoundaryDetector,
+    /// Size of the frames measured.
     width: usize,
     height: usize,
+    pictures: Pictures,
     fps: f64,
     boundaries: Vec<u64>,
     transitions: Vec<Boundary>,
@@ -69,6 +82,7 @@ impl ShotBuilder {
             detector,
             width,
             height,
+            pictures: Pictures::Rgb,
             fps,
             boundaries: Vec::new(),
             transitions: Vec::new(),
@@ -85,8 +99,16 @@ impl ShotBuilder {
         }
     }
 
-    /// The next decoded frame (packed RGB24) and its content score.
-    pub fn push(&mut self, index: u64, score: f64, rgb: &[u8]) {
+    /// Keeps candidate pictures in another form than the measured frames.
+    pub fn with_pictures(mut self, pictures: Pictures) -> Self {
+        self.pictures = pictures;
+        self
+    }
+
+    /// The next decoded frame: the frame measured (`rgb`, packed RGB24), its content score,
+    /// and the picture to keep should it become the keyframe (`picture`, in the form
+    /// [`Pictures`] says; the measured frame itself by default).
+    pub fn push(&mut self, index: u64, score: f64, rgb: &[u8], picture: &[u8]) {
         let thumb = Thumb::from_rgb(rgb, self.width, self.height);
         self.lumas.push(thumb.mean() as f32);
         self.scores.push(score as f32);
@@ -99,7 +121,7 @@ impl ShotBuilder {
                 index,
                 sharpness: sharpness(rgb, self.width, self.height),
                 luma: thumb.mean(),
-                rgb: rgb.to_vec(),
+                rgb: picture.to_vec(),
             };
             if recent {
                 while self
@@ -283,9 +305,18 @@ impl ShotBuilder {
             value(&pool[*a]).total_cmp(&value(&pool[*b]))
         });
         if let Some(best) = best {
-            let frame = pool.swap_remove(best);
+            let mut frame = pool.swap_remove(best);
+            let (width, height) = match self.pictures {
+                Pictures::Rgb => (self.width, self.height),
+                Pictures::Yuv420 { width, height } => {
+                    let mut rgb = Vec::new();
+                    crate::frames::yuv420_to_rgb(&frame.rgb, width, height, &mut rgb);
+                    frame.rgb = rgb;
+                    (width, height)
+                }
+            };
             let colors = dominant_colors(&frame.rgb);
-            let thumb = Thumb::from_rgb(&frame.rgb, self.width, self.height);
+            let thumb = Thumb::from_rgb(&frame.rgb, width, height);
             self.picked.push(Picked {
                 shot,
                 frame,
