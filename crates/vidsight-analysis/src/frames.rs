@@ -124,11 +124,17 @@ fn ycbcr_to_rgb(luma: i32, cb: i32, cr: i32) -> [u8; 3] {
     ]
 }
 
+/// The Y, Cb and Cr planes of a YUV 4:2:0 picture.
+fn planes(yuv: &[u8], width: usize, height: usize) -> (&[u8], &[u8], &[u8]) {
+    let (luma, chroma) = yuv.split_at(width * height);
+    let (cb, cr) = chroma.split_at((width / 2) * (height / 2));
+    (luma, cb, cr)
+}
+
 /// Converts a whole YUV 4:2:0 picture to packed RGB24 (a keyframe about to be encoded).
 pub fn yuv420_to_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>) {
     let (half_width, half_height) = (width / 2, height / 2);
-    let (luma, chroma) = yuv.split_at(width * height);
-    let (cb, cr) = chroma.split_at(half_width * half_height);
+    let (luma, cb, cr) = planes(yuv, width, height);
     out.clear();
     out.reserve(width * height * 3);
     for y in 0..height {
@@ -149,8 +155,7 @@ pub fn yuv420_to_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>)
 /// quarter of the pixels.
 pub fn yuv420_to_half_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>) {
     let (half_width, half_height) = (width / 2, height / 2);
-    let (luma, chroma) = yuv.split_at(width * height);
-    let (cb, cr) = chroma.split_at(half_width * half_height);
+    let (luma, cb, cr) = planes(yuv, width, height);
     out.clear();
     out.reserve(half_width * half_height * 3);
     for y in 0..half_height {

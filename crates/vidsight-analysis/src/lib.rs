@@ -123,20 +123,7 @@ async fn run_pass(
     let (width, height) = analysis_frame_size(media, settings.frame_width);
     let has_audio = media.audio_codec.is_some();
     let plan = choose_decoding(tools, path, media, settings).await;
-    let mut command = tools.ffmpeg_command();
-    command
-        .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
-        .args(["-protocol_whitelist", "file"]);
-    if tools.threads > 0 {
-        command.args(["-threads", &tools.threads.to_string()]);
-    }
-    // the deblocking filter smooths block edges for the eye; the detectors work on
-    // downscaled pictures where it changes nothing they measure, and skipping it saves about
-    // a fifth of H.264 decoding (docs/benchmarks.md)
-    command.args(["-skip_loop_filter", "all"]);
-    if plan.skip_nonref {
-        command.args(["-skip_frame", "noref"]);
-    }
+    let mut command = tools.decoder_command(plan.skip_nonref);
     command.arg("-i").arg(vidsight_media::input_url(path));
     // showinfo reports each frame's timestamp, and measures the whole picture it is given:
     // it gets a 2×2 corner (crop only moves pointers), the pictures go out untouched

@@ -31,12 +31,10 @@ fn number_after(line: &str, marker: &str) -> Option<f64> {
 /// Classifies one stderr line. `in_summary` is true after the ebur128 "Summary:" line.
 pub fn parse_line(line: &str, in_summary: &mut bool) -> LogEvent {
     if line.contains("Parsed_showinfo") {
-        if line.contains(" n:") {
-            if let Some(time) = number_after(line, "pts_time:") {
-                return LogEvent::Frame(time);
-            }
-        }
-        return LogEvent::Other;
+        return match vidsight_media::showinfo_frame_time(line) {
+            Some(time) => LogEvent::Frame(time),
+            None => LogEvent::Other,
+        };
     }
     if line.contains("silencedetect") {
         if let Some(time) = number_after(line, "silence_start:") {
