@@ -20,6 +20,7 @@ mod images;
 mod logparse;
 mod ocr;
 mod shots;
+mod source;
 mod storyboard;
 #[cfg(test)]
 mod testing;
@@ -36,7 +37,6 @@ use storyboard::StoryboardBuilder;
 
 use images::encode_jpeg;
 use std::path::Path;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use vidsight_domain::insights::{
     Loudness, Scene, Segment, Shot, Transition, TransitionKind, SCHEMA_V1,
 };
@@ -104,15 +104,6 @@ pub async fn analyze(
     }
 }
 
-struct StderrFindings {
-    frame_times: Vec<f64>,
-    silence_events: Vec<LogEvent>,
-    loudness_lines: Vec<String>,
-    /// (time, momentary LUFS), ten a second.
-    momentary: Vec<(f64, f64)>,
-    diagnostics: Vec<String>,
-}
-
 async fn run_pass(
     tools: &MediaTools,
     path: &Path,
@@ -121,92 +112,90 @@ async fn run_pass(
     progress: &(dyn Fn(f64) + Send + Sync),
 ) -> Result<AnalysisOutput> {
     let (width, height) = analysis_frame_size(media, settings.frame_width);
+    let frame_bytes = frames::yuv420_len(width as usize, height as usize);
+    let decoders = decoder_count(settings);
+    let (plan, parts) = tokio::join!(
+        choose_decoding(tools, path, media, settings),
+        choose_parts(tools, path, media, decoders, frame_bytes)
+    );
+    let split = parts.len() > 1;
     let has_audio = media.audio_codec.is_some();
-    let plan = choose_decoding(tools, path, media, settings).await;
-    let mut command = tools.decoder_command(plan.skip_nonref);
-    command.arg("-i").arg(vidsight_media::input_url(path));
-    // showinfo reports each frame's timestamp, and measures the whole picture it is given:
-    // it gets a 2×2 corner (crop only moves pointers), the pictures go out untouched
-    command
-        .arg("-filter_complex")
-        .arg(format!(
-            "[0:v:0]scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
-             [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
-        ))
-        .args(["-map", "[frames]", "-fps_mode", "passthrough"])
-        .args(["-f", "rawvideo", "pipe:1"]);
-    if has_audio {
-        command.args(["-map", "0:a:0", "-af"]).arg(format!(
-            "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
-            settings.silence_noise_db, settings.silence_min_seconds
-        ));
-        command.args(["-f", "null", "-"]);
-    }
-
-    let mut child = command
-        .spawn()
-        .map_err(|error| vidsight_media::classify_spawn_error("ffmpeg", error))?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    // room for a few pictures, so ffmpeg decodes the next while this one is measured
-    vidsight_media::enlarge_pipe(&stdout, 1 << 20);
-
-    let duration = media.duration.max(0.001);
-    let (time_sender, mut time_receiver) = tokio::sync::watch::channel(0.0f64);
-    // each frame's timestamp also goes, in order, to the frame loop (the storyboard needs it
-    // as the frame arrives)
-    let (frame_time_sender, mut frame_time_receiver) = tokio::sync::mpsc::unbounded_channel();
-    let stderr_task = tokio::spawn(async move {
-        let mut reader = BufReader::new(stderr);
-        let mut findings = StderrFindings {
-            frame_times: Vec::new(),
-            silence_events: Vec::new(),
-            loudness_lines: Vec::new(),
-            momentary: Vec::new(),
-            diagnostics: Vec::new(),
-        };
-        let mut in_summary = false;
-        let mut meter_time = 0.0;
-        let mut raw = Vec::new();
-        loop {
-            raw.clear();
-            match reader.read_until(b'\n', &mut raw).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+    let audio_filters = format!(
+        "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
+        settings.silence_noise_db, settings.silence_min_seconds
+    );
+    let part_command = {
+        let tools = tools.clone();
+        let input = vidsight_media::input_url(path);
+        let audio_filters = audio_filters.clone();
+        let skip_nonref = plan.skip_nonref;
+        // side by side, each process decodes on one thread
+        let threads = split.then_some(1);
+        Box::new(move |part: &source::Part| {
+            let mut command = tools.decoder_command(skip_nonref, threads);
+            if part.start > 0.0 {
+                // lands on the part's keyframe; frames before it (a seek may bring some) are
+                // trimmed below
+                command.args(["-ss", &format!("{:.6}", part.start), "-noaccurate_seek"]);
             }
-            let line = String::from_utf8_lossy(&raw);
-            let line = line.trim_end();
-            match parse_line(line, &mut in_summary) {
-                LogEvent::Frame(time) => {
-                    findings.frame_times.push(time);
-                    let _ = frame_time_sender.send(time);
-                    let _ = time_sender.send(time);
-                }
-                event @ (LogEvent::SilenceStart(_) | LogEvent::SilenceEnd(_)) => {
-                    findings.silence_events.push(event)
-                }
-                LogEvent::LoudnessSummary(line) => findings.loudness_lines.push(line),
-                LogEvent::MeterTime(time) => meter_time = time,
-                LogEvent::Momentary(lufs) => findings.momentary.push((meter_time, lufs)),
-                LogEvent::Other => {
-                    if findings.diagnostics.len() >= 200 {
-                        findings.diagnostics.remove(0);
-                    }
-                    findings.diagnostics.push(line.to_owned());
-                }
+            command.arg("-i").arg(&input);
+            // times in the part's own clock from here; half a millisecond of slack for
+            // timestamps printed to the microsecond
+            let trim = match part.end {
+                Some(end) => format!("trim=start=-0.0005:end={:.6},", end - part.start - 0.0005),
+                None if part.start > 0.0 => "trim=start=-0.0005,".to_owned(),
+                None => String::new(),
+            };
+            // showinfo reports each frame's timestamp, and measures the whole picture it is
+            // given: it gets a 2×2 corner (crop only moves pointers), the pictures go out
+            // untouched
+            command
+                .arg("-filter_complex")
+                .arg(format!(
+                    "[0:v:0]{trim}scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
+                     [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
+                ))
+                .args(["-map", "[frames]", "-fps_mode", "passthrough"])
+                .args(["-f", "rawvideo", "pipe:1"]);
+            if has_audio && !split {
+                command.args(["-map", "0:a:0", "-af", &audio_filters]);
+                command.args(["-f", "null", "-"]);
             }
-        }
-        findings
+            command
+        }) as source::PartCommand
+    };
+    // in parts, the sound is measured by its own process over the whole file
+    let audio = (has_audio && split).then(|| {
+        let mut command = tools.ffmpeg_command();
+        command
+            .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
+            .args(["-protocol_whitelist", "file", "-vn", "-i"])
+            .arg(vidsight_media::input_url(path))
+            .args(["-map", "0:a:0", "-af", &audio_filters, "-f", "null", "-"]);
+        command
     });
+    let nominal_fps = if media.fps > 0.0 {
+        media.fps * plan.kept_share
+    } else {
+        25.0
+    };
+    let mut source = source::FrameSource::start(
+        parts.clone(),
+        part_command,
+        audio,
+        decoders,
+        frame_bytes,
+        source::read_ahead_frames(decoders, frame_bytes),
+        nominal_fps,
+    )?;
+    let duration = media.duration.max(0.001);
 
     // pictures arrive as YUV 4:2:0 (half the bytes of RGB, no conversion in ffmpeg's one
     // filtering thread); they are measured at half size, in RGB (`grid`), and converted
     // whole only when kept (a keyframe, a storyboard tile)
-    let frame_bytes = frames::yuv420_len(width as usize, height as usize);
     let (grid_width, grid_height) = (width as usize / 2, height as usize / 2);
     // score on a grid about 240 pixels wide, whatever the keyframe size
     let step = (grid_width / 240).max(1);
-    let mut yuv = vec![0u8; frame_bytes];
     let mut rgb = Vec::with_capacity(grid_width * grid_height * 3);
     let mut tile_rgb = Vec::new();
     // the frame before, for the test-pattern check (the buffers swap, nothing is copied)
@@ -220,8 +209,6 @@ async fn run_pass(
     let mut frame_index: u64 = 0;
     let mut black_flags: Vec<bool> = Vec::new();
     let mut bar_flags: Vec<bool> = Vec::new();
-    let nominal_fps = if media.fps > 0.0 { seen_fps } else { 25.0 };
-    let mut frame_time: Option<f64> = None;
     let mut storyboard = StoryboardBuilder::new(
         tile_interval(media.duration),
         width,
@@ -268,17 +255,7 @@ async fn run_pass(
         }
         Ok(())
     };
-    loop {
-        match read_frame(&mut stdout, &mut yuv).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(error) => {
-                return Err(
-                    Error::new(ErrorCode::MediaToolFailed, "reading decoded frames failed")
-                        .with_source(error),
-                )
-            }
-        }
+    while let Some((yuv, time)) = source.next().await? {
         frames::yuv420_to_half_rgb(&yuv, width as usize, height as usize, &mut rgb);
         current.fill_from_rgb_sampled(&rgb, grid_width, step);
         let score = if frame_index > 0 {
@@ -298,8 +275,6 @@ async fn run_pass(
             bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
         }
         previous_score = score;
-        let time = next_frame_time(&mut frame_time_receiver, frame_time, nominal_fps).await;
-        frame_time = Some(time);
         if storyboard.wants(time) {
             frames::yuv420_to_rgb(&yuv, width as usize, height as usize, &mut tile_rgb);
             storyboard.push(time, &tile_rgb)?;
@@ -308,14 +283,13 @@ async fn run_pass(
         keep(builder.take_picked())?;
         current.swap(&mut previous);
         std::mem::swap(&mut rgb, &mut previous_rgb);
+        source.recycle(yuv);
         frame_index += 1;
 
-        if time_receiver.has_changed().unwrap_or(false) {
-            let fraction = (*time_receiver.borrow_and_update() / duration).clamp(0.0, 1.0);
-            if fraction - last_reported >= 0.01 {
-                last_reported = fraction;
-                progress(fraction);
-            }
+        let fraction = (time / duration).clamp(0.0, 1.0);
+        if fraction - last_reported >= 0.01 {
+            last_reported = fraction;
+            progress(fraction);
         }
     }
     if frame_index > 0 {
@@ -324,23 +298,12 @@ async fn run_pass(
     }
     let (found, picked) = builder.finish();
     keep(picked)?;
-    let status = child.wait().await.map_err(|error| {
-        Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
-    })?;
-    let findings = stderr_task
-        .await
-        .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
-    if !status.success() || frame_index == 0 {
-        let text = findings.diagnostics.join("\n");
-        let mut error = vidsight_media::classify_failure(&text);
-        if frame_index == 0 && status.success() {
-            error = Error::new(
-                ErrorCode::UndecodableMedia,
-                "no video frame could be decoded",
-            );
-        }
-        tracing::warn!(code = %error.code, exit = ?status.code(), "analysis pass failed");
-        return Err(error);
+    let findings = source.finish().await?;
+    if frame_index == 0 {
+        return Err(Error::new(
+            ErrorCode::UndecodableMedia,
+            "no video frame could be decoded",
+        ));
     }
     // the upload check catches most truncation; this catches the rest (e.g. a Matroska file
     // whose header promises more than its data holds)
@@ -698,22 +661,6 @@ fn round_time(seconds: f64) -> f64 {
 }
 
 /// Fills `buffer` with the next frame; false at a clean end of stream.
-async fn read_frame(
-    reader: &mut (impl AsyncReadExt + Unpin),
-    buffer: &mut [u8],
-) -> std::io::Result<bool> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        let read = reader.read(&mut buffer[filled..]).await?;
-        if read == 0 {
-            // a partial last frame (the process died mid-write) is dropped
-            return Ok(false);
-        }
-        filled += read;
-    }
-    Ok(true)
-}
-
 /// Shots beyond this many get no keyframe image.
 pub const MAX_KEYFRAMES: usize = 5000;
 
@@ -748,9 +695,55 @@ fn keyframe_jpeg(
     Ok(Some((large, small)))
 }
 
-/// The timestamp of the frame just read from stdout. showinfo printed it before the frame
-/// went out, so it is in the channel or on its way; when it does not come (a line lost,
-/// stderr closed) it is extrapolated from the previous one.
+/// Decoding processes run side by side: `analysis.decoders`, or one per core (at most 4).
+fn decoder_count(settings: &AnalyzerSettings) -> usize {
+    match settings.decoders {
+        0 => std::thread::available_parallelism()
+            .map(|cores| cores.get())
+            .unwrap_or(1)
+            .min(4),
+        count => count as usize,
+    }
+}
+
+/// Cuts a long video into parts at keyframes (see [`source`]); one part when it is short,
+/// in a container without a reliable index, or when the keyframes cannot be listed.
+async fn choose_parts(
+    tools: &MediaTools,
+    path: &Path,
+    media: &MediaInfo,
+    decoders: usize,
+    frame_bytes: usize,
+) -> Vec<source::Part> {
+    // chosen while the start is sampled, as if every frame were decoded: parts short enough
+    // for the read-ahead either way
+    let count = source::part_count(
+        media.duration,
+        &media.container,
+        decoders,
+        frame_bytes,
+        media.fps,
+    );
+    if count <= 1 {
+        return vec![source::Part::WHOLE];
+    }
+    let targets = source::split_targets(media.duration, count);
+    match tools
+        .keyframes_before(path, media.start_time, &targets)
+        .await
+    {
+        Ok(keyframes) => {
+            let parts = source::parts_at(&keyframes);
+            tracing::debug!(parts = parts.len(), "decoding in parts");
+            parts
+        }
+        Err(error) => {
+            tracing::debug!(%error, "listing keyframes failed; one decoding process");
+            vec![source::Part::WHOLE]
+        }
+    }
+}
+
 /// Samples the start of the video to choose how to decode it (see [`decode`]). Short
 /// videos, and any failure to sample, decode every frame.
 async fn choose_decoding(
@@ -776,23 +769,6 @@ async fn choose_decoding(
             tracing::debug!(%error, "sampling the start failed; every frame is decoded");
             decode::DecodePlan::FULL
         }
-    }
-}
-
-async fn next_frame_time(
-    receiver: &mut tokio::sync::mpsc::UnboundedReceiver<f64>,
-    previous: Option<f64>,
-    fps: f64,
-) -> f64 {
-    // almost always already there
-    if let Ok(time) = receiver.try_recv() {
-        return time;
-    }
-    let waited = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.recv()).await;
-    match (waited, previous) {
-        (Ok(Some(time)), _) => time,
-        (_, Some(previous)) => previous + 1.0 / fps,
-        (_, None) => 0.0,
     }
 }
 
@@ -846,6 +822,7 @@ mod tests {
             black_pixel_ratio: 0.98,
             black_pixel_luma: 32,
             skip_nonref_frames: true,
+            decoders: 0,
             black_min_seconds: 0.1,
             silence_noise_db: -50.0,
             silence_min_seconds: 0.5,
@@ -937,6 +914,92 @@ mod tests {
         assert_eq!(skipping.insights.shots.len(), whole.insights.shots.len());
         assert_eq!(skipping.keyframes.len(), whole.keyframes.len());
         assert!(skipping.insights.storyboard.is_some());
+    }
+
+    #[tokio::test]
+    async fn decoding_in_parts_finds_what_one_process_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.mp4");
+        // 40 s: eight 5-second shots (cuts every 5 s, some at the parts' seams), a keyframe
+        // at least every 2 s, B-pyramids (frames are skipped too), sound with a silent gap
+        let sources = [
+            "testsrc2=size=192x108:rate=25",
+            "mandelbrot=size=192x108:rate=25",
+            "testsrc=size=192x108:rate=25,hue=h=90",
+            "cellauto=size=192x108:rate=25:rule=110",
+        ];
+        let mut graph = String::new();
+        for index in 0..8 {
+            graph.push_str(&format!(
+                "{},trim=duration=5,setpts=PTS-STARTPTS[v{index}];",
+                sources[index % 4]
+            ));
+        }
+        graph.push_str("[v0][v1][v2][v3][v4][v5][v6][v7]concat=n=8:v=1:a=0,format=yuv420p[out]");
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=40,volume=enable='between(t,12,16)':volume=0",
+            "-filter_complex",
+            &graph,
+            "-map",
+            "[out]",
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "50",
+            "-bf",
+            "3",
+            "-c:a",
+            "aac",
+            path.to_str().unwrap(),
+        ]);
+        let tools = MediaTools::default();
+        let media = tools.probe(&path).await.unwrap();
+        let (width, height) = analysis_frame_size(&media, settings().frame_width);
+        let frame_bytes = frames::yuv420_len(width as usize, height as usize);
+        let parts = choose_parts(&tools, &path, &media, 2, frame_bytes).await;
+        assert!(parts.len() >= 3, "{parts:?}");
+        for pair in parts.windows(2) {
+            assert_eq!(pair[0].end, Some(pair[1].start), "{parts:?}");
+        }
+
+        let mut one = settings();
+        one.decoders = 1;
+        let mut two = settings();
+        two.decoders = 2;
+        let whole = analyze(&tools, &path, &media, &one, &|_| {}).await.unwrap();
+        let split = analyze(&tools, &path, &media, &two, &|_| {}).await.unwrap();
+
+        assert_eq!(split.frames, whole.frames, "no frame lost or seen twice");
+        let cuts = cut_times(&whole);
+        assert_eq!(cuts.len(), 7, "{cuts:?}");
+        for (expected, found) in (1..8).map(|k| 5.0 * k as f64).zip(&cuts) {
+            assert!(
+                (expected - found).abs() <= 0.04 + 1e-3,
+                "{found} is not {expected}"
+            );
+        }
+        let (a, b) = (&whole.insights, &split.insights);
+        assert_eq!(cut_times(&split), cuts);
+        assert_eq!(a.transitions.len(), b.transitions.len());
+        assert_eq!(a.shots.len(), b.shots.len());
+        for (x, y) in a.shots.iter().zip(&b.shots) {
+            assert!((x.start - y.start).abs() < 1e-3 && (x.end - y.end).abs() < 1e-3);
+            assert_eq!(x.keyframe, y.keyframe);
+            assert_eq!(x.motion, y.motion);
+        }
+        assert_eq!(whole.keyframes.len(), split.keyframes.len());
+        assert_eq!(a.storyboard, b.storyboard);
+        // the sound, measured by its own process: the same silence and loudness
+        assert_eq!(a.silence.len(), 1, "{:?}", a.silence);
+        assert_eq!(a.silence, b.silence);
+        assert_eq!(a.loudness, b.loudness);
     }
 
     #[tokio::test]

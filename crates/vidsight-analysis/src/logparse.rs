@@ -5,8 +5,14 @@
 /// What one stderr line told us.
 #[derive(Debug, PartialEq)]
 pub enum LogEvent {
-    /// A video frame passed the showinfo filter at this time (seconds).
-    Frame(f64),
+    /// A video frame passed the showinfo filter at this time (seconds, six significant
+    /// digits), with its integer timestamp.
+    Frame {
+        time: f64,
+        pts: Option<i64>,
+    },
+    /// Seconds per timestamp unit of the frames showinfo reports.
+    TimeBase(f64),
     SilenceStart(f64),
     SilenceEnd(f64),
     /// A line of the ebur128 summary (kept for [`parse_loudness_summary`]).
@@ -31,8 +37,14 @@ fn number_after(line: &str, marker: &str) -> Option<f64> {
 /// Classifies one stderr line. `in_summary` is true after the ebur128 "Summary:" line.
 pub fn parse_line(line: &str, in_summary: &mut bool) -> LogEvent {
     if line.contains("Parsed_showinfo") {
+        if let Some(time_base) = vidsight_media::showinfo_time_base(line) {
+            return LogEvent::TimeBase(time_base);
+        }
         return match vidsight_media::showinfo_frame_time(line) {
-            Some(time) => LogEvent::Frame(time),
+            Some(time) => LogEvent::Frame {
+                time,
+                pts: vidsight_media::showinfo_frame_pts(line),
+            },
             None => LogEvent::Other,
         };
     }
@@ -129,7 +141,26 @@ mod tests {
     fn reads_showinfo_and_silencedetect_lines() {
         let mut summary = false;
         let frame = "[Parsed_showinfo_2 @ 0x5581] n:  12 pts:  6144 pts_time:0.48    duration:512 pos:1 fmt:rgb24 sar:1/1 s:480x270";
-        assert_eq!(parse_line(frame, &mut summary), LogEvent::Frame(0.48));
+        assert_eq!(
+            parse_line(frame, &mut summary),
+            LogEvent::Frame {
+                time: 0.48,
+                pts: Some(6144)
+            }
+        );
+        let config = "[Parsed_showinfo_1 @ 0x555d] config in time_base: 1/15360, frame_rate: 30/1";
+        assert_eq!(
+            parse_line(config, &mut summary),
+            LogEvent::TimeBase(1.0 / 15360.0)
+        );
+        let late = "[Parsed_showinfo_1 @ 0x5] n:99 pts:55296000 pts_time:3600    duration:512";
+        assert_eq!(
+            parse_line(late, &mut summary),
+            LogEvent::Frame {
+                time: 3600.0,
+                pts: Some(55296000)
+            }
+        );
         let side = "[Parsed_showinfo_2 @ 0x5581]   color_range:tv color_space:bt709";
         assert_eq!(parse_line(side, &mut summary), LogEvent::Other);
         assert_eq!(

@@ -56,13 +56,21 @@ impl MediaTools {
     /// and skipping it saves about a fifth of H.264 decoding), and with `skip_nonref` the
     /// frames nothing refers to left out. Input options only: the caller adds `-i` and the
     /// outputs.
-    pub fn decoder_command(&self, skip_nonref: bool) -> tokio::process::Command {
+    ///
+    /// `threads` overrides the configured decoder threads (one per process when several
+    /// processes decode parts of a video side by side).
+    pub fn decoder_command(
+        &self,
+        skip_nonref: bool,
+        threads: Option<u32>,
+    ) -> tokio::process::Command {
         let mut command = self.ffmpeg_command();
         command
             .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
             .args(["-protocol_whitelist", "file"]);
-        if self.threads > 0 {
-            command.args(["-threads", &self.threads.to_string()]);
+        let threads = threads.unwrap_or(self.threads);
+        if threads > 0 {
+            command.args(["-threads", &threads.to_string()]);
         }
         command.args(["-skip_loop_filter", "all"]);
         if skip_nonref {
@@ -141,7 +149,7 @@ impl MediaTools {
     /// decode all of it. Cheap: a few seconds of reference frames, pictures never leave
     /// ffmpeg.
     pub async fn decode_sample(&self, path: &Path, seconds: f64) -> Result<DecodeSample> {
-        let mut command = self.decoder_command(true);
+        let mut command = self.decoder_command(true, None);
         command
             .args(["-t", &format!("{seconds:.3}"), "-i"])
             .arg(input_url(path))
@@ -160,6 +168,54 @@ impl MediaTools {
             decoded: parse_showinfo_times(&String::from_utf8_lossy(&output.stderr)),
             packets: parse_framecrc_times(&String::from_utf8_lossy(&output.stdout)),
         })
+    }
+
+    /// The video keyframes at or before each of `targets` (seconds from the start, as
+    /// ffmpeg counts them: the file's start time, `start_time`, is 0), found by seeking: a
+    /// few packets are read per target, nothing is decoded. Sorted, without repeats.
+    pub async fn keyframes_before(
+        &self,
+        path: &Path,
+        start_time: f64,
+        targets: &[f64],
+    ) -> Result<Vec<f64>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        // ffprobe seeks in the stream's own timeline
+        let intervals = targets
+            .iter()
+            .map(|target| format!("{:.6}%+#1", target + start_time))
+            .collect::<Vec<_>>()
+            .join(",");
+        let json = self
+            .ffprobe_json(
+                path,
+                &[
+                    "-select_streams",
+                    "v:0",
+                    "-read_intervals",
+                    &intervals,
+                    "-show_entries",
+                    "format=start_time:packet=pts_time,flags",
+                ],
+            )
+            .await?;
+        Ok(parse_keyframes(&json))
+    }
+
+    async fn ffprobe_json(&self, path: &Path, args: &[&str]) -> Result<Vec<u8>> {
+        let mut command = process::limited_command(&self.ffprobe, &self.limits);
+        command
+            .args(["-hide_banner", "-v", "error", "-protocol_whitelist", "file"])
+            .args(args)
+            .args(["-print_format", "json"])
+            .arg(input_url(path));
+        let output = process::run(command, self.probe_timeout, "ffprobe").await?;
+        if !output.success {
+            return Err(tool_failed("ffprobe failed".into(), &output.stderr));
+        }
+        Ok(output.stdout)
     }
 
     /// The lines of text Tesseract reads in an image (JPEG/PNG bytes), with their mean word
@@ -291,6 +347,66 @@ pub struct DecodeSample {
     pub packets: Vec<f64>,
 }
 
+/// What the keyframe listing printed: the file's start time and the keyframe packets read.
+struct KeyframeReport {
+    start: f64,
+    keyframes: Vec<f64>,
+}
+
+fn parse_keyframe_report(json: &[u8]) -> Option<KeyframeReport> {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        #[serde(default)]
+        packets: Vec<Packet>,
+        format: Option<Format>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Packet {
+        pts_time: Option<String>,
+        flags: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Format {
+        start_time: Option<String>,
+    }
+    let report: Report = serde_json::from_slice(json).ok()?;
+    let start = report
+        .format
+        .and_then(|format| format.start_time)
+        .and_then(|time| time.parse::<f64>().ok())
+        .filter(|time| time.is_finite())
+        .unwrap_or(0.0);
+    let keyframes = report
+        .packets
+        .into_iter()
+        .filter(|packet| {
+            packet
+                .flags
+                .as_deref()
+                .is_some_and(|flags| flags.starts_with('K'))
+        })
+        .filter_map(|packet| packet.pts_time?.parse::<f64>().ok())
+        .filter(|time| time.is_finite())
+        .collect();
+    Some(KeyframeReport { start, keyframes })
+}
+
+/// Keyframe times from the start of the file (its start time subtracted), sorted, without
+/// repeats, from ffprobe's JSON listing of packets and format.
+pub fn parse_keyframes(json: &[u8]) -> Vec<f64> {
+    let Some(report) = parse_keyframe_report(json) else {
+        return Vec::new();
+    };
+    let mut times: Vec<f64> = report
+        .keyframes
+        .into_iter()
+        .map(|time| time - report.start)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+    times
+}
+
 /// `pts_time` of each frame showinfo reports.
 pub fn parse_showinfo_times(stderr: &str) -> Vec<f64> {
     stderr.lines().filter_map(showinfo_frame_time).collect()
@@ -304,6 +420,33 @@ pub fn showinfo_frame_time(line: &str) -> Option<f64> {
     }
     let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
     rest.split_whitespace().next()?.parse().ok()
+}
+
+/// The integer timestamp of the frame a showinfo line reports (`pts:`): with the time base
+/// of [`showinfo_time_base`], the exact time, where `pts_time` has six significant digits
+/// (10 ms steps past 1000 s).
+pub fn showinfo_frame_pts(line: &str) -> Option<i64> {
+    if !line.contains("Parsed_showinfo") || !line.contains(" n:") {
+        return None;
+    }
+    let rest = &line[line.find(" pts:")? + " pts:".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Seconds per timestamp unit of the frames showinfo reports, from its `config in
+/// time_base: N/D` line.
+pub fn showinfo_time_base(line: &str) -> Option<f64> {
+    if !line.contains("Parsed_showinfo") {
+        return None;
+    }
+    let rest = &line[line.find("config in time_base:")? + "config in time_base:".len()..];
+    let fraction = rest.split(',').next()?.trim();
+    let (num, den) = fraction.split_once('/')?;
+    let (num, den) = (
+        num.trim().parse::<f64>().ok()?,
+        den.trim().parse::<f64>().ok()?,
+    );
+    (num > 0.0 && den > 0.0).then(|| num / den)
 }
 
 /// Packet times (seconds) from the framecrc muxer's output: a `#tb 0: N/D` header, then
@@ -498,6 +641,41 @@ impl MediaTools {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyframe_listing_is_parsed_on_the_files_clock() {
+        let json = br#"{"packets": [
+            {"pts_time": "11.266667", "flags": "K_"},
+            {"pts_time": "9.000000", "flags": "K_"},
+            {"pts_time": "9.000000", "flags": "K_"},
+            {"pts_time": "10.033333", "flags": "__"},
+            {"flags": "K_"}
+        ], "format": {"start_time": "7.000000"}}"#;
+        let keyframes = parse_keyframes(json);
+        assert_eq!(keyframes.len(), 2, "{keyframes:?}");
+        assert!((keyframes[0] - 2.0).abs() < 1e-9 && (keyframes[1] - 4.266667).abs() < 1e-9);
+        assert!(parse_keyframes(b"not json").is_empty());
+        assert_eq!(parse_keyframes(br#"{"packets": []}"#), Vec::<f64>::new());
+    }
+
+    #[test]
+    fn showinfo_integer_timestamps_and_time_base_are_read() {
+        let config =
+            "[Parsed_showinfo_1 @ 0x55] config in time_base: 1001/30000, frame_rate: 30000/1001";
+        assert_eq!(showinfo_time_base(config), Some(1001.0 / 30000.0));
+        assert_eq!(
+            showinfo_time_base("[Parsed_showinfo_1 @ 0x55] config in time_base: 0/0"),
+            None
+        );
+        let frame =
+            "[Parsed_showinfo_1 @ 0x55] n:4000 pts:107892 pts_time:3599.96 pos:1 fmt:yuv420p";
+        assert_eq!(showinfo_frame_pts(frame), Some(107892));
+        assert_eq!(showinfo_frame_time(frame), Some(3599.96));
+        assert_eq!(
+            showinfo_frame_pts("[Parsed_showinfo_1 @ 0x55]   side data"),
+            None
+        );
+    }
 
     #[test]
     fn sample_decode_output_is_parsed() {

@@ -1,0 +1,463 @@
+//! Where the analysed frames come from.
+//!
+//! A short video is decoded by one ffmpeg process. A longer one is cut at keyframes into
+//! parts that several ffmpeg processes decode side by side: one decoder's frame threads
+//! keep about 1.4 of 2 cores busy on reference frames that wait on each other, while
+//! separate parts wait on nothing. The frames are still read in order, so every detector
+//! sees one continuous stream: the part being read is decoded live, the next ones into a
+//! bounded read-ahead (memory does not grow with the video), and a part starts when the
+//! one `decoders` places before it has been read. Each part's frame times are put back on
+//! the file's clock; the sound is measured by one more process over the whole file.
+//!
+//! A part starts exactly at a keyframe (`-ss` lands on it, no frame before it is needed)
+//! and ends before the next part's first frame (`trim`); frames before its start that a
+//! seek may bring (open-GOP leading pictures) are trimmed too, so no frame is seen twice or
+//! lost at a seam.
+use crate::logparse::{parse_line, LogEvent};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use vidsight_domain::{Error, ErrorCode, Result};
+
+/// Videos shorter than this are decoded by one process.
+pub const MIN_SPLIT_SECONDS: f64 = 30.0;
+/// A part shorter than this costs more to start (a process, a seek) than it saves.
+pub const MIN_PART_SECONDS: f64 = 10.0;
+/// Pictures decoded ahead of the reader, all parts together.
+pub const READ_AHEAD_BYTES: usize = 96 << 20;
+/// Containers whose index makes a seek land exactly on the keyframe asked for.
+const SEEKABLE: [&str; 2] = ["mov", "matroska"];
+
+/// One stretch of the video, in seconds from its start: from a keyframe to the next part's
+/// (`None`: to the end).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Part {
+    pub start: f64,
+    pub end: Option<f64>,
+}
+
+impl Part {
+    pub const WHOLE: Part = Part {
+        start: 0.0,
+        end: None,
+    };
+}
+
+/// How many parts a video of `duration` seconds is worth cutting into, aiming at: enough
+/// parts that the last ones finish together (two per decoder), each short enough that the
+/// read-ahead holds half of it (`frame_bytes` per picture, `decoded_fps` pictures a
+/// second), none shorter than [`MIN_PART_SECONDS`]. 1 means one process.
+pub fn part_count(
+    duration: f64,
+    container: &str,
+    decoders: usize,
+    frame_bytes: usize,
+    decoded_fps: f64,
+) -> usize {
+    let seekable = container
+        .split(',')
+        .any(|name| SEEKABLE.contains(&name.trim()));
+    if decoders <= 1 || !seekable || duration.is_nan() || duration < MIN_SPLIT_SECONDS {
+        return 1;
+    }
+    let longest = 2.0 * read_ahead_frames(decoders, frame_bytes) as f64 / decoded_fps.max(1.0);
+    let wanted = (2 * decoders).max((duration / longest).ceil() as usize);
+    let most = (duration / MIN_PART_SECONDS).floor().max(1.0) as usize;
+    wanted.min(most).max(1)
+}
+
+/// Pictures each part may hold decoded ahead of the reader.
+pub fn read_ahead_frames(decoders: usize, frame_bytes: usize) -> usize {
+    (READ_AHEAD_BYTES / decoders.max(1) / frame_bytes.max(1)).max(8)
+}
+
+/// Where to look for the keyframes that start parts 2…`count`: evenly spaced.
+pub fn split_targets(duration: f64, count: usize) -> Vec<f64> {
+    (1..count)
+        .map(|index| duration * index as f64 / count as f64)
+        .collect()
+}
+
+/// Parts starting at the video's start and at each keyframe found, keyframes closer than
+/// [`MIN_PART_SECONDS`] / 2 to the previous start (a sparse index maps two targets to one
+/// keyframe, or to one just after the start) left out.
+pub fn parts_at(keyframes: &[f64]) -> Vec<Part> {
+    let mut starts = vec![0.0];
+    for &keyframe in keyframes {
+        if keyframe.is_finite() && keyframe - starts[starts.len() - 1] >= MIN_PART_SECONDS / 2.0 {
+            starts.push(keyframe);
+        }
+    }
+    let mut parts: Vec<Part> = starts
+        .windows(2)
+        .map(|pair| Part {
+            start: pair[0],
+            end: Some(pair[1]),
+        })
+        .collect();
+    parts.push(Part {
+        start: starts[starts.len() - 1],
+        end: None,
+    });
+    parts
+}
+
+/// What an ffmpeg process printed on stderr, sorted out.
+#[derive(Default)]
+pub struct Findings {
+    /// Each frame's time on the file's clock.
+    pub frame_times: Vec<f64>,
+    pub silence_events: Vec<LogEvent>,
+    pub loudness_lines: Vec<String>,
+    /// (time, momentary LUFS), ten a second.
+    pub momentary: Vec<(f64, f64)>,
+    /// The last lines that were none of the above (errors, warnings).
+    pub diagnostics: Vec<String>,
+}
+
+const MAX_DIAGNOSTICS: usize = 200;
+
+impl Findings {
+    fn absorb(&mut self, other: Findings) {
+        self.frame_times.extend(other.frame_times);
+        self.silence_events.extend(other.silence_events);
+        self.loudness_lines.extend(other.loudness_lines);
+        self.momentary.extend(other.momentary);
+        self.diagnostics.extend(other.diagnostics);
+        let excess = self.diagnostics.len().saturating_sub(MAX_DIAGNOSTICS);
+        self.diagnostics.drain(..excess);
+    }
+}
+
+/// Builds the command that decodes one part (the caller's filters and outputs; stdout the
+/// pictures, stderr showinfo and, for the one process that has them, the audio filters).
+pub type PartCommand = Box<dyn Fn(&Part) -> Command + Send>;
+
+/// The frames of a video, in order, from one or several ffmpeg processes.
+pub struct FrameSource {
+    command: PartCommand,
+    pending: VecDeque<Part>,
+    running: VecDeque<Running>,
+    /// Parts decoding or decoded but not yet read, at most.
+    window: usize,
+    frame_bytes: usize,
+    read_ahead: usize,
+    /// Frames a second, to extrapolate a time showinfo did not print.
+    fps: f64,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// The process measuring the sound on its own, when the video is in parts.
+    audio: Option<(Child, JoinHandle<Findings>)>,
+    findings: Findings,
+}
+
+struct Running {
+    part: Part,
+    child: Child,
+    frames: mpsc::Receiver<Vec<u8>>,
+    reader: JoinHandle<std::io::Result<()>>,
+    times: mpsc::UnboundedReceiver<f64>,
+    stderr: JoinHandle<Findings>,
+    /// The last frame's time, on the part's own clock.
+    last: Option<f64>,
+}
+
+impl FrameSource {
+    /// Starts the first `window` parts (and `audio`, the sound's own process, if any).
+    pub fn start(
+        parts: Vec<Part>,
+        command: PartCommand,
+        audio: Option<Command>,
+        window: usize,
+        frame_bytes: usize,
+        read_ahead: usize,
+        fps: f64,
+    ) -> Result<Self> {
+        let audio = match audio {
+            Some(command) => {
+                let mut child = spawn(command)?;
+                let stderr = child.stderr.take().expect("stderr is piped");
+                let (times, _) = mpsc::unbounded_channel();
+                let task = tokio::spawn(read_stderr(stderr, 0.0, times));
+                Some((child, task))
+            }
+            None => None,
+        };
+        let mut source = Self {
+            command,
+            pending: parts.into(),
+            running: VecDeque::new(),
+            window: window.max(1),
+            frame_bytes,
+            read_ahead: read_ahead.max(1),
+            fps: if fps > 0.0 { fps } else { 25.0 },
+            pool: Arc::default(),
+            audio,
+            findings: Findings::default(),
+        };
+        source.launch()?;
+        Ok(source)
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        while self.running.len() < self.window {
+            let Some(part) = self.pending.pop_front() else {
+                break;
+            };
+            let mut child = spawn((self.command)(&part))?;
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let stderr = child.stderr.take().expect("stderr is piped");
+            // room for a few pictures in the pipe itself, so ffmpeg decodes the next while
+            // one is being copied out
+            vidsight_media::enlarge_pipe(&stdout, 1 << 20);
+            let (frame_sender, frames) = mpsc::channel(self.read_ahead);
+            let reader = tokio::spawn(read_frames(
+                stdout,
+                self.frame_bytes,
+                frame_sender,
+                self.pool.clone(),
+            ));
+            let (time_sender, times) = mpsc::unbounded_channel();
+            let stderr = tokio::spawn(read_stderr(stderr, part.start, time_sender));
+            self.running.push_back(Running {
+                part,
+                child,
+                frames,
+                reader,
+                times,
+                stderr,
+                last: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// The next frame (planar YUV 4:2:0) and its time, or `None` after the last. Give the
+    /// picture back with [`FrameSource::recycle`] once measured.
+    pub async fn next(&mut self) -> Result<Option<(Vec<u8>, f64)>> {
+        loop {
+            let Some(current) = self.running.front_mut() else {
+                return Ok(None);
+            };
+            if let Some(frame) = current.frames.recv().await {
+                let time = next_frame_time(&mut current.times, current.last, self.fps).await;
+                current.last = Some(time);
+                return Ok(Some((frame, current.part.start + time)));
+            }
+            let done = self.running.pop_front().expect("a part is running");
+            self.finish_part(done).await?;
+            self.launch()?;
+        }
+    }
+
+    /// Hands a picture's buffer back for the next frames.
+    pub fn recycle(&self, frame: Vec<u8>) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(frame);
+        }
+    }
+
+    async fn finish_part(&mut self, mut done: Running) -> Result<()> {
+        let read = done
+            .reader
+            .await
+            .map_err(|error| Error::internal("frame reader failed").with_source(error))?;
+        let status = done.child.wait().await.map_err(|error| {
+            Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
+        })?;
+        let findings = done
+            .stderr
+            .await
+            .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
+        if let Err(error) = read {
+            return Err(
+                Error::new(ErrorCode::MediaToolFailed, "reading decoded frames failed")
+                    .with_source(error),
+            );
+        }
+        if !status.success() {
+            let error = vidsight_media::classify_failure(&findings.diagnostics.join("\n"));
+            tracing::warn!(code = %error.code, exit = ?status.code(), part_start = done.part.start, "analysis pass failed");
+            return Err(error);
+        }
+        self.findings.absorb(findings);
+        Ok(())
+    }
+
+    /// Everything the processes printed, once every frame has been read.
+    pub async fn finish(mut self) -> Result<Findings> {
+        while let Some(done) = self.running.pop_front() {
+            self.finish_part(done).await?;
+        }
+        if let Some((mut child, task)) = self.audio.take() {
+            let status = child.wait().await.map_err(|error| {
+                Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
+            })?;
+            let findings = task
+                .await
+                .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
+            if !status.success() {
+                let error = vidsight_media::classify_failure(&findings.diagnostics.join("\n"));
+                tracing::warn!(code = %error.code, exit = ?status.code(), "audio pass failed");
+                return Err(error);
+            }
+            self.findings.absorb(findings);
+        }
+        Ok(self.findings)
+    }
+}
+
+fn spawn(mut command: Command) -> Result<Child> {
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|error| vidsight_media::classify_spawn_error("ffmpeg", error))
+}
+
+/// Reads whole pictures into pooled buffers until the end (a partial last picture, from a
+/// process that died mid-write, is dropped) or until the reader is gone.
+async fn read_frames(
+    mut stdout: tokio::process::ChildStdout,
+    frame_bytes: usize,
+    sender: mpsc::Sender<Vec<u8>>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+) -> std::io::Result<()> {
+    loop {
+        let mut buffer = pool
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
+        buffer.resize(frame_bytes, 0);
+        let mut filled = 0;
+        while filled < frame_bytes {
+            let read = stdout.read(&mut buffer[filled..]).await?;
+            if read == 0 {
+                return Ok(());
+            }
+            filled += read;
+        }
+        if sender.send(buffer).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Sorts out one process's stderr; each frame time (plus `offset`) also goes, in order, to
+/// `times` as it is printed (the frame loop needs it as the frame arrives).
+async fn read_stderr(
+    stderr: tokio::process::ChildStderr,
+    offset: f64,
+    times: mpsc::UnboundedSender<f64>,
+) -> Findings {
+    let mut reader = BufReader::new(stderr);
+    let mut findings = Findings::default();
+    let mut in_summary = false;
+    let mut meter_time = 0.0;
+    let mut time_base = None;
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end();
+        match parse_line(line, &mut in_summary) {
+            LogEvent::TimeBase(seconds) => time_base = Some(seconds),
+            LogEvent::Frame { time, pts } => {
+                // exact from the integer timestamp when the time base is known
+                let time = match (pts, time_base) {
+                    (Some(pts), Some(time_base)) => pts as f64 * time_base,
+                    _ => time,
+                };
+                findings.frame_times.push(offset + time);
+                let _ = times.send(time);
+            }
+            event @ (LogEvent::SilenceStart(_) | LogEvent::SilenceEnd(_)) => {
+                findings.silence_events.push(event)
+            }
+            LogEvent::LoudnessSummary(line) => findings.loudness_lines.push(line),
+            LogEvent::MeterTime(time) => meter_time = time,
+            LogEvent::Momentary(lufs) => findings.momentary.push((meter_time, lufs)),
+            LogEvent::Other => {
+                if findings.diagnostics.len() >= MAX_DIAGNOSTICS {
+                    findings.diagnostics.remove(0);
+                }
+                findings.diagnostics.push(line.to_owned());
+            }
+        }
+    }
+    findings
+}
+
+/// The timestamp of the frame just read. showinfo printed it before the frame went out, so
+/// it is in the channel or on its way; when it does not come (a line lost, stderr closed)
+/// it is extrapolated from the previous one.
+async fn next_frame_time(
+    receiver: &mut mpsc::UnboundedReceiver<f64>,
+    previous: Option<f64>,
+    fps: f64,
+) -> f64 {
+    // almost always already there
+    if let Ok(time) = receiver.try_recv() {
+        return time;
+    }
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.recv()).await;
+    match (waited, previous) {
+        (Ok(Some(time)), _) => time,
+        (_, Some(previous)) => previous + 1.0 / fps,
+        (_, None) => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MP4: &str = "mov,mp4,m4a,3gp,3g2,mj2";
+    // 480×270 YUV 4:2:0
+    const FRAME: usize = 194_400;
+
+    #[test]
+    fn short_videos_other_containers_and_one_decoder_are_not_split() {
+        assert_eq!(part_count(29.0, MP4, 2, FRAME, 30.0), 1);
+        assert_eq!(part_count(600.0, "mpegts", 2, FRAME, 30.0), 1);
+        assert_eq!(part_count(600.0, MP4, 1, FRAME, 30.0), 1);
+        assert_eq!(part_count(f64::NAN, MP4, 2, FRAME, 30.0), 1);
+        assert!(part_count(600.0, "matroska,webm", 2, FRAME, 30.0) > 1);
+    }
+
+    #[test]
+    fn parts_are_two_per_decoder_at_least_and_fit_the_read_ahead() {
+        // a minute: four parts of 15 s
+        assert_eq!(part_count(60.0, MP4, 2, FRAME, 30.0), 4);
+        // but none under 10 s
+        assert_eq!(part_count(35.0, MP4, 2, FRAME, 30.0), 3);
+        // an hour: each part's read-ahead (48 MiB, 258 pictures) holds half of it
+        let count = part_count(3600.0, MP4, 2, FRAME, 30.0);
+        let frames_per_part = 3600.0 * 30.0 / count as f64;
+        assert!(frames_per_part <= 2.0 * read_ahead_frames(2, FRAME) as f64);
+        assert!(frames_per_part > read_ahead_frames(2, FRAME) as f64);
+        // fewer pictures a second (frames skipped): longer parts
+        assert!(part_count(3600.0, MP4, 2, FRAME, 16.0) < count);
+    }
+
+    #[test]
+    fn parts_start_at_keyframes_and_leave_out_close_ones() {
+        assert_eq!(split_targets(60.0, 4), vec![15.0, 30.0, 45.0]);
+        let parts = parts_at(&[11.27, 28.73, 28.73, 31.0, 41.53]);
+        let starts: Vec<f64> = parts.iter().map(|part| part.start).collect();
+        assert_eq!(starts, vec![0.0, 11.27, 28.73, 41.53]);
+        assert_eq!(parts[0].end, Some(11.27));
+        assert_eq!(parts[2].end, Some(41.53));
+        assert_eq!(parts[3].end, None);
+        // no keyframe found (or only the first): one part
+        assert_eq!(parts_at(&[]), vec![Part::WHOLE]);
+        assert_eq!(parts_at(&[0.0]), vec![Part::WHOLE]);
+    }
+}
