@@ -5,9 +5,12 @@
 //! and x265's default) they come one at a time, between two frames that are decoded, so a
 //! cut is still placed within one frame of where it is, while about half of the decoding,
 //! scaling and measuring is saved. A stream whose skippable frames come several in a row
-//! (B-frames without a pyramid) would lose that precision, and one with none gains nothing:
-//! both are decoded whole. A few seconds at the start tell which (see
-//! [`vidsight_media::MediaTools::decode_sample`]).
+//! (B-frames without a pyramid) would lose that precision and is decoded whole. A stream
+//! with none loses nothing either way.
+//!
+//! The analysis starts decoding as if frames can be skipped and decides from what the
+//! decoder made of the first seconds (the frames it output, against the packets ffprobe
+//! listed): in the rare case they cannot, it starts again, decoding every frame.
 use vidsight_media::DecodeSample;
 
 /// The decision, and what it means for the frames the analysis will see.
@@ -28,13 +31,11 @@ impl DecodePlan {
 
 /// Seconds of the start of a video sampled to decide.
 pub const SAMPLE_SECONDS: f64 = 4.0;
-/// Skipping is not worth a change of pace under this saving.
-const MAX_KEPT_SHARE: f64 = 0.85;
 /// Too few frames to tell.
 const MIN_DECODED: usize = 8;
 
 /// Chooses from what the sample decode saw: skip when at most one frame in a row was left
-/// out and enough were left out to matter.
+/// out.
 pub fn plan(sample: &DecodeSample) -> DecodePlan {
     let decoded = sorted(&sample.decoded);
     if decoded.len() < MIN_DECODED {
@@ -64,11 +65,10 @@ pub fn plan(sample: &DecodeSample) -> DecodePlan {
         }
         most_in_a_row = most_in_a_row.max(between);
     }
-    let kept_share = decoded.len() as f64 / packets.len() as f64;
-    if most_in_a_row <= 1 && kept_share <= MAX_KEPT_SHARE {
+    if most_in_a_row <= 1 {
         DecodePlan {
             skip_nonref: true,
-            kept_share,
+            kept_share: decoded.len() as f64 / packets.len() as f64,
         }
     } else {
         DecodePlan::FULL
@@ -115,11 +115,16 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_without_skippable_frames_is_decoded_whole() {
-        assert_eq!(plan(&sample(frames(0..120), 120)), DecodePlan::FULL);
-        // a few skippable frames are not worth it
+    fn a_stream_without_skippable_frames_loses_nothing() {
+        // skipping nothing is harmless: no need to start again
+        let none = plan(&sample(frames(0..120), 120));
+        assert!(none.skip_nonref && none.kept_share == 1.0, "{none:?}");
         let mostly: Vec<u32> = (0..120).filter(|i| i % 10 != 5).collect();
-        assert_eq!(plan(&sample(frames(mostly), 120)), DecodePlan::FULL);
+        let few = plan(&sample(frames(mostly), 120));
+        assert!(
+            few.skip_nonref && (few.kept_share - 0.9).abs() < 0.02,
+            "{few:?}"
+        );
     }
 
     #[test]

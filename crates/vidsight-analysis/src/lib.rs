@@ -69,6 +69,19 @@ pub struct AnalysisOutput {
     pub storyboard: Vec<Image>,
     /// Frames decoded.
     pub frames: u64,
+    /// How they were decoded.
+    pub decoding: Decoding,
+}
+
+/// How a video was decoded (see [`decode`] and [`source`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decoding {
+    /// Non-reference frames were skipped.
+    pub skipped_nonref: bool,
+    /// Share of the stream's frames decoded.
+    pub kept_share: f64,
+    /// Processes that decoded parts of the video side by side (1: one process).
+    pub parts: usize,
 }
 
 /// The analyzed frame size: the display size (rotation and pixel aspect applied), at most
@@ -114,80 +127,73 @@ async fn run_pass(
     let (width, height) = analysis_frame_size(media, settings.frame_width);
     let frame_bytes = frames::yuv420_len(width as usize, height as usize);
     let decoders = decoder_count(settings);
-    let (plan, parts) = tokio::join!(
-        choose_decoding(tools, path, media, settings),
-        choose_parts(tools, path, media, decoders, frame_bytes)
-    );
+    // decoding starts as if non-reference frames can be skipped, and the start of the
+    // stream tells whether they can (see `decode`)
+    let sampled = settings.skip_nonref_frames && media.duration >= 2.0 * decode::SAMPLE_SECONDS;
+    let (parts, packets) = lay_out(tools, path, media, sampled, decoders, frame_bytes).await;
     let split = parts.len() > 1;
     let has_audio = media.audio_codec.is_some();
     let audio_filters = format!(
         "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
         settings.silence_noise_db, settings.silence_min_seconds
     );
-    let part_command = {
-        let tools = tools.clone();
-        let input = vidsight_media::input_url(path);
-        let audio_filters = audio_filters.clone();
-        let skip_nonref = plan.skip_nonref;
+    let start = |skip_nonref: bool| -> Result<source::FrameSource> {
+        let (part_tools, input) = (tools.clone(), vidsight_media::input_url(path));
+        // one process: the sound is measured there too; in parts, by its own process
+        let inline_audio = (has_audio && !split).then(|| audio_filters.clone());
         // side by side, each process decodes on one thread
         let threads = split.then_some(1);
-        Box::new(move |part: &source::Part| {
-            let mut command = tools.decoder_command(skip_nonref, threads);
-            if part.start > 0.0 {
-                // lands on the part's keyframe; frames before it (a seek may bring some) are
-                // trimmed below
-                command.args(["-ss", &format!("{:.6}", part.start), "-noaccurate_seek"]);
-            }
-            command.arg("-i").arg(&input);
-            // times in the part's own clock from here; half a millisecond of slack for
-            // timestamps printed to the microsecond
-            let trim = match part.end {
-                Some(end) => format!("trim=start=-0.0005:end={:.6},", end - part.start - 0.0005),
-                None if part.start > 0.0 => "trim=start=-0.0005,".to_owned(),
-                None => String::new(),
-            };
-            // showinfo reports each frame's timestamp, and measures the whole picture it is
-            // given: it gets a 2×2 corner (crop only moves pointers), the pictures go out
-            // untouched
-            command
-                .arg("-filter_complex")
-                .arg(format!(
-                    "[0:v:0]{trim}scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
-                     [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
-                ))
-                .args(["-map", "[frames]", "-fps_mode", "passthrough"])
-                .args(["-f", "rawvideo", "pipe:1"]);
-            if has_audio && !split {
-                command.args(["-map", "0:a:0", "-af", &audio_filters]);
-                command.args(["-f", "null", "-"]);
+        let command = Box::new(move |part: &source::Part| {
+            let mut command = decode_command(
+                &part_tools,
+                &input,
+                part,
+                (width, height),
+                skip_nonref,
+                threads,
+            );
+            if let Some(filters) = &inline_audio {
+                command.args(["-map", "0:a:0", "-af", filters, "-f", "null", "-"]);
             }
             command
-        }) as source::PartCommand
+        }) as source::PartCommand;
+        let audio = (has_audio && split).then(|| {
+            let mut command = tools.ffmpeg_command();
+            command
+                .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
+                .args(["-protocol_whitelist", "file", "-vn", "-i"])
+                .arg(vidsight_media::input_url(path))
+                .args(["-map", "0:a:0", "-af", &audio_filters, "-f", "null", "-"]);
+            command
+        });
+        source::FrameSource::start(
+            parts.clone(),
+            command,
+            audio,
+            decoders,
+            frame_bytes,
+            source::read_ahead_frames(decoders, frame_bytes),
+            if media.fps > 0.0 { media.fps } else { 25.0 },
+        )
     };
-    // in parts, the sound is measured by its own process over the whole file
-    let audio = (has_audio && split).then(|| {
-        let mut command = tools.ffmpeg_command();
-        command
-            .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
-            .args(["-protocol_whitelist", "file", "-vn", "-i"])
-            .arg(vidsight_media::input_url(path))
-            .args(["-map", "0:a:0", "-af", &audio_filters, "-f", "null", "-"]);
-        command
-    });
-    let nominal_fps = if media.fps > 0.0 {
-        media.fps * plan.kept_share
+    let mut source = start(sampled)?;
+    let plan = if sampled {
+        let decoded = source.first_times(decode::SAMPLE_SECONDS).await;
+        let plan = decode::plan(&vidsight_media::DecodeSample { decoded, packets });
+        tracing::debug!(
+            skip_nonref = plan.skip_nonref,
+            kept_share = plan.kept_share,
+            "decoding chosen"
+        );
+        if !plan.skip_nonref {
+            // frames skipped several in a row: every frame, from the start
+            drop(source);
+            source = start(false)?;
+        }
+        plan
     } else {
-        25.0
+        decode::DecodePlan::FULL
     };
-    let mut source = source::FrameSource::start(
-        parts.clone(),
-        part_command,
-        audio,
-        decoders,
-        frame_bytes,
-        source::read_ahead_frames(decoders, frame_bytes),
-        nominal_fps,
-    )?;
     let duration = media.duration.max(0.001);
 
     // pictures arrive as YUV 4:2:0 (half the bytes of RGB, no conversion in ffmpeg's one
@@ -636,6 +642,11 @@ async fn run_pass(
         keyframes,
         storyboard: sheets,
         frames: total_frames,
+        decoding: Decoding {
+            skipped_nonref: plan.skip_nonref,
+            kept_share: plan.kept_share,
+            parts: parts.len(),
+        },
     })
 }
 
@@ -706,17 +717,56 @@ fn decoder_count(settings: &AnalyzerSettings) -> usize {
     }
 }
 
-/// Cuts a long video into parts at keyframes (see [`source`]); one part when it is short,
-/// in a container without a reliable index, or when the keyframes cannot be listed.
-async fn choose_parts(
+/// An ffmpeg that decodes `part` of `input`, scaled to `size`, as YUV 4:2:0 pictures on
+/// stdout and showinfo timestamps (on the part's own clock) on stderr.
+fn decode_command(
+    tools: &MediaTools,
+    input: &str,
+    part: &source::Part,
+    (width, height): (u32, u32),
+    skip_nonref: bool,
+    threads: Option<u32>,
+) -> tokio::process::Command {
+    let mut command = tools.decoder_command(skip_nonref, threads);
+    if part.start > 0.0 {
+        // lands on the part's keyframe; frames before it (a seek may bring some) are
+        // trimmed below
+        command.args(["-ss", &format!("{:.6}", part.start), "-noaccurate_seek"]);
+    }
+    command.arg("-i").arg(input);
+    // times in the part's own clock from here; half a millisecond of slack for timestamps
+    // printed to the microsecond
+    let trim = match part.end {
+        Some(end) => format!("trim=start=-0.0005:end={:.6},", end - part.start - 0.0005),
+        None if part.start > 0.0 => "trim=start=-0.0005,".to_owned(),
+        None => String::new(),
+    };
+    // showinfo reports each frame's timestamp, and measures the whole picture it is given:
+    // it gets a 2×2 corner (crop only moves pointers), the pictures go out untouched
+    command
+        .arg("-filter_complex")
+        .arg(format!(
+            "[0:v:0]{trim}scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
+             [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
+        ))
+        .args(["-map", "[frames]", "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "pipe:1"]);
+    command
+}
+
+/// Reads how the stream is laid out (one ffprobe run, nothing decoded): the parts a long
+/// video is cut into at keyframes (see [`source`]; one part when it is short, in a
+/// container without a reliable index, or when the listing fails), and, when `sampled`,
+/// the packet times of its first seconds.
+async fn lay_out(
     tools: &MediaTools,
     path: &Path,
     media: &MediaInfo,
+    sampled: bool,
     decoders: usize,
     frame_bytes: usize,
-) -> Vec<source::Part> {
-    // chosen while the start is sampled, as if every frame were decoded: parts short enough
-    // for the read-ahead either way
+) -> (Vec<source::Part>, Vec<f64>) {
+    // parts short enough for the read-ahead even when every frame is decoded
     let count = source::part_count(
         media.duration,
         &media.container,
@@ -724,50 +774,31 @@ async fn choose_parts(
         frame_bytes,
         media.fps,
     );
-    if count <= 1 {
-        return vec![source::Part::WHOLE];
+    if count <= 1 && !sampled {
+        return (vec![source::Part::WHOLE], Vec::new());
     }
-    let targets = source::split_targets(media.duration, count);
+    let targets = if count > 1 {
+        source::split_targets(media.duration, count)
+    } else {
+        Vec::new()
+    };
+    let seconds = if sampled { decode::SAMPLE_SECONDS } else { 0.0 };
     match tools
-        .keyframes_before(path, media.start_time, &targets)
+        .stream_layout(path, media.start_time, seconds, &targets)
         .await
     {
-        Ok(keyframes) => {
-            let parts = source::parts_at(&keyframes);
+        Ok(layout) => {
+            let parts = if count > 1 {
+                source::parts_at(&layout.keyframes)
+            } else {
+                vec![source::Part::WHOLE]
+            };
             tracing::debug!(parts = parts.len(), "decoding in parts");
-            parts
+            (parts, layout.packets)
         }
         Err(error) => {
-            tracing::debug!(%error, "listing keyframes failed; one decoding process");
-            vec![source::Part::WHOLE]
-        }
-    }
-}
-
-/// Samples the start of the video to choose how to decode it (see [`decode`]). Short
-/// videos, and any failure to sample, decode every frame.
-async fn choose_decoding(
-    tools: &MediaTools,
-    path: &Path,
-    media: &MediaInfo,
-    settings: &AnalyzerSettings,
-) -> decode::DecodePlan {
-    if !settings.skip_nonref_frames || media.duration < 2.0 * decode::SAMPLE_SECONDS {
-        return decode::DecodePlan::FULL;
-    }
-    match tools.decode_sample(path, decode::SAMPLE_SECONDS).await {
-        Ok(sample) => {
-            let plan = decode::plan(&sample);
-            tracing::debug!(
-                skip_nonref = plan.skip_nonref,
-                kept_share = plan.kept_share,
-                "decoding chosen"
-            );
-            plan
-        }
-        Err(error) => {
-            tracing::debug!(%error, "sampling the start failed; every frame is decoded");
-            decode::DecodePlan::FULL
+            tracing::debug!(%error, "listing the stream's packets failed; one process");
+            (vec![source::Part::WHOLE], Vec::new())
         }
     }
 }
@@ -881,14 +912,14 @@ mod tests {
         let clip = pyramid_clip(dir.path(), "normal");
         let tools = MediaTools::default();
         let media = tools.probe(&clip).await.unwrap();
-        let plan = choose_decoding(&tools, &clip, &media, &settings()).await;
+        let skipping = analyse_clip(&clip).await;
+        let plan = skipping.decoding;
         assert!(
-            plan.skip_nonref,
+            plan.skipped_nonref,
             "a B-pyramid stream is sampled as skippable: {plan:?}"
         );
         assert!(plan.kept_share < 0.7, "{plan:?}");
 
-        let skipping = analyse_clip(&clip).await;
         let mut every = settings();
         every.skip_nonref_frames = false;
         let whole = analyze(&tools, &clip, &media, &every, &|_| {})
@@ -963,7 +994,11 @@ mod tests {
         let media = tools.probe(&path).await.unwrap();
         let (width, height) = analysis_frame_size(&media, settings().frame_width);
         let frame_bytes = frames::yuv420_len(width as usize, height as usize);
-        let parts = choose_parts(&tools, &path, &media, 2, frame_bytes).await;
+        let (parts, packets) = lay_out(&tools, &path, &media, true, 2, frame_bytes).await;
+        assert!(
+            packets.len() >= 100,
+            "the first 4 s of packets: {packets:?}"
+        );
         assert!(parts.len() >= 3, "{parts:?}");
         for pair in parts.windows(2) {
             assert_eq!(pair[0].end, Some(pair[1].start), "{parts:?}");
@@ -976,6 +1011,9 @@ mod tests {
         let whole = analyze(&tools, &path, &media, &one, &|_| {}).await.unwrap();
         let split = analyze(&tools, &path, &media, &two, &|_| {}).await.unwrap();
 
+        assert_eq!(split.decoding.parts, parts.len());
+        assert_eq!(whole.decoding.parts, 1);
+        assert!(split.decoding.skipped_nonref && whole.decoding.skipped_nonref);
         assert_eq!(split.frames, whole.frames, "no frame lost or seen twice");
         let cuts = cut_times(&whole);
         assert_eq!(cuts.len(), 7, "{cuts:?}");
@@ -1006,21 +1044,28 @@ mod tests {
     async fn b_frames_without_a_pyramid_are_decoded_whole() {
         let dir = tempfile::tempdir().unwrap();
         let clip = pyramid_clip(dir.path(), "none");
-        let tools = MediaTools::default();
-        let media = tools.probe(&clip).await.unwrap();
-        let plan = choose_decoding(&tools, &clip, &media, &settings()).await;
-        assert_eq!(plan, decode::DecodePlan::FULL);
+        // decoding starts skipping, sees two frames in a row go missing, starts again
+        let output = analyse_clip(&clip).await;
+        assert!(!output.decoding.skipped_nonref, "{:?}", output.decoding);
+        assert_eq!(output.decoding.kept_share, 1.0);
+        assert_eq!(output.frames, 300, "every frame, once");
+        let cuts = cut_times(&output);
+        assert_eq!(cuts.len(), 3, "{cuts:?}");
+        for (expected, found) in [3.0, 6.0, 9.0].iter().zip(&cuts) {
+            assert!(
+                (expected - found).abs() <= 0.04 + 1e-3,
+                "{found} is not {expected}"
+            );
+        }
         // and short videos are not sampled at all
         let short = testing::lavfi_clip(
             dir.path(),
             "short.mp4",
             "testsrc2=size=160x120:rate=25:duration=3",
         );
-        let media = tools.probe(&short).await.unwrap();
-        assert_eq!(
-            choose_decoding(&tools, &short, &media, &settings()).await,
-            decode::DecodePlan::FULL
-        );
+        let output = analyse_clip(&short).await;
+        assert!(!output.decoding.skipped_nonref);
+        assert_eq!(output.frames, 75);
     }
 
     #[tokio::test]

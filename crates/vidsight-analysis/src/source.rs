@@ -160,6 +160,8 @@ struct Running {
     reader: JoinHandle<std::io::Result<()>>,
     times: mpsc::UnboundedReceiver<f64>,
     stderr: JoinHandle<Findings>,
+    /// Times taken from `times` ahead of their frames (see [`FrameSource::first_times`]).
+    peeked: VecDeque<f64>,
     /// The last frame's time, on the part's own clock.
     last: Option<f64>,
 }
@@ -228,6 +230,7 @@ impl FrameSource {
                 reader,
                 times,
                 stderr,
+                peeked: VecDeque::new(),
                 last: None,
             });
         }
@@ -242,7 +245,10 @@ impl FrameSource {
                 return Ok(None);
             };
             if let Some(frame) = current.frames.recv().await {
-                let time = next_frame_time(&mut current.times, current.last, self.fps).await;
+                let time = match current.peeked.pop_front() {
+                    Some(time) => time,
+                    None => next_frame_time(&mut current.times, current.last, self.fps).await,
+                };
                 current.last = Some(time);
                 return Ok(Some((frame, current.part.start + time)));
             }
@@ -250,6 +256,33 @@ impl FrameSource {
             self.finish_part(done).await?;
             self.launch()?;
         }
+    }
+
+    /// The times of the first frames decoded, up to `seconds` into the video, without
+    /// taking the frames: what the decoder makes of the start of the stream. Stops early
+    /// when the part ends, or when the read-ahead could not hold more (the decoder would
+    /// wait for the reader).
+    pub async fn first_times(&mut self, seconds: f64) -> Vec<f64> {
+        let limit = self.read_ahead / 2;
+        let Some(first) = self.running.front_mut() else {
+            return Vec::new();
+        };
+        while first.peeked.len() < limit {
+            match first.times.recv().await {
+                Some(time) => {
+                    first.peeked.push_back(time);
+                    if first.part.start + time >= seconds {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        first
+            .peeked
+            .iter()
+            .map(|time| first.part.start + time)
+            .collect()
     }
 
     /// Hands a picture's buffer back for the next frames.

@@ -142,50 +142,24 @@ impl MediaTools {
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
 
-    /// Decodes the first `seconds` of the video stream with non-reference frames skipped
-    /// (`-skip_frame noref`), and lists, from the same read and without decoding, the
-    /// timestamps of every video packet. The analysis compares the two to learn how a stream
-    /// is built (B-frames that nothing refers to, how many in a row) before choosing how to
-    /// decode all of it. Cheap: a few seconds of reference frames, pictures never leave
-    /// ffmpeg.
-    pub async fn decode_sample(&self, path: &Path, seconds: f64) -> Result<DecodeSample> {
-        let mut command = self.decoder_command(true, None);
-        command
-            .args(["-t", &format!("{seconds:.3}"), "-i"])
-            .arg(input_url(path))
-            // showinfo on a 2×2 corner: the timestamps without measuring whole pictures
-            .args(["-map", "0:v:0", "-vf", "crop=2:2:0:0,showinfo=checksum=0"])
-            .args(["-f", "null", "-"])
-            .args(["-map", "0:v:0", "-c:v", "copy", "-f", "framecrc", "pipe:1"]);
-        let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
-        if !output.success {
-            return Err(tool_failed(
-                "the first seconds of the video could not be decoded".into(),
-                &output.stderr,
-            ));
-        }
-        Ok(DecodeSample {
-            decoded: parse_showinfo_times(&String::from_utf8_lossy(&output.stderr)),
-            packets: parse_framecrc_times(&String::from_utf8_lossy(&output.stdout)),
-        })
-    }
-
-    /// The video keyframes at or before each of `targets` (seconds from the start, as
-    /// ffmpeg counts them: the file's start time, `start_time`, is 0), found by seeking: a
-    /// few packets are read per target, nothing is decoded. Sorted, without repeats.
-    pub async fn keyframes_before(
+    /// How the video stream is laid out, read without decoding anything: the times of its
+    /// packets in the first `seconds`, and the keyframes at or before each of `targets`
+    /// (found by seeking: one packet read per target). Times are from the start as ffmpeg
+    /// counts them (the file's start time, `start_time`, is 0). One ffprobe run.
+    pub async fn stream_layout(
         &self,
         path: &Path,
         start_time: f64,
+        seconds: f64,
         targets: &[f64],
-    ) -> Result<Vec<f64>> {
-        if targets.is_empty() {
-            return Ok(Vec::new());
-        }
+    ) -> Result<StreamLayout> {
         // ffprobe seeks in the stream's own timeline
-        let intervals = targets
-            .iter()
-            .map(|target| format!("{:.6}%+#1", target + start_time))
+        let intervals = std::iter::once(format!("%+{seconds:.3}"))
+            .chain(
+                targets
+                    .iter()
+                    .map(|target| format!("{:.6}%+#1", target + start_time)),
+            )
             .collect::<Vec<_>>()
             .join(",");
         let json = self
@@ -201,7 +175,12 @@ impl MediaTools {
                 ],
             )
             .await?;
-        Ok(parse_keyframes(&json))
+        parse_stream_layout(&json, seconds).ok_or_else(|| {
+            Error::new(
+                ErrorCode::MediaToolFailed,
+                "ffprobe's packet listing could not be read",
+            )
+        })
     }
 
     async fn ffprobe_json(&self, path: &Path, args: &[&str]) -> Result<Vec<u8>> {
@@ -339,21 +318,27 @@ fn tool_failed(what: String, stderr: &[u8]) -> Error {
     )
 }
 
-/// What [`MediaTools::decode_sample`] saw: the times (seconds) of the frames decoded with
-/// non-reference frames skipped, and of every packet of the stream, in the order read.
+/// What the start of a stream showed: the times (seconds) of the frames decoded with
+/// non-reference frames skipped, and of every packet (from [`StreamLayout`]), in the order
+/// read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DecodeSample {
     pub decoded: Vec<f64>,
     pub packets: Vec<f64>,
 }
 
-/// What the keyframe listing printed: the file's start time and the keyframe packets read.
-struct KeyframeReport {
-    start: f64,
-    keyframes: Vec<f64>,
+/// What [`MediaTools::stream_layout`] read: packet times (seconds from the start) in the
+/// first seconds of the stream, in the order read, and keyframes found by seeking, sorted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamLayout {
+    pub packets: Vec<f64>,
+    pub keyframes: Vec<f64>,
 }
 
-fn parse_keyframe_report(json: &[u8]) -> Option<KeyframeReport> {
+/// Reads ffprobe's JSON listing of packets and format. Packets up to a second past
+/// `seconds` belong to the start; keyframes past that are what the seeks found (a keyframe
+/// found that early is a packet of the start anyway).
+pub fn parse_stream_layout(json: &[u8], seconds: f64) -> Option<StreamLayout> {
     #[derive(serde::Deserialize)]
     struct Report {
         #[serde(default)]
@@ -376,40 +361,28 @@ fn parse_keyframe_report(json: &[u8]) -> Option<KeyframeReport> {
         .and_then(|time| time.parse::<f64>().ok())
         .filter(|time| time.is_finite())
         .unwrap_or(0.0);
-    let keyframes = report
-        .packets
-        .into_iter()
-        .filter(|packet| {
-            packet
-                .flags
-                .as_deref()
-                .is_some_and(|flags| flags.starts_with('K'))
-        })
-        .filter_map(|packet| packet.pts_time?.parse::<f64>().ok())
-        .filter(|time| time.is_finite())
-        .collect();
-    Some(KeyframeReport { start, keyframes })
-}
-
-/// Keyframe times from the start of the file (its start time subtracted), sorted, without
-/// repeats, from ffprobe's JSON listing of packets and format.
-pub fn parse_keyframes(json: &[u8]) -> Vec<f64> {
-    let Some(report) = parse_keyframe_report(json) else {
-        return Vec::new();
-    };
-    let mut times: Vec<f64> = report
-        .keyframes
-        .into_iter()
-        .map(|time| time - report.start)
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
-    times
-}
-
-/// `pts_time` of each frame showinfo reports.
-pub fn parse_showinfo_times(stderr: &str) -> Vec<f64> {
-    stderr.lines().filter_map(showinfo_frame_time).collect()
+    let mut layout = StreamLayout::default();
+    for packet in report.packets {
+        let Some(time) = packet.pts_time.and_then(|time| time.parse::<f64>().ok()) else {
+            continue;
+        };
+        let time = time - start;
+        if !time.is_finite() {
+            continue;
+        }
+        if time <= seconds + 1.0 {
+            layout.packets.push(time);
+        } else if packet
+            .flags
+            .as_deref()
+            .is_some_and(|flags| flags.starts_with('K'))
+        {
+            layout.keyframes.push(time);
+        }
+    }
+    layout.keyframes.sort_by(f64::total_cmp);
+    layout.keyframes.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+    Some(layout)
 }
 
 /// The time (seconds) of the frame a showinfo line reports, if it reports one (showinfo
@@ -447,38 +420,6 @@ pub fn showinfo_time_base(line: &str) -> Option<f64> {
         den.trim().parse::<f64>().ok()?,
     );
     (num > 0.0 && den > 0.0).then(|| num / den)
-}
-
-/// Packet times (seconds) from the framecrc muxer's output: a `#tb 0: N/D` header, then
-/// `stream, dts, pts, duration, size, crc` lines. Packets without a timestamp are left out.
-pub fn parse_framecrc_times(text: &str) -> Vec<f64> {
-    let mut time_base = None;
-    let mut times = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("#tb 0:") {
-            let mut parts = rest.trim().split('/');
-            if let (Some(Ok(num)), Some(Ok(den))) = (
-                parts.next().map(|n| n.trim().parse::<f64>()),
-                parts.next().map(|d| d.trim().parse::<f64>()),
-            ) {
-                if den > 0.0 {
-                    time_base = Some(num / den);
-                }
-            }
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() < 5 || fields[0] != "0" {
-            continue;
-        }
-        if let (Some(base), Ok(pts)) = (time_base, fields[2].parse::<i64>()) {
-            times.push(pts as f64 * base);
-        }
-    }
-    times
 }
 
 pub fn parse_tesseract_tsv(tsv: &str) -> Vec<(String, f64)> {
@@ -643,19 +584,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keyframe_listing_is_parsed_on_the_files_clock() {
+    fn stream_layout_is_read_on_the_files_clock() {
+        // start time 7 s: the first 4 s of packets (decode order), then what three seeks found
         let json = br#"{"packets": [
-            {"pts_time": "11.266667", "flags": "K_"},
-            {"pts_time": "9.000000", "flags": "K_"},
-            {"pts_time": "9.000000", "flags": "K_"},
-            {"pts_time": "10.033333", "flags": "__"},
-            {"flags": "K_"}
+            {"pts_time": "7.000000", "flags": "K_"},
+            {"pts_time": "7.100000", "flags": "__"},
+            {"pts_time": "7.033333", "flags": "__"},
+            {"flags": "__"},
+            {"pts_time": "18.266667", "flags": "K_"},
+            {"pts_time": "16.000000", "flags": "K_"},
+            {"pts_time": "16.000000", "flags": "K_"},
+            {"pts_time": "20.033333", "flags": "__"}
         ], "format": {"start_time": "7.000000"}}"#;
-        let keyframes = parse_keyframes(json);
-        assert_eq!(keyframes.len(), 2, "{keyframes:?}");
-        assert!((keyframes[0] - 2.0).abs() < 1e-9 && (keyframes[1] - 4.266667).abs() < 1e-9);
-        assert!(parse_keyframes(b"not json").is_empty());
-        assert_eq!(parse_keyframes(br#"{"packets": []}"#), Vec::<f64>::new());
+        let layout = parse_stream_layout(json, 4.0).unwrap();
+        assert_eq!(layout.packets.len(), 3);
+        assert!((layout.packets[1] - 0.1).abs() < 1e-9, "{layout:?}");
+        assert_eq!(layout.keyframes.len(), 2, "{layout:?}");
+        assert!((layout.keyframes[0] - 9.0).abs() < 1e-9);
+        assert!((layout.keyframes[1] - 11.266667).abs() < 1e-9);
+        assert!(parse_stream_layout(b"not json", 4.0).is_none());
+        assert_eq!(
+            parse_stream_layout(br#"{"packets": []}"#, 4.0),
+            Some(StreamLayout::default())
+        );
     }
 
     #[test]
@@ -675,23 +626,6 @@ mod tests {
             showinfo_frame_pts("[Parsed_showinfo_1 @ 0x55]   side data"),
             None
         );
-    }
-
-    #[test]
-    fn sample_decode_output_is_parsed() {
-        let stderr = "[Parsed_showinfo_1 @ 0x1] config in time_base: 1/15360, frame_rate: 30/1\n\
-            [Parsed_showinfo_1 @ 0x1] n:   0 pts:      0 pts_time:0       pos: 48 fmt:yuv420p\n\
-            [Parsed_showinfo_1 @ 0x1] n:   1 pts:    512 pts_time:0.0333333 pos: 9 fmt:yuv420p\n\
-            [Parsed_showinfo_1 @ 0x1]   side data - User Data Unregistered:\n";
-        assert_eq!(parse_showinfo_times(stderr), vec![0.0, 0.0333333]);
-        let framecrc = "#extradata 0:       46, 0x33fa0f96\n#tb 0: 1/15360\n#media_type 0: video\n\
-            0,      -1024,          0,      512,    32324, 0xe6086c0d\n\
-            0,       -512,       1536,      512,    13303, 0x4a5f06e7, F=0x0\n\
-            0,          0,        512,      512,    18475, 0x6487e461, F=0x0\n\
-            1,          0,        512,      512,    18475, 0x6487e461\n";
-        assert_eq!(parse_framecrc_times(framecrc), vec![0.0, 0.1, 1.0 / 30.0]);
-        // no time base: nothing can be said
-        assert!(parse_framecrc_times("0, 0, 0, 512, 1, 0x0\n").is_empty());
     }
 
     #[test]

@@ -498,6 +498,13 @@ impl Worker {
                 .await;
         reporter.abort();
         let mut output = output?;
+        tracing::debug!(
+            frames = output.frames,
+            skipped_nonref = output.decoding.skipped_nonref,
+            kept_share = output.decoding.kept_share,
+            parts = output.decoding.parts,
+            "video decoded"
+        );
 
         for keyframe in &output.keyframes {
             let key = keys::keyframe(video_id, analysis_id, &keyframe.name);
