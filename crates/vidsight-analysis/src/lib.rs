@@ -782,7 +782,13 @@ async fn lay_out(
     } else {
         Vec::new()
     };
-    let seconds = if sampled { decode::SAMPLE_SECONDS } else { 0.0 };
+    // a second more than the decoded frames are compared over: the listing stops by read
+    // order, and frames shown before the end may be stored after it
+    let seconds = if sampled {
+        decode::SAMPLE_SECONDS + 1.0
+    } else {
+        0.0
+    };
     match tools
         .stream_layout(path, media.start_time, seconds, &targets)
         .await
