@@ -141,8 +141,8 @@ async fn run_pass(
         let (part_tools, input) = (tools.clone(), vidsight_media::input_url(path));
         // one process: the sound is measured there too; in parts, by its own process
         let inline_audio = (has_audio && !split).then(|| audio_filters.clone());
-        // side by side, each process decodes on one thread
-        let threads = split.then_some(1);
+        // side by side, each process decodes on one thread (unless media.threads says)
+        let threads = split.then_some(tools.threads.max(1));
         let command = Box::new(move |part: &source::Part| {
             let mut command = decode_command(
                 &part_tools,
