@@ -463,11 +463,17 @@ fn print_summary(file: &std::path::Path, insights: &Insights, out: Option<&std::
         media.video_codec,
         audio
     );
+    let cuts = insights
+        .transitions
+        .iter()
+        .filter(|transition| transition.kind == vidsight_domain::insights::TransitionKind::Cut)
+        .count();
     let _ = writeln!(
         text,
-        "{} shots, {} cuts",
+        "{} shots, {} cuts, {} gradual transitions",
         insights.shots.len(),
-        insights.transitions.len()
+        cuts,
+        insights.transitions.len() - cuts
     );
     for shot in &insights.shots {
         let _ = writeln!(

@@ -141,7 +141,17 @@ async fn sigterm_lets_the_running_job_finish() {
         exit.success(),
         "the worker exits cleanly after draining: {exit:?}"
     );
-    let (_, video) = api.get_json(&format!("/api/v1/videos/{id}")).await;
+    // the API caches a video's metadata for up to a second (progress polling): a drained
+    // job that ended just now may still read as processing for that long; a dropped one
+    // would stay so (no other worker runs)
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let video = loop {
+        let (_, video) = api.get_json(&format!("/api/v1/videos/{id}")).await;
+        if video["status"] != "processing" || Instant::now() > deadline {
+            break video;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
         video["status"], "ready",
         "the in-flight job was drained, not dropped: {video}"
