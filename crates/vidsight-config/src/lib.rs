@@ -650,6 +650,13 @@ impl Config {
                 "must be in (0, 255]",
             ));
         }
+        if analysis.decoders > 64 {
+            return Err(invalid(
+                "analysis.decoders",
+                "VIDSIGHT_ANALYSIS__DECODERS",
+                "must be at most 64 (0 = one per CPU core)",
+            ));
+        }
         if !(16..=3840).contains(&analysis.frame_width) {
             return Err(invalid(
                 "analysis.frame_width",
@@ -893,6 +900,21 @@ mod tests {
             let config = load_jailed(jail, &overrides).unwrap();
             assert_eq!(config.roles, Roles::parse("worker").unwrap());
             assert_eq!(config.addr.port(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn too_many_decoders_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIDSIGHT_ANALYSIS__DECODERS", "1000");
+            let error = load_jailed(jail, &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("analysis.decoders"), "{error}");
+            assert!(error.contains("VIDSIGHT_ANALYSIS__DECODERS"), "{error}");
+            jail.set_env("VIDSIGHT_ANALYSIS__DECODERS", "64");
+            assert!(load_jailed(jail, &Overrides::default()).is_ok());
             Ok(())
         });
     }
