@@ -36,16 +36,23 @@ impl Thumb {
         // every second row and column of a large picture is plenty for an average; a small
         // one (the half-size measuring grid) gives every pixel, about as many
         let step = if width > 320 { 2 } else { 1 };
+        // the thumbnail column of each sampled pixel, worked out once per picture
+        let columns: Vec<usize> = (0..width)
+            .step_by(step)
+            .map(|x| x * THUMB_WIDTH / width)
+            .collect();
         for y in (0..height).step_by(step) {
-            let ty = y * THUMB_HEIGHT / height;
+            let row = y * THUMB_HEIGHT / height * THUMB_WIDTH;
+            let (sums, counts) = (
+                &mut sums[row..row + THUMB_WIDTH],
+                &mut counts[row..row + THUMB_WIDTH],
+            );
             let line = &rgb[y * width * 3..(y + 1) * width * 3];
-            for x in (0..width).step_by(step) {
-                let pixel = &line[x * 3..x * 3 + 3];
+            for (pixel, column) in line.chunks(3 * step).zip(&columns) {
                 let luma =
                     (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
-                let cell = ty * THUMB_WIDTH + x * THUMB_WIDTH / width;
-                sums[cell] += luma;
-                counts[cell] += 1;
+                sums[*column] += luma;
+                counts[*column] += 1;
             }
         }
         Thumb(

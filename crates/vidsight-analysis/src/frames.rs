@@ -24,40 +24,26 @@ impl HsvFrame {
         let step = step.max(1);
         let width = width.max(1);
         let rows = rgb.len() / 3 / width;
-        let pixels = rows.div_ceil(step) * width.div_ceil(step);
+        let columns = width.div_ceil(step);
+        let pixels = rows.div_ceil(step) * columns;
         self.hue.resize(pixels, 0);
         self.saturation.resize(pixels, 0);
         self.value.resize(pixels, 0);
-        let sampled = (0..rows).step_by(step).flat_map(|row| {
+        let reciprocal = reciprocals();
+        let sampled_rows = (0..rows).step_by(step).enumerate();
+        for (out_row, row) in sampled_rows {
             let line = &rgb[row * width * 3..(row + 1) * width * 3];
-            line.chunks_exact(3).step_by(step)
-        });
-        for (index, pixel) in sampled.enumerate() {
-            let (red, green, blue) = (pixel[0] as i32, pixel[1] as i32, pixel[2] as i32);
-            let max = red.max(green).max(blue);
-            let min = red.min(green).min(blue);
-            let delta = max - min;
-            let saturation = if max == 0 {
-                0
-            } else {
-                (255 * delta + max / 2) / max
-            };
-            let hue = if delta == 0 {
-                0
-            } else {
-                let degrees = if max == red {
-                    60 * (green - blue) / delta
-                } else if max == green {
-                    120 + 60 * (blue - red) / delta
-                } else {
-                    240 + 60 * (red - green) / delta
-                };
-                let degrees = if degrees < 0 { degrees + 360 } else { degrees };
-                degrees / 2
-            };
-            self.hue[index] = hue as u8;
-            self.saturation[index] = saturation as u8;
-            self.value[index] = max as u8;
+            let at = out_row * columns;
+            let hue = &mut self.hue[at..at + columns];
+            let saturation = &mut self.saturation[at..at + columns];
+            let value = &mut self.value[at..at + columns];
+            // the first pixel of every `step`-pixel run
+            for (index, pixel) in line.chunks(3 * step).enumerate() {
+                let (h, s, v) = hsv_pixel(pixel[0], pixel[1], pixel[2], reciprocal);
+                hue[index] = h;
+                saturation[index] = s;
+                value[index] = v;
+            }
         }
     }
 
@@ -69,9 +55,16 @@ impl HsvFrame {
             return 0.0;
         }
         fn channel(left: &[u8], right: &[u8]) -> u64 {
-            left.iter()
-                .zip(right)
-                .map(|(a, b)| (*a as i32 - *b as i32).unsigned_abs() as u64)
+            // u32 sums over runs short enough not to overflow (2¹⁶ · 255), which the
+            // compiler turns into vector code
+            left.chunks(1 << 16)
+                .zip(right.chunks(1 << 16))
+                .map(|(left, right)| {
+                    left.iter()
+                        .zip(right)
+                        .map(|(a, b)| a.abs_diff(*b) as u32)
+                        .sum::<u32>() as u64
+                })
                 .sum()
         }
         let total = channel(&self.hue, &other.hue)
@@ -85,6 +78,58 @@ impl HsvFrame {
     }
 }
 
+/// `⌈2³²/d⌉` for d in 1..=255 (0 for 0): `x / d` is `(x · r) >> 32` for every x below 2¹⁶
+/// (the error, under 2⁻¹⁶, never reaches the next integer when d < 2¹⁶), so the HSV
+/// conversion needs no division instruction and gives the same bytes as one.
+fn reciprocals() -> &'static [u64; 256] {
+    static TABLE: std::sync::OnceLock<[u64; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = [0u64; 256];
+        for (divisor, entry) in table.iter_mut().enumerate().skip(1) {
+            *entry = (1u64 << 32).div_ceil(divisor as u64);
+        }
+        table
+    })
+}
+
+/// OpenCV's 8-bit RGB→HSV of one pixel (H 0–179), with integer division (truncating toward
+/// zero) done by [`reciprocals`].
+#[inline]
+fn hsv_pixel(red: u8, green: u8, blue: u8, reciprocal: &[u64; 256]) -> (u8, u8, u8) {
+    let divide = |numerator: i32, divisor: i32| -> i32 {
+        // numerators stay within ±255·255 + 127 < 2¹⁶
+        let quotient = (numerator.unsigned_abs() as u64 * reciprocal[divisor as usize]) >> 32;
+        if numerator < 0 {
+            -(quotient as i32)
+        } else {
+            quotient as i32
+        }
+    };
+    let (red, green, blue) = (red as i32, green as i32, blue as i32);
+    let max = red.max(green).max(blue);
+    let min = red.min(green).min(blue);
+    let delta = max - min;
+    let saturation = if max == 0 {
+        0
+    } else {
+        divide(255 * delta + max / 2, max)
+    };
+    let hue = if delta == 0 {
+        0
+    } else {
+        let degrees = if max == red {
+            divide(60 * (green - blue), delta)
+        } else if max == green {
+            120 + divide(60 * (blue - red), delta)
+        } else {
+            240 + divide(60 * (red - green), delta)
+        };
+        let degrees = if degrees < 0 { degrees + 360 } else { degrees };
+        degrees / 2
+    };
+    (hue as u8, saturation as u8, max as u8)
+}
+
 /// The share of pixels whose luma (BT.601) is below `luma_threshold`, looking at every
 /// `step`-th pixel.
 pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
@@ -94,9 +139,9 @@ pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
     }
     let threshold = luma_threshold as u32;
     let sampled = pixels.div_ceil(step.max(1));
+    // the first pixel of every `step`-pixel run (a run at the end may be shorter)
     let dark = rgb
-        .chunks_exact(3)
-        .step_by(step.max(1))
+        .chunks(3 * step.max(1))
         .filter(|pixel| {
             let luma = (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
             luma < threshold
@@ -156,18 +201,14 @@ pub fn yuv420_to_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>)
 pub fn yuv420_to_half_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>) {
     let (half_width, half_height) = (width / 2, height / 2);
     let (luma, cb, cr) = planes(yuv, width, height);
-    out.clear();
-    out.reserve(half_width * half_height * 3);
-    for y in 0..half_height {
+    out.resize(half_width * half_height * 3, 0);
+    for (y, out_row) in out.chunks_exact_mut(half_width * 3).enumerate() {
         let row = &luma[2 * y * width..(2 * y + 1) * width];
         let cb_row = &cb[y * half_width..(y + 1) * half_width];
         let cr_row = &cr[y * half_width..(y + 1) * half_width];
-        for x in 0..half_width {
-            out.extend_from_slice(&ycbcr_to_rgb(
-                row[2 * x] as i32,
-                cb_row[x] as i32,
-                cr_row[x] as i32,
-            ));
+        let pixels = out_row.chunks_exact_mut(3).zip(row.chunks_exact(2));
+        for ((pixel, luma), (cb, cr)) in pixels.zip(cb_row.iter().zip(cr_row)) {
+            pixel.copy_from_slice(&ycbcr_to_rgb(luma[0] as i32, *cb as i32, *cr as i32));
         }
     }
 }
@@ -279,6 +320,46 @@ mod tests {
         frame.fill_from_rgb_sampled(&rgb, 4, 2);
         assert_eq!(frame.hue, vec![0, 120]);
         assert_eq!(frame.value, vec![255, 255]);
+    }
+
+    /// The conversion without division instructions gives the bytes integer division gives,
+    /// over every red and green value and a third of the blues.
+    #[test]
+    fn division_free_hsv_equals_dividing() {
+        fn dividing(red: i32, green: i32, blue: i32) -> (u8, u8, u8) {
+            let max = red.max(green).max(blue);
+            let delta = max - red.min(green).min(blue);
+            let saturation = if max == 0 {
+                0
+            } else {
+                (255 * delta + max / 2) / max
+            };
+            let hue = if delta == 0 {
+                0
+            } else {
+                let degrees = if max == red {
+                    60 * (green - blue) / delta
+                } else if max == green {
+                    120 + 60 * (blue - red) / delta
+                } else {
+                    240 + 60 * (red - green) / delta
+                };
+                (if degrees < 0 { degrees + 360 } else { degrees }) / 2
+            };
+            (hue as u8, saturation as u8, max as u8)
+        }
+        let table = reciprocals();
+        for red in 0..=255u8 {
+            for green in 0..=255u8 {
+                for blue in (0..=255u8).step_by(3) {
+                    assert_eq!(
+                        hsv_pixel(red, green, blue, table),
+                        dividing(red as i32, green as i32, blue as i32),
+                        "rgb {red},{green},{blue}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

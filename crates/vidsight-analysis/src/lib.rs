@@ -84,15 +84,25 @@ pub struct Decoding {
     pub parts: usize,
 }
 
-/// The analyzed frame size: the display size (rotation and pixel aspect applied), at most
-/// `max_width` wide, both sides even.
-pub fn analysis_frame_size(media: &MediaInfo, max_width: u32) -> (u32, u32) {
+/// The analyzed frame size: the display size (rotation and pixel aspect applied), its
+/// longer side at most `max_side` (a portrait video is measured on as many pixels as a
+/// landscape one), both sides even.
+pub fn analysis_frame_size(media: &MediaInfo, max_side: u32) -> (u32, u32) {
     let display_width = media.display_width.max(2);
     let display_height = media.display_height.max(2);
-    let width = display_width.min(max_width).max(2) & !1;
-    let height =
-        ((width as f64 * display_height as f64 / display_width as f64).round() as u32).max(2) & !1;
-    (width, height.max(2))
+    // the longer side is bounded, the shorter one follows the aspect ratio
+    let fit = |long: u32, short: u32| {
+        let long_side = long.min(max_side).max(2) & !1;
+        let short_side =
+            ((long_side as f64 * short as f64 / long as f64).round() as u32).max(2) & !1;
+        (long_side, short_side.max(2))
+    };
+    if display_height > display_width {
+        let (height, width) = fit(display_height, display_width);
+        (width, height)
+    } else {
+        fit(display_width, display_height)
+    }
 }
 
 /// Runs the analysis over a local file whose facts `media` were probed before.
@@ -130,7 +140,22 @@ async fn run_pass(
     // decoding starts as if non-reference frames can be skipped, and the start of the
     // stream tells whether they can (see `decode`)
     let sampled = settings.skip_nonref_frames && media.duration >= 2.0 * decode::SAMPLE_SECONDS;
-    let (parts, packets) = lay_out(tools, path, media, sampled, decoders, frame_bytes).await;
+    // parts short enough for the read-ahead even when every frame is decoded
+    let count = source::part_count(
+        media.duration,
+        &media.container,
+        decoders,
+        frame_bytes,
+        media.fps,
+    );
+    // a video decoded in parts waits for the keyframes they start at; one decoded whole
+    // starts at once, and its first packets are listed meanwhile
+    let (parts, mut packets) = if count > 1 {
+        let (parts, packets) = lay_out(tools, path, media, sampled, count).await;
+        (parts, Some(packets))
+    } else {
+        (vec![source::Part::WHOLE], None)
+    };
     let split = parts.len() > 1;
     let has_audio = media.audio_codec.is_some();
     let audio_filters = format!(
@@ -178,7 +203,15 @@ async fn run_pass(
     };
     let mut source = start(sampled)?;
     let plan = if sampled {
-        let decoded = source.first_times(decode::SAMPLE_SECONDS).await;
+        let (decoded, packets) = match packets.take() {
+            Some(packets) => (source.first_times(decode::SAMPLE_SECONDS).await, packets),
+            None => {
+                let layout = lay_out(tools, path, media, sampled, count);
+                let (decoded, (_, packets)) =
+                    tokio::join!(source.first_times(decode::SAMPLE_SECONDS), layout);
+                (decoded, packets)
+            }
+        };
         let plan = decode::plan(&vidsight_media::DecodeSample { decoded, packets });
         tracing::debug!(
             skip_nonref = plan.skip_nonref,
@@ -754,7 +787,7 @@ fn decode_command(
     command
 }
 
-/// Reads how the stream is laid out (one ffprobe run, nothing decoded): the parts a long
+/// Reads how the stream is laid out (one ffprobe run, nothing decoded): the `count` parts a long
 /// video is cut into at keyframes (see [`source`]; one part when it is short, in a
 /// container without a reliable index, or when the listing fails), and, when `sampled`,
 /// the packet times of its first seconds.
@@ -763,17 +796,8 @@ async fn lay_out(
     path: &Path,
     media: &MediaInfo,
     sampled: bool,
-    decoders: usize,
-    frame_bytes: usize,
+    count: usize,
 ) -> (Vec<source::Part>, Vec<f64>) {
-    // parts short enough for the read-ahead even when every frame is decoded
-    let count = source::part_count(
-        media.duration,
-        &media.container,
-        decoders,
-        frame_bytes,
-        media.fps,
-    );
     if count <= 1 && !sampled {
         return (vec![source::Part::WHOLE], Vec::new());
     }
@@ -1000,7 +1024,8 @@ mod tests {
         let media = tools.probe(&path).await.unwrap();
         let (width, height) = analysis_frame_size(&media, settings().frame_width);
         let frame_bytes = frames::yuv420_len(width as usize, height as usize);
-        let (parts, packets) = lay_out(&tools, &path, &media, true, 2, frame_bytes).await;
+        let count = source::part_count(media.duration, &media.container, 2, frame_bytes, media.fps);
+        let (parts, packets) = lay_out(&tools, &path, &media, true, count).await;
         assert!(
             packets.len() >= 100,
             "the first 4 s of packets: {packets:?}"
@@ -1169,5 +1194,12 @@ mod tests {
             ..MediaInfo::default()
         };
         assert_eq!(analysis_frame_size(&small, 480), (174, 142));
+        // a phone video held upright: its height is bounded, not its width
+        let portrait = MediaInfo {
+            display_width: 1080,
+            display_height: 1920,
+            ..MediaInfo::default()
+        };
+        assert_eq!(analysis_frame_size(&portrait, 480), (270, 480));
     }
 }

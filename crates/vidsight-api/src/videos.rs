@@ -469,7 +469,7 @@ pub async fn get_insights_csv(
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyframeSize {
-    /// The analysis frame size (`analysis.frame_width`, 480 by default).
+    /// The analysis frame size (`analysis.frame_width` on the longer side, 480 by default).
     #[default]
     Large,
     /// The thumbnail, 160 pixels wide (`shots[].thumbnail`).

@@ -246,11 +246,24 @@ impl MediaTools {
     /// upload rather than failing later.
     pub async fn validate_upload(&self, path: &Path) -> Result<MediaInfo> {
         let info = self.probe(path).await?;
-        self.decode_check(path, &["-frames:v", "1"]).await?;
-        if info.duration > 1.0 {
-            self.tail_check(path).await?;
-        }
+        self.check_readable(path, &info).await?;
         Ok(info)
+    }
+
+    /// The checks of [`validate_upload`](Self::validate_upload) after the probe: the first
+    /// video frame decodes and (past a second) the last second's packets read. The two run
+    /// side by side; the first one's error wins when both fail.
+    pub async fn check_readable(&self, path: &Path, info: &MediaInfo) -> Result<()> {
+        let first_frame = self.decode_check(path, &["-frames:v", "1"]);
+        let tail = async {
+            if info.duration > 1.0 {
+                self.tail_check(path).await
+            } else {
+                Ok(())
+            }
+        };
+        let (first_frame, tail) = tokio::join!(first_frame, tail);
+        first_frame.and(tail)
     }
 
     /// Reads (without decoding) the packets of the last second: a file whose data stops

@@ -373,10 +373,13 @@ async fn analyze(
 ) -> anyhow::Result<std::process::ExitCode> {
     let tools = app::media_tools(config);
     let settings = &config.analysis;
-    let media = match tools.validate_upload(file).await {
+    // the checks an upload gets (the first frame decodes, the end reads) run while the
+    // analysis starts; a failed check stops the analysis and is what the user is told
+    let media = match tools.probe(file).await {
         Ok(media) => media,
         Err(error) => return Ok(refuse(file, &error)),
     };
+    let checks = tools.check_readable(file, &media);
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(1000),
         if std::io::stderr().is_terminal() {
@@ -394,7 +397,15 @@ async fn analyze(
     );
     let progress_bar = bar.clone();
     let report = move |fraction: f64| progress_bar.set_position((fraction * 1000.0) as u64);
-    let output = vidsight_analysis::analyze(&tools, file, &media, settings, &report).await;
+    let analysis = vidsight_analysis::analyze(&tools, file, &media, settings, &report);
+    tokio::pin!(checks, analysis);
+    let output = tokio::select! {
+        checked = &mut checks => match checked {
+            Ok(()) => analysis.as_mut().await,
+            Err(error) => Err(error),
+        },
+        output = &mut analysis => checks.as_mut().await.and(output),
+    };
     bar.finish_and_clear();
     let mut output = match output {
         Ok(output) => output,
