@@ -34,12 +34,34 @@ pub const SAMPLE_SECONDS: f64 = 4.0;
 /// Too few frames to tell.
 const MIN_DECODED: usize = 8;
 
+/// Seconds after which a stream already seen skipping frames in runs starts again with
+/// every frame, without waiting for the whole sample.
+pub const EARLY_SECONDS: f64 = 1.0;
+
 /// Chooses from what the sample decode saw: skip when at most one frame in a row was left
 /// out.
 pub fn plan(sample: &DecodeSample) -> DecodePlan {
+    match skipped_in_a_row(sample) {
+        Some((most, kept_share)) if most <= 1 => DecodePlan {
+            skip_nonref: true,
+            kept_share,
+        },
+        _ => DecodePlan::FULL,
+    }
+}
+
+/// True when the frames decoded so far already left several out in a row: the start of a
+/// sample is enough to give up skipping (the rest cannot undo it), not to keep it.
+pub fn runs_seen(sample: &DecodeSample) -> bool {
+    skipped_in_a_row(sample).is_some_and(|(most, _)| most > 1)
+}
+
+/// The most packets between two decoded frames and the share of packets decoded, over the
+/// sampled stretch; None when there is too little to tell or the times do not line up.
+fn skipped_in_a_row(sample: &DecodeSample) -> Option<(usize, f64)> {
     let decoded = sorted(&sample.decoded);
     if decoded.len() < MIN_DECODED {
-        return DecodePlan::FULL;
+        return None;
     }
     let (first, last) = (decoded[0], decoded[decoded.len() - 1]);
     // half a millisecond: timestamps from two printouts of the same time base
@@ -50,7 +72,7 @@ pub fn plan(sample: &DecodeSample) -> DecodePlan {
         .collect();
     if packets.len() < decoded.len() {
         // timestamps that do not line up (a stream without usable packet times)
-        return DecodePlan::FULL;
+        return None;
     }
     let mut most_in_a_row = 0usize;
     let mut position = 0usize;
@@ -65,14 +87,7 @@ pub fn plan(sample: &DecodeSample) -> DecodePlan {
         }
         most_in_a_row = most_in_a_row.max(between);
     }
-    if most_in_a_row <= 1 {
-        DecodePlan {
-            skip_nonref: true,
-            kept_share: decoded.len() as f64 / packets.len() as f64,
-        }
-    } else {
-        DecodePlan::FULL
-    }
+    Some((most_in_a_row, decoded.len() as f64 / packets.len() as f64))
 }
 
 fn sorted(times: &[f64]) -> Vec<f64> {
@@ -125,6 +140,19 @@ mod tests {
             few.skip_nonref && (few.kept_share - 0.9).abs() < 0.02,
             "{few:?}"
         );
+    }
+
+    #[test]
+    fn runs_in_the_first_frames_are_enough_to_give_up_skipping() {
+        assert!(runs_seen(&sample(frames((0..30).step_by(3)), 30)));
+        // a pyramid's start, too few frames, or no packet times: wait for the whole sample
+        assert!(!runs_seen(&sample(frames((0..30).step_by(2)), 30)));
+        assert!(!runs_seen(&sample(frames([0, 3, 6]), 9)));
+        let none = DecodeSample {
+            decoded: frames((0..30).step_by(3)),
+            packets: Vec::new(),
+        };
+        assert!(!runs_seen(&none));
     }
 
     #[test]

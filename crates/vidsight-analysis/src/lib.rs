@@ -203,16 +203,25 @@ async fn run_pass(
     };
     let mut source = start(sampled)?;
     let plan = if sampled {
-        let (decoded, packets) = match packets.take() {
-            Some(packets) => (source.first_times(decode::SAMPLE_SECONDS).await, packets),
+        // the first second, with the packet listing when it ran alongside
+        let (early, packets) = match packets.take() {
+            Some(packets) => (source.first_times(decode::EARLY_SECONDS).await, packets),
             None => {
                 let layout = lay_out(tools, path, media, sampled, count);
-                let (decoded, (_, packets)) =
-                    tokio::join!(source.first_times(decode::SAMPLE_SECONDS), layout);
-                (decoded, packets)
+                let (early, (_, packets)) =
+                    tokio::join!(source.first_times(decode::EARLY_SECONDS), layout);
+                (early, packets)
             }
         };
-        let plan = decode::plan(&vidsight_media::DecodeSample { decoded, packets });
+        let mut sample = vidsight_media::DecodeSample {
+            decoded: early,
+            packets,
+        };
+        // frames already left out in runs: no need to wait for the rest of the sample
+        if !decode::runs_seen(&sample) {
+            sample.decoded = source.first_times(decode::SAMPLE_SECONDS).await;
+        }
+        let plan = decode::plan(&sample);
         tracing::debug!(
             skip_nonref = plan.skip_nonref,
             kept_share = plan.kept_share,

@@ -23,9 +23,9 @@ use tokio::task::JoinHandle;
 use vidsight_domain::{Error, ErrorCode, Result};
 
 /// Videos shorter than this are decoded by one process.
-pub const MIN_SPLIT_SECONDS: f64 = 30.0;
+pub const MIN_SPLIT_SECONDS: f64 = 20.0;
 /// A part shorter than this costs more to start (a process, a seek) than it saves.
-pub const MIN_PART_SECONDS: f64 = 10.0;
+pub const MIN_PART_SECONDS: f64 = 6.0;
 /// Pictures decoded ahead of the reader, all parts together.
 pub const READ_AHEAD_BYTES: usize = 96 << 20;
 /// Containers whose index makes a seek land exactly on the keyframe asked for.
@@ -458,7 +458,7 @@ mod tests {
 
     #[test]
     fn short_videos_other_containers_and_one_decoder_are_not_split() {
-        assert_eq!(part_count(29.0, MP4, 2, FRAME, 30.0), 1);
+        assert_eq!(part_count(19.0, MP4, 2, FRAME, 30.0), 1);
         assert_eq!(part_count(600.0, "mpegts", 2, FRAME, 30.0), 1);
         assert_eq!(part_count(600.0, MP4, 1, FRAME, 30.0), 1);
         assert_eq!(part_count(f64::NAN, MP4, 2, FRAME, 30.0), 1);
@@ -469,8 +469,8 @@ mod tests {
     fn parts_are_two_per_decoder_at_least_and_fit_the_read_ahead() {
         // a minute: four parts of 15 s
         assert_eq!(part_count(60.0, MP4, 2, FRAME, 30.0), 4);
-        // but none under 10 s
-        assert_eq!(part_count(35.0, MP4, 2, FRAME, 30.0), 3);
+        // but none under 6 s
+        assert_eq!(part_count(21.0, MP4, 2, FRAME, 30.0), 3);
         // an hour: each part's read-ahead (48 MiB, 258 pictures) holds half of it
         let count = part_count(3600.0, MP4, 2, FRAME, 30.0);
         let frames_per_part = 3600.0 * 30.0 / count as f64;
