@@ -139,7 +139,10 @@ async fn run_pass(
     let decoders = decoder_count(settings);
     // decoding starts as if non-reference frames can be skipped, and the start of the
     // stream tells whether they can (see `decode`)
-    let sampled = settings.skip_nonref_frames && media.duration >= 2.0 * decode::SAMPLE_SECONDS;
+    // (a stream that reorders no frames has no B-frames to skip: decoded whole, no sample)
+    let sampled = settings.skip_nonref_frames
+        && media.reorder_delay != Some(0)
+        && media.duration >= 2.0 * decode::SAMPLE_SECONDS;
     // parts short enough for the read-ahead even when every frame is decoded
     let count = source::part_count(
         media.duration,
@@ -1106,6 +1109,17 @@ mod tests {
         let output = analyse_clip(&short).await;
         assert!(!output.decoding.skipped_nonref);
         assert_eq!(output.frames, 75);
+        // nor are streams without B-frames (x264's ultrafast has none): nothing to skip
+        let flat = testing::lavfi_clip(
+            dir.path(),
+            "no-b-frames.mp4",
+            "testsrc2=size=160x120:rate=25:duration=10",
+        );
+        let media = MediaTools::default().probe(&flat).await.unwrap();
+        assert_eq!(media.reorder_delay, Some(0));
+        let output = analyse_clip(&flat).await;
+        assert!(!output.decoding.skipped_nonref);
+        assert_eq!(output.frames, 250);
     }
 
     #[tokio::test]

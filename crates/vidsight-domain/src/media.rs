@@ -27,6 +27,10 @@ pub struct MediaInfo {
     /// Number of video frames when the container says.
     pub frame_count: Option<u64>,
     pub video_codec: String,
+    /// Frames a decoder holds back to put B-frames in order (ffprobe's `has_b_frames`):
+    /// 0 when the video has none. Absent from facts read before it was recorded.
+    #[serde(default)]
+    pub reorder_delay: Option<u32>,
     pub audio_codec: Option<String>,
     pub audio_channels: Option<u32>,
     pub audio_sample_rate: Option<u32>,

@@ -251,19 +251,27 @@ impl MediaTools {
     }
 
     /// The checks of [`validate_upload`](Self::validate_upload) after the probe: the first
-    /// video frame decodes and (past a second) the last second's packets read. The two run
-    /// side by side; the first one's error wins when both fail.
+    /// video frame decodes and (past a second) the last second's packets read. Both run in
+    /// one ffmpeg (starting one costs about as much as either check); when that fails, they
+    /// run again one by one to tell which and say it in their own words.
     pub async fn check_readable(&self, path: &Path, info: &MediaInfo) -> Result<()> {
-        let first_frame = self.decode_check(path, &["-frames:v", "1"]);
-        let tail = async {
-            if info.duration > 1.0 {
-                self.tail_check(path).await
-            } else {
-                Ok(())
-            }
-        };
-        let (first_frame, tail) = tokio::join!(first_frame, tail);
-        first_frame.and(tail)
+        if info.duration <= 1.0 {
+            return self.decode_check(path, &["-frames:v", "1"]).await;
+        }
+        let mut both = self.ffmpeg_command();
+        both.args(["-hide_banner", "-nostdin", "-v", "error", "-xerror"])
+            .args(["-protocol_whitelist", "file", "-i"])
+            .arg(input_url(path))
+            .args(["-sseof", "-1", "-i"])
+            .arg(input_url(path))
+            .args(["-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"])
+            .args(["-map", "1:v:0", "-c", "copy", "-f", "null", "-"]);
+        let output = process::run(both, self.probe_timeout, "ffmpeg").await?;
+        if output.success && !reports_partial_data(&output.stderr) {
+            return Ok(());
+        }
+        self.decode_check(path, &["-frames:v", "1"]).await?;
+        self.tail_check(path).await
     }
 
     /// Reads (without decoding) the packets of the last second: a file whose data stops
@@ -283,8 +291,7 @@ impl MediaTools {
             .arg(input_url(path))
             .args(["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]);
         let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
-        let stderr = String::from_utf8_lossy(&output.stderr).to_ascii_lowercase();
-        if !output.success || stderr.contains("partial file") || stderr.contains("invalid nal") {
+        if !output.success || reports_partial_data(&output.stderr) {
             return Err(Error::new(
                 ErrorCode::TruncatedMedia,
                 "the end of the video cannot be read: the file is truncated or damaged (was the upload cut short?)",
@@ -396,6 +403,12 @@ pub fn parse_stream_layout(json: &[u8], seconds: f64) -> Option<StreamLayout> {
     layout.keyframes.sort_by(f64::total_cmp);
     layout.keyframes.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
     Some(layout)
+}
+
+/// Whether a demuxer's messages say the data stops before the file's index says it does.
+fn reports_partial_data(stderr: &[u8]) -> bool {
+    let stderr = String::from_utf8_lossy(stderr).to_ascii_lowercase();
+    stderr.contains("partial file") || stderr.contains("invalid nal")
 }
 
 /// The time (seconds) of the frame a showinfo line reports, if it reports one (showinfo

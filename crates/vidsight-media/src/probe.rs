@@ -60,6 +60,7 @@ struct RawStream {
     r_frame_rate: Option<String>,
     avg_frame_rate: Option<String>,
     nb_frames: Option<String>,
+    has_b_frames: Option<u32>,
     bit_rate: Option<String>,
     duration: Option<String>,
     channels: Option<u32>,
@@ -241,6 +242,7 @@ impl ProbeReport {
             variable_frame_rate,
             frame_count: number(&video.nb_frames),
             video_codec: video.codec_name.clone().unwrap_or_else(|| "unknown".into()),
+            reorder_delay: video.has_b_frames,
             audio_codec: audio.and_then(|stream| stream.codec_name.clone()),
             audio_channels: audio.and_then(|stream| stream.channels),
             audio_sample_rate: audio.and_then(|stream| number(&stream.sample_rate)),
@@ -283,7 +285,7 @@ mod tests {
         let info = report(
             r#"{"streams":[{"index":0,"codec_type":"video","codec_name":"h264","width":1280,"height":544,
             "sample_aspect_ratio":"1:1","display_aspect_ratio":"40:17","r_frame_rate":"24/1","avg_frame_rate":"24/1",
-            "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}],
+            "has_b_frames":0,"side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}],
             "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"10.0","bit_rate":"1000"}}"#,
         )
         .unwrap();
@@ -291,6 +293,7 @@ mod tests {
         assert_eq!((info.display_width, info.display_height), (544, 1280));
         assert_eq!(info.display_aspect, "17:40");
         assert!(!info.variable_frame_rate);
+        assert_eq!(info.reorder_delay, Some(0));
     }
 
     #[test]
@@ -307,6 +310,8 @@ mod tests {
         assert!(info.variable_frame_rate);
         assert_eq!(info.audio_codec.as_deref(), Some("aac"));
         assert_eq!(info.audio_sample_rate, Some(48000));
+        // not said: unknown, not none
+        assert_eq!(info.reorder_delay, None);
     }
 
     #[test]
