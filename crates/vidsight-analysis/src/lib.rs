@@ -138,8 +138,8 @@ async fn run_pass(
     let frame_bytes = frames::yuv420_len(width as usize, height as usize);
     let decoders = decoder_count(settings);
     // decoding starts as if non-reference frames can be skipped, and the start of the
-    // stream tells whether they can (see `decode`)
-    // (a stream that reorders no frames has no B-frames to skip: decoded whole, no sample)
+    // stream tells whether they can (see `decode`); a stream that reorders no frames has no
+    // B-frames to skip and is decoded whole, unsampled
     let sampled = settings.skip_nonref_frames
         && media.reorder_delay != Some(0)
         && media.duration >= 2.0 * decode::SAMPLE_SECONDS;
@@ -799,8 +799,8 @@ fn decode_command(
     command
 }
 
-/// Reads how the stream is laid out (one ffprobe run, nothing decoded): the `count` parts a long
-/// video is cut into at keyframes (see [`source`]; one part when it is short, in a
+/// Reads how the stream is laid out (one ffprobe run, nothing decoded): the `count` parts
+/// a long video is cut into at keyframes (see [`source`]; one part when it is short, in a
 /// container without a reliable index, or when the listing fails), and, when `sampled`,
 /// the packet times of its first seconds.
 async fn lay_out(
