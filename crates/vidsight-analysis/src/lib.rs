@@ -114,7 +114,18 @@ pub async fn analyze(
     settings: &AnalyzerSettings,
     progress: &(dyn Fn(f64) + Send + Sync),
 ) -> Result<AnalysisOutput> {
-    let work = run_pass(tools, path, media, settings, progress);
+    let work = async {
+        match run_pass(tools, path, media, settings, progress, true).await? {
+            Pass::Done(output) => Ok(*output),
+            Pass::SeamsBroken => {
+                tracing::warn!("the parts of the video did not meet; decoding it in one process");
+                match run_pass(tools, path, media, settings, progress, false).await? {
+                    Pass::Done(output) => Ok(*output),
+                    Pass::SeamsBroken => Err(Error::internal("one process has no seams")),
+                }
+            }
+        }
+    };
     match tokio::time::timeout(tools.analysis_timeout, work).await {
         Ok(result) => result,
         Err(_) => Err(Error::new(
@@ -127,13 +138,21 @@ pub async fn analyze(
     }
 }
 
+/// How a pass ended: with the analysis, or, for a video decoded in parts, having found that
+/// the parts do not meet (the pass is then run again in one process).
+enum Pass {
+    Done(Box<AnalysisOutput>),
+    SeamsBroken,
+}
+
 async fn run_pass(
     tools: &MediaTools,
     path: &Path,
     media: &MediaInfo,
     settings: &AnalyzerSettings,
     progress: &(dyn Fn(f64) + Send + Sync),
-) -> Result<AnalysisOutput> {
+    may_split: bool,
+) -> Result<Pass> {
     let (width, height) = analysis_frame_size(media, settings.frame_width);
     let frame_bytes = frames::yuv420_len(width as usize, height as usize);
     let decoders = decoder_count(settings);
@@ -144,13 +163,17 @@ async fn run_pass(
         && media.reorder_delay != Some(0)
         && media.duration >= 2.0 * decode::SAMPLE_SECONDS;
     // parts short enough for the read-ahead even when every frame is decoded
-    let count = source::part_count(
-        media.duration,
-        &media.container,
-        decoders,
-        frame_bytes,
-        media.fps,
-    );
+    let count = if may_split {
+        source::part_count(
+            media.duration,
+            &media.container,
+            decoders,
+            frame_bytes,
+            media.fps,
+        )
+    } else {
+        1
+    };
     // a video decoded in parts waits for the keyframes they start at; one decoded whole
     // starts at once, and its first packets are listed meanwhile
     let (parts, mut packets) = if count > 1 {
@@ -171,11 +194,12 @@ async fn run_pass(
         let inline_audio = (has_audio && !split).then(|| audio_filters.clone());
         // side by side, each process decodes on one thread (unless media.threads says)
         let threads = split.then_some(tools.threads.max(1));
+        let start_time = media.start_time;
         let command = Box::new(move |part: &source::Part| {
             let mut command = decode_command(
                 &part_tools,
                 &input,
-                part,
+                (part, start_time),
                 (width, height),
                 skip_nonref,
                 threads,
@@ -306,7 +330,13 @@ async fn run_pass(
         }
         Ok(())
     };
-    while let Some((yuv, time)) = source.next().await? {
+    loop {
+        let (yuv, time) = match source.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) if source.seams_broken() => return Ok(Pass::SeamsBroken),
+            Err(error) => return Err(error),
+        };
         frames::yuv420_to_half_rgb(&yuv, width as usize, height as usize, &mut rgb);
         current.fill_from_rgb_sampled(&rgb, grid_width, step);
         let score = if frame_index > 0 {
@@ -657,7 +687,7 @@ async fn run_pass(
     })
     .await;
 
-    Ok(AnalysisOutput {
+    Ok(Pass::Done(Box::new(AnalysisOutput {
         insights: Insights {
             schema: SCHEMA_V1.to_owned(),
             media: media.clone(),
@@ -692,7 +722,7 @@ async fn run_pass(
             kept_share: plan.kept_share,
             parts: parts.len(),
         },
-    })
+    })))
 }
 
 type ShotDetails = (Vec<(String, f64)>, Option<Thumb>);
@@ -767,23 +797,34 @@ fn decoder_count(settings: &AnalyzerSettings) -> usize {
 fn decode_command(
     tools: &MediaTools,
     input: &str,
-    part: &source::Part,
+    (part, start_time): (&source::Part, f64),
     (width, height): (u32, u32),
     skip_nonref: bool,
     threads: Option<u32>,
 ) -> tokio::process::Command {
     let mut command = tools.decoder_command(skip_nonref, threads);
-    if part.start > 0.0 {
-        // lands on the part's keyframe; frames before it (a seek may bring some) are
-        // trimmed below
-        command.args(["-ss", &format!("{:.6}", part.start), "-noaccurate_seek"]);
+    let seek = part.start - part.lead;
+    let clock = if part.lead > 0.0 {
+        // seeking near a time, not onto a keyframe: the stream's own timestamps
+        // (`-copyts`), put on the part's clock below, whatever ffmpeg would shift them by
+        // (it counts from the video's first frame when it does not seek, from the file's
+        // start when it does)
+        command.arg("-copyts");
+        format!("setpts=PTS-round({:.6}/TB),", start_time + part.start)
+    } else {
+        String::new()
+    };
+    if seek > 0.0 {
+        // lands on the part's keyframe, or `lead` before it; frames before it (a seek may
+        // bring some) are trimmed below
+        command.args(["-ss", &format!("{seek:.6}"), "-noaccurate_seek"]);
     }
     command.arg("-i").arg(input);
     // times in the part's own clock from here; half a millisecond of slack for timestamps
     // printed to the microsecond
     let trim = match part.end {
         Some(end) => format!("trim=start=-0.0005:end={:.6},", end - part.start - 0.0005),
-        None if part.start > 0.0 => "trim=start=-0.0005,".to_owned(),
+        None if part.start > 0.0 || part.lead > 0.0 => "trim=start=-0.0005,".to_owned(),
         None => String::new(),
     };
     // showinfo reports each frame's timestamp, and measures the whole picture it is given:
@@ -791,7 +832,7 @@ fn decode_command(
     command
         .arg("-filter_complex")
         .arg(format!(
-            "[0:v:0]{trim}scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
+            "[0:v:0]{clock}{trim}scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
              [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
         ))
         .args(["-map", "[frames]", "-fps_mode", "passthrough"])
@@ -813,6 +854,7 @@ async fn lay_out(
     if count <= 1 && !sampled {
         return (vec![source::Part::WHOLE], Vec::new());
     }
+    let seeking = source::seeking(&media.container);
     let targets = if count > 1 {
         source::split_targets(media.duration, count)
     } else {
@@ -825,13 +867,15 @@ async fn lay_out(
     } else {
         0.0
     };
+    let exact = seeking != source::Seeking::Near;
     match tools
-        .stream_layout(path, media.start_time, seconds, &targets)
+        .stream_layout(path, media.start_time, seconds, &targets, exact)
         .await
     {
         Ok(layout) => {
             let parts = if count > 1 {
-                source::parts_at(&layout.keyframes)
+                let lead = if exact { 0.0 } else { source::NEAR_SEEK_LEAD };
+                source::parts_at(&layout.keyframes, lead)
             } else {
                 vec![source::Part::WHOLE]
             };
@@ -991,8 +1035,19 @@ mod tests {
 
     #[tokio::test]
     async fn decoding_in_parts_finds_what_one_process_finds() {
+        parts_match_one_process("long.mp4").await;
+    }
+
+    /// MPEG-TS has no index: each part seeks a second early, decodes from the keyframe it
+    /// finds and trims to its start, on the stream's own timestamps (1.4 s in).
+    #[tokio::test]
+    async fn an_mpeg_ts_is_decoded_in_parts_too() {
+        parts_match_one_process("long.ts").await;
+    }
+
+    async fn parts_match_one_process(name: &str) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("long.mp4");
+        let path = dir.path().join(name);
         // 40 s: eight 5-second shots (cuts every 5 s, some at the parts' seams), a keyframe
         // at least every 2 s, B-pyramids (frames are skipped too), sound with a silent gap
         let sources = [
@@ -1067,16 +1122,30 @@ mod tests {
             );
         }
         let (a, b) = (&whole.insights, &split.insights);
-        assert_eq!(cut_times(&split), cuts);
+        // the same times, to the microsecond (a start time printed to six decimals may
+        // round the last one the other way)
+        let same = |x: f64, y: f64| (x - y).abs() < 2e-6;
+        let split_cuts = cut_times(&split);
+        assert_eq!(split_cuts.len(), cuts.len());
+        assert!(
+            cuts.iter().zip(&split_cuts).all(|(x, y)| same(*x, *y)),
+            "{cuts:?} {split_cuts:?}"
+        );
         assert_eq!(a.transitions.len(), b.transitions.len());
         assert_eq!(a.shots.len(), b.shots.len());
         for (x, y) in a.shots.iter().zip(&b.shots) {
-            assert!((x.start - y.start).abs() < 1e-3 && (x.end - y.end).abs() < 1e-3);
+            assert!(same(x.start, y.start) && same(x.end, y.end), "{x:?} {y:?}");
             assert_eq!(x.keyframe, y.keyframe);
             assert_eq!(x.motion, y.motion);
         }
         assert_eq!(whole.keyframes.len(), split.keyframes.len());
-        assert_eq!(a.storyboard, b.storyboard);
+        let (x, y) = (
+            a.storyboard.as_ref().unwrap(),
+            b.storyboard.as_ref().unwrap(),
+        );
+        assert_eq!(x.times.len(), y.times.len());
+        assert!(x.times.iter().zip(&y.times).all(|(x, y)| same(*x, *y)));
+        assert_eq!(x.sheets, y.sheets);
         // the sound, measured by its own process: the same silence and loudness
         assert_eq!(a.silence.len(), 1, "{:?}", a.silence);
         assert_eq!(a.silence, b.silence);

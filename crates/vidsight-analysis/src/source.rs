@@ -9,10 +9,15 @@
 //! one `decoders` places before it has been read. Each part's frame times are put back on
 //! the file's clock; the sound is measured by one more process over the whole file.
 //!
-//! A part starts exactly at a keyframe (`-ss` lands on it, no frame before it is needed)
-//! and ends before the next part's first frame (`trim`); frames before its start that a
-//! seek may bring (open-GOP leading pictures) are trimmed too, so no frame is seen twice or
-//! lost at a seam.
+//! A part starts exactly at a keyframe and ends before the next part's first frame
+//! (`trim`). In a container with an index (MP4, Matroska) `-ss` lands on that keyframe; in
+//! one without (MPEG-TS, where ffmpeg seeks by searching timestamps and lands near the time
+//! asked, on any packet) the part seeks [`Part::lead`] seconds earlier, the decoder waits
+//! for a keyframe (the pictures before it have nothing to refer to), and everything shown
+//! before the part's start is trimmed. Frames before its start that a seek may bring
+//! (open-GOP leading pictures) are trimmed too, so no frame is seen twice or lost at a
+//! seam. Should parts still not meet (a stream whose timestamps jump), the analysis is
+//! told ([`SEAM_SLACK_SECONDS`]) and starts again in one process.
 use crate::logparse::{parse_line, LogEvent};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -30,6 +35,36 @@ pub const MIN_PART_SECONDS: f64 = 6.0;
 pub const READ_AHEAD_BYTES: usize = 96 << 20;
 /// Containers whose index makes a seek land exactly on the keyframe asked for.
 const SEEKABLE: [&str; 2] = ["mov", "matroska"];
+/// Containers ffmpeg seeks in by searching timestamps: near the time asked, not exactly.
+const SEEKABLE_NEAR: [&str; 1] = ["mpegts"];
+/// Seconds before its keyframe a part in a [`SEEKABLE_NEAR`] container seeks to: more than
+/// the search misses by (a fraction of a second) and than a frame's decoding delay.
+pub const NEAR_SEEK_LEAD: f64 = 1.0;
+/// How far a part's first frame may come after its start, or its last before its end,
+/// before the parts are taken not to meet.
+pub const SEAM_SLACK_SECONDS: f64 = 2.0;
+
+/// How a container is seeked in, by its name as ffprobe gives it (`mov,mp4,…`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seeking {
+    /// An index: `-ss` lands on the keyframe.
+    Exact,
+    /// A timestamp search: near the time asked.
+    Near,
+    /// Not worth splitting (no reliable way to land on a keyframe).
+    None,
+}
+
+pub fn seeking(container: &str) -> Seeking {
+    let names = || container.split(',').map(str::trim);
+    if names().any(|name| SEEKABLE.contains(&name)) {
+        Seeking::Exact
+    } else if names().any(|name| SEEKABLE_NEAR.contains(&name)) {
+        Seeking::Near
+    } else {
+        Seeking::None
+    }
+}
 
 /// One stretch of the video, in seconds from its start: from a keyframe to the next part's
 /// (`None`: to the end).
@@ -37,12 +72,16 @@ const SEEKABLE: [&str; 2] = ["mov", "matroska"];
 pub struct Part {
     pub start: f64,
     pub end: Option<f64>,
+    /// Seconds before `start` its process seeks to (0: the seek lands on `start`, or
+    /// there is none); what it decodes before `start` is trimmed.
+    pub lead: f64,
 }
 
 impl Part {
     pub const WHOLE: Part = Part {
         start: 0.0,
         end: None,
+        lead: 0.0,
     };
 }
 
@@ -57,9 +96,7 @@ pub fn part_count(
     frame_bytes: usize,
     decoded_fps: f64,
 ) -> usize {
-    let seekable = container
-        .split(',')
-        .any(|name| SEEKABLE.contains(&name.trim()));
+    let seekable = seeking(container) != Seeking::None;
     if decoders <= 1 || !seekable || duration.is_nan() || duration < MIN_SPLIT_SECONDS {
         return 1;
     }
@@ -83,8 +120,9 @@ pub fn split_targets(duration: f64, count: usize) -> Vec<f64> {
 
 /// Parts starting at the video's start and at each keyframe found, keyframes closer than
 /// [`MIN_PART_SECONDS`] / 2 to the previous start (a sparse index maps two targets to one
-/// keyframe, or to one just after the start) left out.
-pub fn parts_at(keyframes: &[f64]) -> Vec<Part> {
+/// keyframe, or to one just after the start) left out. Each part's process seeks `lead`
+/// seconds before its start.
+pub fn parts_at(keyframes: &[f64], lead: f64) -> Vec<Part> {
     let mut starts = vec![0.0];
     for &keyframe in keyframes {
         if keyframe.is_finite() && keyframe - starts[starts.len() - 1] >= MIN_PART_SECONDS / 2.0 {
@@ -96,11 +134,13 @@ pub fn parts_at(keyframes: &[f64]) -> Vec<Part> {
         .map(|pair| Part {
             start: pair[0],
             end: Some(pair[1]),
+            lead,
         })
         .collect();
     parts.push(Part {
         start: starts[starts.len() - 1],
         end: None,
+        lead,
     });
     parts
 }
@@ -151,6 +191,8 @@ pub struct FrameSource {
     /// The process measuring the sound on its own, when the video is in parts.
     audio: Option<(Child, JoinHandle<Findings>)>,
     findings: Findings,
+    /// Set when two parts did not meet (see [`FrameSource::seams_broken`]).
+    seams_broken: bool,
 }
 
 struct Running {
@@ -198,6 +240,7 @@ impl FrameSource {
             pool: Arc::default(),
             audio,
             findings: Findings::default(),
+            seams_broken: false,
         };
         source.launch()?;
         Ok(source)
@@ -249,10 +292,24 @@ impl FrameSource {
                     Some(time) => time,
                     None => next_frame_time(&mut current.times, current.last, self.fps).await,
                 };
+                // in parts, each part's frames must start at its start and run forwards
+                // (trimmed to the part, a clock that jumps back shows as times that repeat)
+                let split = current.part != Part::WHOLE;
+                let late_start = current.last.is_none() && time > SEAM_SLACK_SECONDS;
+                let backwards = current.last.is_some_and(|last| time < last - 1e-3);
+                if split && (late_start || backwards) {
+                    return Err(self.seam_error());
+                }
                 current.last = Some(time);
                 return Ok(Some((frame, current.part.start + time)));
             }
             let done = self.running.pop_front().expect("a part is running");
+            if let Some(end) = done.part.end {
+                let reached = done.last.map(|last| done.part.start + last);
+                if reached.is_none_or(|reached| reached < end - SEAM_SLACK_SECONDS) {
+                    return Err(self.seam_error());
+                }
+            }
             self.finish_part(done).await?;
             self.launch()?;
         }
@@ -283,6 +340,21 @@ impl FrameSource {
             .iter()
             .map(|time| first.part.start + time)
             .collect()
+    }
+
+    /// True after [`FrameSource::next`] failed because a part's frames did not reach the
+    /// next part's start (or began well after its own): its timestamps are not what the
+    /// listing said. Decoding the video in one process avoids the seams.
+    pub fn seams_broken(&self) -> bool {
+        self.seams_broken
+    }
+
+    fn seam_error(&mut self) -> Error {
+        self.seams_broken = true;
+        Error::new(
+            ErrorCode::MediaToolFailed,
+            "the parts of the video decoded side by side did not meet",
+        )
     }
 
     /// Hands a picture's buffer back for the next frames.
@@ -459,8 +531,12 @@ mod tests {
     #[test]
     fn short_videos_other_containers_and_one_decoder_are_not_split() {
         assert_eq!(part_count(19.0, MP4, 2, FRAME, 30.0), 1);
-        assert_eq!(part_count(600.0, "mpegts", 2, FRAME, 30.0), 1);
+        assert_eq!(part_count(600.0, "avi", 2, FRAME, 30.0), 1);
         assert_eq!(part_count(600.0, MP4, 1, FRAME, 30.0), 1);
+        assert!(part_count(600.0, "mpegts", 2, FRAME, 30.0) > 1);
+        assert_eq!(seeking(MP4), Seeking::Exact);
+        assert_eq!(seeking("mpegts"), Seeking::Near);
+        assert_eq!(seeking("avi"), Seeking::None);
         assert_eq!(part_count(f64::NAN, MP4, 2, FRAME, 30.0), 1);
         assert!(part_count(600.0, "matroska,webm", 2, FRAME, 30.0) > 1);
     }
@@ -480,17 +556,87 @@ mod tests {
         assert!(part_count(3600.0, MP4, 2, FRAME, 16.0) < count);
     }
 
+    /// A part whose process makes `seconds` of 16×16 pictures at 10 a second, from `from`
+    /// on its own clock.
+    fn lavfi_part(seconds: f64, from: f64) -> Command {
+        let mut command = Command::new("ffmpeg");
+        command
+            .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "testsrc2=size=16x16:rate=10:duration={seconds},setpts=PTS+{from}/TB,\
+                 format=yuv420p,showinfo=checksum=0"
+            ))
+            .args(["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]);
+        command
+    }
+
+    async fn read_all(parts: Vec<Part>, command: PartCommand) -> (Result<usize>, bool) {
+        let mut source = FrameSource::start(parts, command, None, 2, 384, 64, 10.0).unwrap();
+        let mut frames = 0;
+        loop {
+            match source.next().await {
+                Ok(Some(_)) => frames += 1,
+                Ok(None) => return (Ok(frames), source.seams_broken()),
+                Err(error) => return (Err(error), source.seams_broken()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_that_do_not_meet_are_reported() {
+        let parts = vec![
+            Part {
+                start: 0.0,
+                end: Some(5.0),
+                lead: 0.0,
+            },
+            Part {
+                start: 5.0,
+                end: None,
+                lead: 0.0,
+            },
+        ];
+        // parts that tile: 50 + 30 frames
+        let tiled: PartCommand =
+            Box::new(|part: &Part| lavfi_part(if part.start == 0.0 { 5.0 } else { 3.0 }, 0.0));
+        let (frames, broken) = read_all(parts.clone(), tiled).await;
+        assert_eq!((frames.unwrap(), broken), (80, false));
+        // the first part stops 3 s short of the second's start
+        let short: PartCommand = Box::new(|_: &Part| lavfi_part(2.0, 0.0));
+        let (frames, broken) = read_all(parts.clone(), short).await;
+        assert!(frames.is_err() && broken);
+        // the second part's first frame comes 3 s after its start
+        let late: PartCommand = Box::new(|part: &Part| {
+            if part.start == 0.0 {
+                lavfi_part(5.0, 0.0)
+            } else {
+                lavfi_part(2.0, 3.0)
+            }
+        });
+        let (frames, broken) = read_all(parts.clone(), late).await;
+        assert!(frames.is_err() && broken);
+        // one process: no seams to check
+        let whole: PartCommand = Box::new(|_: &Part| lavfi_part(2.0, 3.0));
+        let (frames, broken) = read_all(vec![Part::WHOLE], whole).await;
+        assert_eq!((frames.unwrap(), broken), (20, false));
+    }
+
     #[test]
     fn parts_start_at_keyframes_and_leave_out_close_ones() {
         assert_eq!(split_targets(60.0, 4), vec![15.0, 30.0, 45.0]);
-        let parts = parts_at(&[11.27, 28.73, 28.73, 31.0, 41.53]);
+        let parts = parts_at(&[11.27, 28.73, 28.73, 31.0, 41.53], 0.0);
         let starts: Vec<f64> = parts.iter().map(|part| part.start).collect();
         assert_eq!(starts, vec![0.0, 11.27, 28.73, 41.53]);
         assert_eq!(parts[0].end, Some(11.27));
         assert_eq!(parts[2].end, Some(41.53));
         assert_eq!(parts[3].end, None);
         // no keyframe found (or only the first): one part
-        assert_eq!(parts_at(&[]), vec![Part::WHOLE]);
-        assert_eq!(parts_at(&[0.0]), vec![Part::WHOLE]);
+        assert_eq!(parts_at(&[], 0.0), vec![Part::WHOLE]);
+        assert_eq!(parts_at(&[0.0], 0.0), vec![Part::WHOLE]);
+        // without an index each process seeks a little earlier
+        let near = parts_at(&[11.27, 28.73], NEAR_SEEK_LEAD);
+        assert!(near.iter().all(|part| part.lead == NEAR_SEEK_LEAD));
+        assert_eq!(near[1].start, 11.27);
     }
 }

@@ -143,43 +143,63 @@ impl MediaTools {
     }
 
     /// How the video stream is laid out, read without decoding anything: the times of its
-    /// packets in the first `seconds`, and the keyframes at or before each of `targets`
-    /// (found by seeking: one packet read per target). Times are from the start as ffmpeg
-    /// counts them (the file's start time, `start_time`, is 0). One ffprobe run.
+    /// packets in the first `seconds`, and keyframes to start parts at near `targets`.
+    /// Times are from the start as ffmpeg counts them (the file's start time, `start_time`,
+    /// is 0). One ffprobe run.
+    ///
+    /// With `exact_seek` (a container with an index: MP4, Matroska) ffprobe seeks to each
+    /// target and lands on the keyframe at or before it: one packet says where. Without
+    /// (MPEG-TS, where a seek only lands near the time asked) every packet of the stream is
+    /// listed (it is read, not decoded: a fraction of a second a minute of 1080p) and the
+    /// first keyframe at or after each target taken; a stream whose timestamps jump (a
+    /// recording spliced, a clock reset) is an error, as seeking in it lands anywhere.
     pub async fn stream_layout(
         &self,
         path: &Path,
         start_time: f64,
         seconds: f64,
         targets: &[f64],
+        exact_seek: bool,
     ) -> Result<StreamLayout> {
-        // ffprobe seeks in the stream's own timeline
-        let intervals = std::iter::once(format!("%+{seconds:.3}"))
-            .chain(
-                targets
-                    .iter()
-                    .map(|target| format!("{:.6}%+#1", target + start_time)),
-            )
-            .collect::<Vec<_>>()
-            .join(",");
-        let json = self
-            .ffprobe_json(
-                path,
-                &[
-                    "-select_streams",
-                    "v:0",
-                    "-read_intervals",
-                    &intervals,
-                    "-show_entries",
-                    "format=start_time:packet=pts_time,flags",
-                ],
-            )
-            .await?;
-        parse_stream_layout(&json, seconds).ok_or_else(|| {
+        let mut args = vec!["-select_streams", "v:0"];
+        let intervals;
+        if exact_seek {
+            // ffprobe seeks in the stream's own timeline
+            intervals = std::iter::once(format!("%+{seconds:.3}"))
+                .chain(
+                    targets
+                        .iter()
+                        .map(|target| format!("{:.6}%+#1", target + start_time)),
+                )
+                .collect::<Vec<_>>()
+                .join(",");
+            args.extend(["-read_intervals", &intervals]);
+        }
+        args.extend(["-show_entries", "format=start_time:packet=pts_time,flags"]);
+        let json = self.ffprobe_json(path, &args).await?;
+        let unreadable = || {
             Error::new(
                 ErrorCode::MediaToolFailed,
                 "ffprobe's packet listing could not be read",
             )
+        };
+        if exact_seek {
+            return parse_stream_layout(&json, seconds).ok_or_else(unreadable);
+        }
+        let listing = parse_packet_listing(&json).ok_or_else(unreadable)?;
+        if let Some(at) = timestamp_jump(&listing) {
+            return Err(Error::new(
+                ErrorCode::MediaToolFailed,
+                format!("the stream's timestamps jump at packet {at}: it cannot be seeked in"),
+            ));
+        }
+        Ok(StreamLayout {
+            packets: listing
+                .iter()
+                .map(|(time, _)| *time)
+                .filter(|time| *time <= seconds + 1.0)
+                .collect(),
+            keyframes: first_keyframes_after(&sorted_keyframes(&listing), targets),
         })
     }
 
@@ -353,6 +373,91 @@ pub struct DecodeSample {
 pub struct StreamLayout {
     pub packets: Vec<f64>,
     pub keyframes: Vec<f64>,
+}
+
+/// How far (seconds) a packet's timestamp may fall behind the latest one before it (frames
+/// are stored out of display order, by well under this) in a stream taken to have a
+/// continuous clock.
+pub const MAX_TIMESTAMP_STEP_BACK: f64 = 2.0;
+/// And how far it may run ahead (a gap in the recording).
+pub const MAX_TIMESTAMP_STEP_AHEAD: f64 = 10.0;
+
+/// Every packet of a listing, in the order read: (seconds from the file's start, keyframe).
+fn parse_packet_listing(json: &[u8]) -> Option<Vec<(f64, bool)>> {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        #[serde(default)]
+        packets: Vec<Packet>,
+        format: Option<Format>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Packet {
+        pts_time: Option<String>,
+        flags: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Format {
+        start_time: Option<String>,
+    }
+    let report: Report = serde_json::from_slice(json).ok()?;
+    let start = report
+        .format
+        .and_then(|format| format.start_time)
+        .and_then(|time| time.parse::<f64>().ok())
+        .filter(|time| time.is_finite())
+        .unwrap_or(0.0);
+    Some(
+        report
+            .packets
+            .into_iter()
+            .filter_map(|packet| {
+                let time = packet.pts_time?.parse::<f64>().ok()? - start;
+                let key = packet.flags.is_some_and(|flags| flags.starts_with('K'));
+                time.is_finite().then_some((time, key))
+            })
+            .collect(),
+    )
+}
+
+/// The index of the first packet whose timestamp jumps back or ahead of the latest before
+/// it by more than [`MAX_TIMESTAMP_STEP_BACK`] / [`MAX_TIMESTAMP_STEP_AHEAD`], if any.
+fn timestamp_jump(listing: &[(f64, bool)]) -> Option<usize> {
+    let mut latest = f64::NEG_INFINITY;
+    for (index, (time, _)) in listing.iter().enumerate() {
+        let back = *time < latest - MAX_TIMESTAMP_STEP_BACK;
+        if latest.is_finite() && (back || *time > latest + MAX_TIMESTAMP_STEP_AHEAD) {
+            return Some(index);
+        }
+        latest = latest.max(*time);
+    }
+    None
+}
+
+fn sorted_keyframes(listing: &[(f64, bool)]) -> Vec<f64> {
+    let mut keyframes: Vec<f64> = listing
+        .iter()
+        .filter(|(_, key)| *key)
+        .map(|(time, _)| *time)
+        .collect();
+    keyframes.sort_by(f64::total_cmp);
+    keyframes
+}
+
+/// For each target, the first of `keyframes` (sorted) at or after it (none past the last),
+/// duplicates dropped.
+pub fn first_keyframes_after(keyframes: &[f64], targets: &[f64]) -> Vec<f64> {
+    let mut found: Vec<f64> = targets
+        .iter()
+        .filter_map(|target| {
+            keyframes
+                .iter()
+                .copied()
+                .find(|keyframe| *keyframe >= target - 1e-6)
+        })
+        .collect();
+    found.sort_by(f64::total_cmp);
+    found.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+    found
 }
 
 /// Reads ffprobe's JSON listing of packets and format. Packets up to a second past
@@ -633,6 +738,50 @@ mod tests {
             parse_stream_layout(br#"{"packets": []}"#, 4.0),
             Some(StreamLayout::default())
         );
+    }
+
+    #[test]
+    fn a_full_listing_is_read_on_the_files_clock_and_jumps_are_found() {
+        let json = br#"{"packets": [
+            {"pts_time": "1.400000", "flags": "K_"},
+            {"pts_time": "1.500000", "flags": "__"},
+            {"pts_time": "1.466667", "flags": "__"},
+            {"flags": "__"},
+            {"pts_time": "9.400000", "flags": "K_"}
+        ], "format": {"start_time": "1.400000"}}"#;
+        let listing = parse_packet_listing(json).unwrap();
+        assert_eq!(listing.len(), 4);
+        assert!((listing[3].0 - 8.0).abs() < 1e-9 && listing[3].1);
+        assert_eq!(sorted_keyframes(&listing).len(), 2);
+        assert_eq!(timestamp_jump(&listing), None);
+        // two recordings spliced: the clock starts again
+        let spliced = [
+            (0.0, true),
+            (0.04, false),
+            (4.96, false),
+            (0.0, true),
+            (0.04, false),
+        ];
+        assert_eq!(timestamp_jump(&spliced), Some(3));
+        // a gap of a minute
+        assert_eq!(timestamp_jump(&[(0.0, true), (60.0, true)]), Some(1));
+        assert!(parse_packet_listing(b"[").is_none());
+    }
+
+    #[test]
+    fn without_an_index_the_first_keyframe_after_each_target_is_taken() {
+        // what listing the seconds after 10, 20 and 30 found: seeks land before or after
+        let keyframes = [8.0, 12.5, 19.0, 22.0, 31.0];
+        assert_eq!(
+            first_keyframes_after(&keyframes, &[10.0, 20.0, 30.0]),
+            vec![12.5, 22.0, 31.0]
+        );
+        // two targets in one long group of pictures give one keyframe; none past the last
+        assert_eq!(
+            first_keyframes_after(&keyframes, &[20.0, 21.0, 40.0]),
+            vec![22.0]
+        );
+        assert_eq!(first_keyframes_after(&[], &[5.0]), Vec::<f64>::new());
     }
 
     #[test]
