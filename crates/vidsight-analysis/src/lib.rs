@@ -211,11 +211,22 @@ async fn run_pass(
         }) as source::PartCommand;
         let audio = (has_audio && split).then(|| {
             let mut command = tools.ffmpeg_command();
+            command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
+            // on the file's clock, like the parts: without `-copyts` an ffmpeg that reads
+            // only the sound counts from the sound's first sample
+            let filters = if parts.iter().any(|part| part.lead > 0.0) {
+                command.arg("-copyts");
+                format!(
+                    "asetpts=PTS-round({:.6}/TB),{audio_filters}",
+                    media.start_time
+                )
+            } else {
+                audio_filters.clone()
+            };
             command
-                .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
                 .args(["-protocol_whitelist", "file", "-vn", "-i"])
                 .arg(vidsight_media::input_url(path))
-                .args(["-map", "0:a:0", "-af", &audio_filters, "-f", "null", "-"]);
+                .args(["-map", "0:a:0", "-af", &filters, "-f", "null", "-"]);
             command
         });
         source::FrameSource::start(
@@ -1064,7 +1075,11 @@ mod tests {
             ));
         }
         graph.push_str("[v0][v1][v2][v3][v4][v5][v6][v7]concat=n=8:v=1:a=0,format=yuv420p[out]");
+        // the sound starts half a second after the pictures (the file's clock is the
+        // pictures', a process that reads only the sound must not count from it)
         testing::ffmpeg(&[
+            "-itsoffset",
+            "0.5",
             "-f",
             "lavfi",
             "-i",
@@ -1148,6 +1163,7 @@ mod tests {
         assert_eq!(x.sheets, y.sheets);
         // the sound, measured by its own process: the same silence and loudness
         assert_eq!(a.silence.len(), 1, "{:?}", a.silence);
+        assert!((a.silence[0].start - 12.5).abs() < 0.1, "{:?}", a.silence);
         assert_eq!(a.silence, b.silence);
         assert_eq!(a.loudness, b.loudness);
     }
