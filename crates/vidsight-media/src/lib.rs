@@ -147,11 +147,12 @@ impl MediaTools {
     /// Times are from the start as ffmpeg counts them (the file's start time, `start_time`,
     /// is 0). One ffprobe run.
     ///
+    /// The keyframe nearest each target is taken (parts of even length finish together).
     /// With `exact_seek` (a container with an index: MP4, Matroska) ffprobe seeks to each
-    /// target and lands on the keyframe at or before it: one packet says where. Without
-    /// (MPEG-TS, where a seek only lands near the time asked) every packet of the stream is
-    /// listed (it is read, not decoded: a fraction of a second a minute of 1080p) and the
-    /// first keyframe at or after each target taken; a stream whose timestamps jump (a
+    /// target, lands on the keyframe at or before it and lists the packets from there to
+    /// [`KEYFRAME_SEARCH_SECONDS`] past the target. Without (MPEG-TS, where a seek only
+    /// lands near the time asked) every packet of the stream is listed (it is read, not
+    /// decoded: a fraction of a second a minute of 1080p); a stream whose timestamps jump (a
     /// recording spliced, a clock reset) is an error, as seeking in it lands anywhere.
     pub async fn stream_layout(
         &self,
@@ -166,11 +167,12 @@ impl MediaTools {
         if exact_seek {
             // ffprobe seeks in the stream's own timeline
             intervals = std::iter::once(format!("%+{seconds:.3}"))
-                .chain(
-                    targets
-                        .iter()
-                        .map(|target| format!("{:.6}%+#1", target + start_time)),
-                )
+                .chain(targets.iter().map(|target| {
+                    // the end as a time, not a duration: ffprobe counts a duration from
+                    // the keyframe it landed on
+                    let at = target + start_time;
+                    format!("{at:.6}%{:.6}", at + KEYFRAME_SEARCH_SECONDS)
+                }))
                 .collect::<Vec<_>>()
                 .join(",");
             args.extend(["-read_intervals", &intervals]);
@@ -184,7 +186,9 @@ impl MediaTools {
             )
         };
         if exact_seek {
-            return parse_stream_layout(&json, seconds).ok_or_else(unreadable);
+            let mut layout = parse_stream_layout(&json, seconds).ok_or_else(unreadable)?;
+            layout.keyframes = nearest_keyframes(&layout.keyframes, targets);
+            return Ok(layout);
         }
         let listing = parse_packet_listing(&json).ok_or_else(unreadable)?;
         if let Some(at) = timestamp_jump(&listing) {
@@ -199,7 +203,7 @@ impl MediaTools {
                 .map(|(time, _)| *time)
                 .filter(|time| *time <= seconds + 1.0)
                 .collect(),
-            keyframes: first_keyframes_after(&sorted_keyframes(&listing), targets),
+            keyframes: nearest_keyframes(&sorted_keyframes(&listing), targets),
         })
     }
 
@@ -443,16 +447,19 @@ fn sorted_keyframes(listing: &[(f64, bool)]) -> Vec<f64> {
     keyframes
 }
 
-/// For each target, the first of `keyframes` (sorted) at or after it (none past the last),
+/// Seconds past each target the keyframes are looked for in a container with an index.
+pub const KEYFRAME_SEARCH_SECONDS: f64 = 5.0;
+
+/// For each target, the nearest of `keyframes` (sorted; the earlier of two as near),
 /// duplicates dropped.
-pub fn first_keyframes_after(keyframes: &[f64], targets: &[f64]) -> Vec<f64> {
+pub fn nearest_keyframes(keyframes: &[f64], targets: &[f64]) -> Vec<f64> {
     let mut found: Vec<f64> = targets
         .iter()
         .filter_map(|target| {
             keyframes
                 .iter()
                 .copied()
-                .find(|keyframe| *keyframe >= target - 1e-6)
+                .min_by(|a, b| (a - target).abs().total_cmp(&(b - target).abs()))
         })
         .collect();
     found.sort_by(f64::total_cmp);
@@ -461,8 +468,7 @@ pub fn first_keyframes_after(keyframes: &[f64], targets: &[f64]) -> Vec<f64> {
 }
 
 /// Reads ffprobe's JSON listing of packets and format. Packets up to a second past
-/// `seconds` belong to the start; keyframes past that are what the seeks found (a keyframe
-/// found that early is a packet of the start anyway).
+/// `seconds` belong to the start; every keyframe listed is kept, sorted.
 pub fn parse_stream_layout(json: &[u8], seconds: f64) -> Option<StreamLayout> {
     #[derive(serde::Deserialize)]
     struct Report {
@@ -497,7 +503,8 @@ pub fn parse_stream_layout(json: &[u8], seconds: f64) -> Option<StreamLayout> {
         }
         if time <= seconds + 1.0 {
             layout.packets.push(time);
-        } else if packet
+        }
+        if packet
             .flags
             .as_deref()
             .is_some_and(|flags| flags.starts_with('K'))
@@ -730,9 +737,10 @@ mod tests {
         let layout = parse_stream_layout(json, 4.0).unwrap();
         assert_eq!(layout.packets.len(), 3);
         assert!((layout.packets[1] - 0.1).abs() < 1e-9, "{layout:?}");
-        assert_eq!(layout.keyframes.len(), 2, "{layout:?}");
-        assert!((layout.keyframes[0] - 9.0).abs() < 1e-9);
-        assert!((layout.keyframes[1] - 11.266667).abs() < 1e-9);
+        assert_eq!(layout.keyframes.len(), 3, "{layout:?}");
+        assert_eq!(layout.keyframes[0], 0.0);
+        assert!((layout.keyframes[1] - 9.0).abs() < 1e-9);
+        assert!((layout.keyframes[2] - 11.266667).abs() < 1e-9);
         assert!(parse_stream_layout(b"not json", 4.0).is_none());
         assert_eq!(
             parse_stream_layout(br#"{"packets": []}"#, 4.0),
@@ -769,19 +777,18 @@ mod tests {
     }
 
     #[test]
-    fn without_an_index_the_first_keyframe_after_each_target_is_taken() {
-        // what listing the seconds after 10, 20 and 30 found: seeks land before or after
+    fn the_keyframe_nearest_each_target_is_taken() {
         let keyframes = [8.0, 12.5, 19.0, 22.0, 31.0];
         assert_eq!(
-            first_keyframes_after(&keyframes, &[10.0, 20.0, 30.0]),
-            vec![12.5, 22.0, 31.0]
+            nearest_keyframes(&keyframes, &[10.0, 20.0, 30.0]),
+            vec![8.0, 19.0, 31.0]
         );
-        // two targets in one long group of pictures give one keyframe; none past the last
+        // two targets nearest one keyframe give it once; past the last, the last
         assert_eq!(
-            first_keyframes_after(&keyframes, &[20.0, 21.0, 40.0]),
-            vec![22.0]
+            nearest_keyframes(&keyframes, &[21.0, 22.5, 40.0]),
+            vec![22.0, 31.0]
         );
-        assert_eq!(first_keyframes_after(&[], &[5.0]), Vec::<f64>::new());
+        assert_eq!(nearest_keyframes(&[], &[5.0]), Vec::<f64>::new());
     }
 
     #[test]
