@@ -56,6 +56,21 @@ pub fn runs_seen(sample: &DecodeSample) -> bool {
     skipped_in_a_row(sample).is_some_and(|(most, _)| most > 1)
 }
 
+/// Where the packets of a stream at a constant `fps` are, from the first frame decoded to
+/// `seconds` into the stream: what a listing would show.
+pub fn frame_grid(decoded: &[f64], fps: f64, seconds: f64) -> Vec<f64> {
+    let Some(first) = decoded
+        .iter()
+        .copied()
+        .filter(|t| t.is_finite())
+        .reduce(f64::min)
+    else {
+        return Vec::new();
+    };
+    let count = ((seconds + 1.0 - first).max(0.0) * fps).ceil() as usize;
+    (0..count).map(|index| first + index as f64 / fps).collect()
+}
+
 /// The most packets between two decoded frames and the share of packets decoded, over the
 /// sampled stretch; None when there is too little to tell or the times do not line up.
 fn skipped_in_a_row(sample: &DecodeSample) -> Option<(usize, f64)> {
@@ -99,6 +114,28 @@ fn sorted(times: &[f64]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_constant_frame_rate_gives_the_packets_a_listing_would() {
+        // 25 fps from 0.04, every other frame decoded: one left out at a time
+        let decoded: Vec<f64> = (0..50).map(|k| 0.04 + 0.08 * k as f64).collect();
+        let grid = frame_grid(&decoded, 25.0, 4.0);
+        assert!((grid[1] - 0.08).abs() < 1e-9 && (124..=125).contains(&grid.len()));
+        let sample = DecodeSample {
+            decoded: decoded.clone(),
+            packets: grid,
+        };
+        let chosen = plan(&sample);
+        assert!(chosen.skip_nonref && (chosen.kept_share - 0.5).abs() < 0.02);
+        // three in four left out: runs, every frame is decoded
+        let sparse: Vec<f64> = (0..25).map(|k| 0.16 * k as f64).collect();
+        let sample = DecodeSample {
+            packets: frame_grid(&sparse, 25.0, 4.0),
+            decoded: sparse,
+        };
+        assert!(!plan(&sample).skip_nonref);
+        assert!(frame_grid(&[], 25.0, 4.0).is_empty());
+    }
+
     use super::*;
 
     fn frames(indices: impl IntoIterator<Item = u32>) -> Vec<f64> {

@@ -242,8 +242,17 @@ async fn run_pass(
     let mut source = start(sampled)?;
     let plan = if sampled {
         // the first second, with the packet listing when it ran alongside
+        let constant_rate = media.fps > 0.0 && !media.variable_frame_rate;
         let (early, packets) = match packets.take() {
             Some(packets) => (source.first_times(decode::EARLY_SECONDS).await, packets),
+            // a constant frame rate says where every packet is: no listing to wait for (a
+            // frame missing from the stream looks like one skipped, which only costs a
+            // decode of every frame)
+            None if constant_rate => {
+                let early = source.first_times(decode::EARLY_SECONDS).await;
+                let packets = decode::frame_grid(&early, media.fps, decode::SAMPLE_SECONDS);
+                (early, packets)
+            }
             None => {
                 let layout = lay_out(tools, path, media, sampled, count);
                 let (early, (_, packets)) =
