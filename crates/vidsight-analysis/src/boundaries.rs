@@ -329,7 +329,7 @@ impl BoundaryDetector {
         let ratio = score / average.max(1.0);
         let is_cut =
             ratio >= settings.adaptive_ratio || (score >= settings.cut_threshold && ratio >= 1.6);
-        if !is_cut {
+        if !is_cut || self.change_continues(index) {
             return None;
         }
         // a flash: a few frames on, the picture before is back
@@ -358,6 +358,56 @@ impl BoundaryDetector {
             frame: index,
             confidence: round2(confidence),
         })
+    }
+
+    /// True when the change into frame `index` is the start of a longer one: for more than
+    /// five frames after it the picture goes on moving the same way, from the picture before
+    /// along the line it took, and twice as far. The first frame of a fast fade or dissolve
+    /// (after a still picture) scores like a cut; after a cut the picture stays where it
+    /// landed (moving at most), and a transition of five frames or fewer is a cut anyway.
+    fn change_continues(&self, index: u64) -> bool {
+        const FRAMES: u64 = 6;
+        let (Some(before), Some(now)) = (
+            index.checked_sub(1).and_then(|at| self.thumb(at)),
+            self.thumb(index),
+        ) else {
+            return false;
+        };
+        let step: Vec<f64> = now
+            .0
+            .iter()
+            .zip(&before.0)
+            .map(|(a, b)| *a as f64 - *b as f64)
+            .collect();
+        let energy: f64 = step.iter().map(|value| value * value).sum();
+        if energy <= 0.0 {
+            return false;
+        }
+        let mut reached = 1.0;
+        for ahead in 1..=FRAMES {
+            let Some(later) = self.thumb(index + ahead) else {
+                return false;
+            };
+            let mut along = 0.0;
+            let mut off = 0.0;
+            let offsets = later
+                .0
+                .iter()
+                .zip(&before.0)
+                .map(|(a, b)| *a as f64 - *b as f64);
+            let projection: f64 =
+                offsets.clone().zip(&step).map(|(o, d)| o * d).sum::<f64>() / energy;
+            for (offset, d) in offsets.zip(&step) {
+                along += (projection * d).powi(2);
+                off += (offset - projection * d).powi(2);
+            }
+            // still moving on, and on the line
+            if projection < reached + 0.05 || off > 0.25 * along {
+                return false;
+            }
+            reached = projection;
+        }
+        reached >= 2.0
     }
 
     /// Looks for a gradual transition centred on `centre` (all its frames are in the window).
@@ -708,6 +758,25 @@ mod tests {
             }] => {
                 assert!((39..=42).contains(start), "{found:?}");
                 assert!((57..=61).contains(end), "{found:?}");
+            }
+            _ => panic!("{found:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dissolve_that_starts_with_a_jump_is_not_a_cut() {
+        // from a still picture, a first step as large as a cut's, then 8 even steps
+        let (a, b) = (picture(1), picture(2));
+        let mut frames = vec![a.clone(); 40];
+        frames.push(blend(&a, &b, 0.6));
+        for step in 1..=8 {
+            frames.push(blend(&a, &b, 0.6 - 0.075 * step as f64));
+        }
+        frames.extend(vec![b.clone(); 40]);
+        let found = run(frames.clone(), scores_of(&frames));
+        match found.as_slice() {
+            [Boundary::Gradual { start, end, .. }] => {
+                assert!(*start <= 41 && *end >= 46, "{found:?}");
             }
             _ => panic!("{found:?}"),
         }
