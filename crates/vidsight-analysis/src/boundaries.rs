@@ -373,13 +373,7 @@ impl BoundaryDetector {
         ) else {
             return false;
         };
-        let step: Vec<f64> = now
-            .0
-            .iter()
-            .zip(&before.0)
-            .map(|(a, b)| *a as f64 - *b as f64)
-            .collect();
-        let energy: f64 = step.iter().map(|value| value * value).sum();
+        let (step, energy) = change_between(before, now);
         if energy <= 0.0 {
             return false;
         }
@@ -492,13 +486,8 @@ impl BoundaryDetector {
         if change < GRADUAL_MIN_CHANGE {
             return None;
         }
-        let delta: Vec<f64> = before
-            .0
-            .iter()
-            .zip(&after.0)
-            .map(|(a, b)| *a as f64 - *b as f64)
-            .collect();
-        let delta_energy: f64 = delta.iter().map(|value| value * value).sum();
+        // before − after
+        let (delta, delta_energy) = change_between(after, before);
         let delta_rms = (delta_energy / THUMB as f64).sqrt();
         if delta_energy <= 0.0 {
             return None;
@@ -629,6 +618,17 @@ impl BoundaryDetector {
         }
         reversed.iter().filter(|flag| !**flag).count() as f64 / moving.len() as f64
     }
+}
+
+/// `to − from`, pixel by pixel, and its energy (sum of squares).
+fn change_between(from: &Thumb, to: &Thumb) -> (Vec<f64>, f64) {
+    let change: Vec<f64> =
+        to.0.iter()
+            .zip(&from.0)
+            .map(|(a, b)| *a as f64 - *b as f64)
+            .collect();
+    let energy = change.iter().map(|value| value * value).sum();
+    (change, energy)
 }
 
 /// RMS of `after − (gain·before + offset)` at the best gain and offset.

@@ -197,14 +197,9 @@ impl MediaTools {
                 format!("the stream's timestamps jump at packet {at}: it cannot be seeked in"),
             ));
         }
-        Ok(StreamLayout {
-            packets: listing
-                .iter()
-                .map(|(time, _)| *time)
-                .filter(|time| *time <= seconds + 1.0)
-                .collect(),
-            keyframes: nearest_keyframes(&sorted_keyframes(&listing), targets),
-        })
+        let mut layout = layout_of(&listing, seconds);
+        layout.keyframes = nearest_keyframes(&layout.keyframes, targets);
+        Ok(layout)
     }
 
     async fn ffprobe_json(&self, path: &Path, args: &[&str]) -> Result<Vec<u8>> {
@@ -437,16 +432,6 @@ fn timestamp_jump(listing: &[(f64, bool)]) -> Option<usize> {
     None
 }
 
-fn sorted_keyframes(listing: &[(f64, bool)]) -> Vec<f64> {
-    let mut keyframes: Vec<f64> = listing
-        .iter()
-        .filter(|(_, key)| *key)
-        .map(|(time, _)| *time)
-        .collect();
-    keyframes.sort_by(f64::total_cmp);
-    keyframes
-}
-
 /// Seconds past each target the keyframes are looked for in a container with an index.
 pub const KEYFRAME_SEARCH_SECONDS: f64 = 5.0;
 
@@ -470,51 +455,23 @@ pub fn nearest_keyframes(keyframes: &[f64], targets: &[f64]) -> Vec<f64> {
 /// Reads ffprobe's JSON listing of packets and format. Packets up to a second past
 /// `seconds` belong to the start; every keyframe listed is kept, sorted.
 pub fn parse_stream_layout(json: &[u8], seconds: f64) -> Option<StreamLayout> {
-    #[derive(serde::Deserialize)]
-    struct Report {
-        #[serde(default)]
-        packets: Vec<Packet>,
-        format: Option<Format>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Packet {
-        pts_time: Option<String>,
-        flags: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Format {
-        start_time: Option<String>,
-    }
-    let report: Report = serde_json::from_slice(json).ok()?;
-    let start = report
-        .format
-        .and_then(|format| format.start_time)
-        .and_then(|time| time.parse::<f64>().ok())
-        .filter(|time| time.is_finite())
-        .unwrap_or(0.0);
+    Some(layout_of(&parse_packet_listing(json)?, seconds))
+}
+
+/// A listing sorted out: packets up to a second past `seconds`, every keyframe (sorted).
+fn layout_of(listing: &[(f64, bool)], seconds: f64) -> StreamLayout {
     let mut layout = StreamLayout::default();
-    for packet in report.packets {
-        let Some(time) = packet.pts_time.and_then(|time| time.parse::<f64>().ok()) else {
-            continue;
-        };
-        let time = time - start;
-        if !time.is_finite() {
-            continue;
-        }
+    for &(time, key) in listing {
         if time <= seconds + 1.0 {
             layout.packets.push(time);
         }
-        if packet
-            .flags
-            .as_deref()
-            .is_some_and(|flags| flags.starts_with('K'))
-        {
+        if key {
             layout.keyframes.push(time);
         }
     }
     layout.keyframes.sort_by(f64::total_cmp);
     layout.keyframes.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
-    Some(layout)
+    layout
 }
 
 /// Whether a demuxer's messages say the data stops before the file's index says it does.
@@ -760,7 +717,7 @@ mod tests {
         let listing = parse_packet_listing(json).unwrap();
         assert_eq!(listing.len(), 4);
         assert!((listing[3].0 - 8.0).abs() < 1e-9 && listing[3].1);
-        assert_eq!(sorted_keyframes(&listing).len(), 2);
+        assert_eq!(layout_of(&listing, 4.0).keyframes.len(), 2);
         assert_eq!(timestamp_jump(&listing), None);
         // two recordings spliced: the clock starts again
         let spliced = [
