@@ -11,7 +11,7 @@
 //!
 //! A part starts exactly at a keyframe and ends before the next part's first frame
 //! (`trim`). In a container with an index (MP4, Matroska) `-ss` lands on that keyframe; in
-//! one without (MPEG-TS, where ffmpeg seeks by searching timestamps and lands near the time
+//! one without (MPEG-TS/PS, where ffmpeg seeks by searching timestamps and lands near the time
 //! asked, on any packet) the part seeks [`Part::lead`] seconds earlier, the decoder waits
 //! for a keyframe (the pictures before it have nothing to refer to), and everything shown
 //! before the part's start is trimmed. Frames before its start that a seek may bring
@@ -35,8 +35,9 @@ pub const MIN_PART_SECONDS: f64 = 6.0;
 pub const READ_AHEAD_BYTES: usize = 96 << 20;
 /// Containers whose index makes a seek land exactly on the keyframe asked for.
 const SEEKABLE: [&str; 2] = ["mov", "matroska"];
-/// Containers ffmpeg seeks in by searching timestamps: near the time asked, not exactly.
-const SEEKABLE_NEAR: [&str; 1] = ["mpegts"];
+/// Containers ffmpeg seeks in by searching timestamps: near the time asked, not exactly
+/// (MPEG transport and program streams: `.ts`/`.m2ts`, `.mpg`/`.vob`).
+const SEEKABLE_NEAR: [&str; 2] = ["mpegts", "mpeg"];
 /// Seconds before its keyframe a part in a [`SEEKABLE_NEAR`] container seeks to: more than
 /// the search misses by (a fraction of a second) and than a frame's decoding delay.
 pub const NEAR_SEEK_LEAD: f64 = 1.0;
@@ -536,6 +537,7 @@ mod tests {
         assert!(part_count(600.0, "mpegts", 2, FRAME, 30.0) > 1);
         assert_eq!(seeking(MP4), Seeking::Exact);
         assert_eq!(seeking("mpegts"), Seeking::Near);
+        assert_eq!(seeking("mpeg"), Seeking::Near);
         assert_eq!(seeking("avi"), Seeking::None);
         assert_eq!(part_count(f64::NAN, MP4, 2, FRAME, 30.0), 1);
         assert!(part_count(600.0, "matroska,webm", 2, FRAME, 30.0) > 1);

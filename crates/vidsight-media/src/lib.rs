@@ -150,7 +150,7 @@ impl MediaTools {
     /// The keyframe nearest each target is taken (parts of even length finish together).
     /// With `exact_seek` (a container with an index: MP4, Matroska) ffprobe seeks to each
     /// target, lands on the keyframe at or before it and lists the packets from there to
-    /// [`KEYFRAME_SEARCH_SECONDS`] past the target. Without (MPEG-TS, where a seek only
+    /// [`KEYFRAME_SEARCH_SECONDS`] past the target. Without (MPEG-TS/PS, where a seek only
     /// lands near the time asked) every packet of the stream is listed (it is read, not
     /// decoded: a fraction of a second a minute of 1080p); a stream whose timestamps jump (a
     /// recording spliced, a clock reset) is an error, as seeking in it lands anywhere.
