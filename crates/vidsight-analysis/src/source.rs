@@ -122,13 +122,16 @@ pub fn split_targets(duration: f64, count: usize) -> Vec<f64> {
 /// Parts starting at the video's start and at each keyframe found, keyframes closer than
 /// [`MIN_PART_SECONDS`] / 2 to the previous start (a sparse index maps two targets to one
 /// keyframe, or to one just after the start) left out. Each part's process seeks `lead`
-/// seconds before its start.
+/// seconds before its start. One part is [`Part::WHOLE`], whatever the lead.
 pub fn parts_at(keyframes: &[f64], lead: f64) -> Vec<Part> {
     let mut starts = vec![0.0];
     for &keyframe in keyframes {
         if keyframe.is_finite() && keyframe - starts[starts.len() - 1] >= MIN_PART_SECONDS / 2.0 {
             starts.push(keyframe);
         }
+    }
+    if starts.len() == 1 {
+        return vec![Part::WHOLE];
     }
     let mut parts: Vec<Part> = starts
         .windows(2)
@@ -640,5 +643,6 @@ mod tests {
         let near = parts_at(&[11.27, 28.73], NEAR_SEEK_LEAD);
         assert!(near.iter().all(|part| part.lead == NEAR_SEEK_LEAD));
         assert_eq!(near[1].start, 11.27);
+        assert_eq!(parts_at(&[1.0], NEAR_SEEK_LEAD), vec![Part::WHOLE]);
     }
 }
