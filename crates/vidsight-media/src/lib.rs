@@ -185,13 +185,8 @@ impl MediaTools {
                 "ffprobe's packet listing could not be read",
             )
         };
-        if exact_seek {
-            let mut layout = parse_stream_layout(&json, seconds).ok_or_else(unreadable)?;
-            layout.keyframes = nearest_keyframes(&layout.keyframes, targets);
-            return Ok(layout);
-        }
         let listing = parse_packet_listing(&json).ok_or_else(unreadable)?;
-        if let Some(at) = timestamp_jump(&listing) {
+        if let Some(at) = (!exact_seek).then(|| timestamp_jump(&listing)).flatten() {
             return Err(Error::new(
                 ErrorCode::MediaToolFailed,
                 format!("the stream's timestamps jump at packet {at}: it cannot be seeked in"),
