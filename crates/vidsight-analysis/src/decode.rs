@@ -1,30 +1,35 @@
 //! How much of a stream the analysis decodes.
 //!
-//! Most H.264/H.265 files carry B-frames that no other frame refers to; a decoder can drop
-//! them without touching any other picture (`-skip_frame noref`). With a B-pyramid (x264's
-//! and x265's default) they come one at a time, between two frames that are decoded, so a
-//! cut is still placed within one frame of where it is, while about half of the decoding,
-//! scaling and measuring is saved. A stream whose skippable frames come several in a row
-//! (B-frames without a pyramid) would lose that precision and is decoded whole. A stream
-//! with none loses nothing either way.
+//! Most H.264/H.265 files carry B-frames. With a B-pyramid (x264's and x265's default) the
+//! ones no other frame refers to come one at a time, between two frames that are decoded:
+//! a decoder can drop them without touching any other picture (`-skip_frame noref`), a cut
+//! is still placed within one frame of where it is, and about half of the decoding,
+//! scaling and measuring is saved. Where no P-frame refers to a B-frame (x264's streams),
+//! every B-frame can be dropped (`-skip_frame bidir`): only the I- and P-frames, the
+//! anchors, are decoded, a third to a half of the frames, at most [`MAX_ANCHOR_RUN`] left
+//! out in a row; a cut that falls between two anchors more than two frames apart is then
+//! placed on its frame by decoding that stretch whole (see `refine`). A stream whose
+//! P-frames do refer to B-frames (x265's) makes the decoder say a reference is missing,
+//! and is decoded with `noref` instead.
 //!
-//! The analysis starts decoding as if frames can be skipped and decides from what the
-//! decoder made of the first seconds (the frames it output, against the packets ffprobe
-//! listed): in the rare case they cannot, it starts again, decoding every frame.
-use vidsight_media::DecodeSample;
+//! The analysis starts decoding with the most skipping the codec may allow and decides
+//! from what the decoder made of the first seconds (the frames it output, against the
+//! packets ffprobe listed): where that skips too many frames in a row, it starts again with
+//! less (`bidir` → `noref` → every frame).
+use vidsight_media::{DecodeSample, SkipFrames};
 
 /// The decision, and what it means for the frames the analysis will see.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DecodePlan {
-    /// Decode with `-skip_frame noref`.
-    pub skip_nonref: bool,
+    /// Which frames the decoder leaves out.
+    pub skip: SkipFrames,
     /// Share of the stream's frames that will be decoded (1 when every frame is).
     pub kept_share: f64,
 }
 
 impl DecodePlan {
     pub const FULL: DecodePlan = DecodePlan {
-        skip_nonref: false,
+        skip: SkipFrames::None,
         kept_share: 1.0,
     };
 }
@@ -33,27 +38,49 @@ impl DecodePlan {
 pub const SAMPLE_SECONDS: f64 = 4.0;
 /// Too few frames to tell.
 const MIN_DECODED: usize = 8;
+/// The most frames `bidir` may leave out in a row (x264's default of three B-frames).
+pub const MAX_ANCHOR_RUN: usize = 3;
 
 /// Seconds after which a stream already seen skipping frames in runs starts again with
 /// every frame, without waiting for the whole sample.
 pub const EARLY_SECONDS: f64 = 1.0;
 
-/// Chooses from what the sample decode saw: skip when at most one frame in a row was left
-/// out.
-pub fn plan(sample: &DecodeSample) -> DecodePlan {
-    match skipped_in_a_row(sample) {
-        Some((most, kept_share)) if most <= 1 => DecodePlan {
-            skip_nonref: true,
-            kept_share,
-        },
-        _ => DecodePlan::FULL,
+/// The most frames in a row `skip` may leave out and still be kept.
+fn allowed_run(skip: SkipFrames) -> usize {
+    match skip {
+        SkipFrames::None => usize::MAX,
+        SkipFrames::NonRef => 1,
+        SkipFrames::Bidir => MAX_ANCHOR_RUN,
     }
 }
 
-/// True when the frames decoded so far already left several out in a row: the start of a
-/// sample is enough to give up skipping (the rest cannot undo it), not to keep it.
-pub fn runs_seen(sample: &DecodeSample) -> bool {
-    skipped_in_a_row(sample).is_some_and(|(most, _)| most > 1)
+/// What to try after `skip` was found to leave out too much.
+pub fn fallback(skip: SkipFrames) -> SkipFrames {
+    match skip {
+        SkipFrames::Bidir => SkipFrames::NonRef,
+        _ => SkipFrames::None,
+    }
+}
+
+/// Keeps `skip`, with which the sample was decoded, when it left at most its allowed run of
+/// frames out in a row; None when it left out more (or there is too little to tell).
+pub fn plan(sample: &DecodeSample, skip: SkipFrames) -> Option<DecodePlan> {
+    if skip == SkipFrames::None {
+        return Some(DecodePlan::FULL);
+    }
+    match skipped_in_a_row(sample) {
+        Some((most, kept_share)) if most <= allowed_run(skip) => {
+            Some(DecodePlan { skip, kept_share })
+        }
+        _ => None,
+    }
+}
+
+/// True when the frames decoded so far with `skip` already left more out in a row than it
+/// allows: the start of a sample is enough to give it up (the rest cannot undo it), not to
+/// keep it.
+pub fn runs_seen(sample: &DecodeSample, skip: SkipFrames) -> bool {
+    skipped_in_a_row(sample).is_some_and(|(most, _)| most > allowed_run(skip))
 }
 
 /// Where the packets of a stream at a constant `fps` are, from the first frame decoded to
@@ -124,15 +151,15 @@ mod tests {
             decoded: decoded.clone(),
             packets: grid,
         };
-        let chosen = plan(&sample);
-        assert!(chosen.skip_nonref && (chosen.kept_share - 0.5).abs() < 0.02);
+        let chosen = plan(&sample, SkipFrames::NonRef).unwrap();
+        assert!((chosen.kept_share - 0.5).abs() < 0.02);
         // three in four left out: runs, every frame is decoded
         let sparse: Vec<f64> = (0..25).map(|k| 0.16 * k as f64).collect();
         let sample = DecodeSample {
             packets: frame_grid(&sparse, 25.0, 4.0),
             decoded: sparse,
         };
-        assert!(!plan(&sample).skip_nonref);
+        assert!(plan(&sample, SkipFrames::NonRef).is_none());
         assert!(frame_grid(&[], 25.0, 4.0).is_empty());
     }
 
@@ -149,65 +176,81 @@ mod tests {
         }
     }
 
+    const NONREF: SkipFrames = SkipFrames::NonRef;
+    const BIDIR: SkipFrames = SkipFrames::Bidir;
+
     #[test]
     fn a_b_pyramid_skips_every_other_frame() {
         // I b B b P b B b P …: the b's (odd frames) are left out one at a time
-        let plan = plan(&sample(frames((0..120).step_by(2)), 120));
-        assert!(plan.skip_nonref);
+        let plan = plan(&sample(frames((0..120).step_by(2)), 120), NONREF).unwrap();
+        assert_eq!(plan.skip, NONREF);
         assert!((plan.kept_share - 0.5).abs() < 0.02, "{plan:?}");
     }
 
     #[test]
-    fn b_frames_without_a_pyramid_are_decoded_whole() {
+    fn b_frames_without_a_pyramid_are_not_skipped_as_non_reference() {
         // I b b P b b P: two in a row would cost a cut its frame
-        assert_eq!(
-            plan(&sample(frames((0..120).step_by(3)), 120)),
-            DecodePlan::FULL
-        );
+        let sparse = sample(frames((0..120).step_by(3)), 120);
+        assert_eq!(plan(&sparse, NONREF), None);
+        assert_eq!(fallback(NONREF), SkipFrames::None);
+        assert_eq!(plan(&sparse, SkipFrames::None), Some(DecodePlan::FULL));
+    }
+
+    #[test]
+    fn anchors_may_leave_out_three_in_a_row_and_no_more() {
+        // I B B B P B B B P: a quarter of the frames, cuts refined afterwards
+        let anchors = plan(&sample(frames((0..120).step_by(4)), 120), BIDIR).unwrap();
+        assert_eq!(anchors.skip, BIDIR);
+        assert!((anchors.kept_share - 0.25).abs() < 0.02, "{anchors:?}");
+        // x264's adaptive B-frames: runs of 0 to 3
+        let mixed: Vec<u32> = (0..120).filter(|i| !matches!(i % 7, 1..=3)).collect();
+        assert!(plan(&sample(frames(mixed), 120), BIDIR).is_some());
+        // four in a row (x265's five-frame pyramids): anchors too far apart
+        let wide = sample(frames((0..120).step_by(5)), 120);
+        assert_eq!(plan(&wide, BIDIR), None);
+        assert!(runs_seen(&wide, BIDIR));
+        assert_eq!(fallback(BIDIR), NONREF);
     }
 
     #[test]
     fn a_stream_without_skippable_frames_loses_nothing() {
         // skipping nothing is harmless: no need to start again
-        let none = plan(&sample(frames(0..120), 120));
-        assert!(none.skip_nonref && none.kept_share == 1.0, "{none:?}");
+        let none = plan(&sample(frames(0..120), 120), NONREF).unwrap();
+        assert!(none.kept_share == 1.0, "{none:?}");
         let mostly: Vec<u32> = (0..120).filter(|i| i % 10 != 5).collect();
-        let few = plan(&sample(frames(mostly), 120));
-        assert!(
-            few.skip_nonref && (few.kept_share - 0.9).abs() < 0.02,
-            "{few:?}"
-        );
+        let few = plan(&sample(frames(mostly), 120), BIDIR).unwrap();
+        assert!((few.kept_share - 0.9).abs() < 0.02, "{few:?}");
     }
 
     #[test]
     fn runs_in_the_first_frames_are_enough_to_give_up_skipping() {
-        assert!(runs_seen(&sample(frames((0..30).step_by(3)), 30)));
+        assert!(runs_seen(&sample(frames((0..30).step_by(3)), 30), NONREF));
+        assert!(!runs_seen(&sample(frames((0..30).step_by(3)), 30), BIDIR));
         // a pyramid's start, too few frames, or no packet times: wait for the whole sample
-        assert!(!runs_seen(&sample(frames((0..30).step_by(2)), 30)));
-        assert!(!runs_seen(&sample(frames([0, 3, 6]), 9)));
+        assert!(!runs_seen(&sample(frames((0..30).step_by(2)), 30), NONREF));
+        assert!(!runs_seen(&sample(frames([0, 3, 6]), 9), NONREF));
         let none = DecodeSample {
             decoded: frames((0..30).step_by(3)),
             packets: Vec::new(),
         };
-        assert!(!runs_seen(&none));
+        assert!(!runs_seen(&none, NONREF));
     }
 
     #[test]
-    fn too_little_or_mismatched_evidence_decodes_whole() {
-        assert_eq!(plan(&sample(frames([0, 2, 4]), 6)), DecodePlan::FULL);
+    fn too_little_or_mismatched_evidence_skips_nothing() {
+        assert_eq!(plan(&sample(frames([0, 2, 4]), 6), NONREF), None);
         // no packet times at all
         let none = DecodeSample {
             decoded: frames((0..60).step_by(2)),
             packets: Vec::new(),
         };
-        assert_eq!(plan(&none), DecodePlan::FULL);
+        assert_eq!(plan(&none, BIDIR), None);
     }
 
     #[test]
     fn packets_read_past_the_last_decoded_frame_do_not_count() {
         // the demuxer reads ahead of the sample's end
-        let plan = plan(&sample(frames((0..60).step_by(2)), 200));
-        assert!(plan.skip_nonref);
+        let plan = plan(&sample(frames((0..60).step_by(2)), 200), NONREF).unwrap();
         assert!((plan.kept_share - 0.5).abs() < 0.02, "{plan:?}");
     }
 
@@ -218,10 +261,10 @@ mod tests {
         for chunk in packets.chunks_mut(4) {
             chunk.reverse();
         }
-        let plan = plan(&DecodeSample {
+        let sample = DecodeSample {
             decoded: frames((0..60).step_by(2)),
             packets,
-        });
-        assert!(plan.skip_nonref);
+        };
+        assert!(plan(&sample, NONREF).is_some());
     }
 }

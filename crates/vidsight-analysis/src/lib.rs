@@ -19,6 +19,7 @@ mod frames;
 mod images;
 mod logparse;
 mod ocr;
+mod refine;
 mod shots;
 mod source;
 mod storyboard;
@@ -36,12 +37,14 @@ pub use storyboard::tile_interval;
 use storyboard::StoryboardBuilder;
 
 use images::encode_jpeg;
+use std::collections::HashMap;
 use std::path::Path;
+use std::time::Instant;
 use vidsight_domain::insights::{
     Loudness, Scene, Segment, Shot, Transition, TransitionKind, SCHEMA_V1,
 };
 use vidsight_domain::{Error, ErrorCode, Insights, MediaInfo, Result};
-use vidsight_media::MediaTools;
+use vidsight_media::{MediaTools, SkipFrames};
 
 /// Detector settings: the `[analysis]` section of the configuration, used as it is.
 pub use vidsight_config::AnalysisConfig as AnalyzerSettings;
@@ -76,8 +79,8 @@ pub struct AnalysisOutput {
 /// How a video was decoded (see [`decode`] and [`source`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decoding {
-    /// Non-reference frames were skipped.
-    pub skipped_nonref: bool,
+    /// Which frames were left out.
+    pub skipped: SkipFrames,
     /// Share of the stream's frames decoded.
     pub kept_share: f64,
     /// Processes that decoded parts of the video side by side (1: one process).
@@ -115,13 +118,24 @@ pub async fn analyze(
     progress: &(dyn Fn(f64) + Send + Sync),
 ) -> Result<AnalysisOutput> {
     let work = async {
-        match run_pass(tools, path, media, settings, progress, true).await? {
-            Pass::Done(output) => Ok(*output),
-            Pass::SeamsBroken => {
-                tracing::warn!("the parts of the video did not meet; decoding it in one process");
-                match run_pass(tools, path, media, settings, progress, false).await? {
-                    Pass::Done(output) => Ok(*output),
-                    Pass::SeamsBroken => Err(Error::internal("one process has no seams")),
+        let (mut may_split, mut anchors) = (true, true);
+        loop {
+            match run_pass(tools, path, media, settings, progress, may_split, anchors).await? {
+                Pass::Done(output) => return Ok(*output),
+                Pass::SeamsBroken if may_split => {
+                    tracing::warn!(
+                        "the parts of the video did not meet; decoding it in one process"
+                    );
+                    may_split = false;
+                }
+                Pass::ReferencesMissing if anchors => {
+                    tracing::warn!(
+                        "P-frames refer to B-frames; decoding again without leaving B-frames out"
+                    );
+                    anchors = false;
+                }
+                Pass::SeamsBroken | Pass::ReferencesMissing => {
+                    return Err(Error::internal("a pass asked to be run again as it was"))
                 }
             }
         }
@@ -138,11 +152,13 @@ pub async fn analyze(
     }
 }
 
-/// How a pass ended: with the analysis, or, for a video decoded in parts, having found that
-/// the parts do not meet (the pass is then run again in one process).
+/// How a pass ended: with the analysis; or, for a video decoded in parts, having found that
+/// the parts do not meet (the pass is then run again in one process); or, decoding only
+/// anchors, having found that P-frames refer to B-frames (run again keeping them).
 enum Pass {
     Done(Box<AnalysisOutput>),
     SeamsBroken,
+    ReferencesMissing,
 }
 
 async fn run_pass(
@@ -152,7 +168,9 @@ async fn run_pass(
     settings: &AnalyzerSettings,
     progress: &(dyn Fn(f64) + Send + Sync),
     may_split: bool,
+    anchors: bool,
 ) -> Result<Pass> {
+    let pass_started = Instant::now();
     let (width, height) = analysis_frame_size(media, settings.frame_width);
     let frame_bytes = frames::yuv420_len(width as usize, height as usize);
     let decoders = decoder_count(settings);
@@ -188,7 +206,7 @@ async fn run_pass(
         "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
         settings.silence_noise_db, settings.silence_min_seconds
     );
-    let start = |skip_nonref: bool| -> Result<source::FrameSource> {
+    let start = |skip: SkipFrames| -> Result<source::FrameSource> {
         let (part_tools, input) = (tools.clone(), vidsight_media::input_url(path));
         // one process: the sound is measured there too; in parts, by its own process
         let inline_audio = (has_audio && !split).then(|| audio_filters.clone());
@@ -201,7 +219,7 @@ async fn run_pass(
                 &input,
                 (part, start_time),
                 (width, height),
-                skip_nonref,
+                skip,
                 threads,
             );
             if let Some(filters) = &inline_audio {
@@ -239,15 +257,23 @@ async fn run_pass(
             if media.fps > 0.0 { media.fps } else { 25.0 },
         )
     };
-    let mut source = start(sampled)?;
+    // the most skipping the codec may allow first (see `decode`)
+    let mut skip = if !sampled {
+        SkipFrames::None
+    } else if anchors && media.video_codec == "h264" {
+        SkipFrames::Bidir
+    } else {
+        SkipFrames::NonRef
+    };
+    let mut source = start(skip)?;
     let plan = if sampled {
         // the first second, with the packet listing when it ran alongside
         let constant_rate = media.fps > 0.0 && !media.variable_frame_rate;
-        let (early, packets) = match packets.take() {
+        let (mut early, packets) = match packets.take() {
             Some(packets) => (source.first_times(decode::EARLY_SECONDS).await, packets),
             // a constant frame rate says where every packet is: no listing to wait for (a
             // frame missing from the stream looks like one skipped, which only costs a
-            // decode of every frame)
+            // decode with less skipping)
             None if constant_rate => {
                 let early = source.first_times(decode::EARLY_SECONDS).await;
                 let packets = decode::frame_grid(&early, media.fps, decode::SAMPLE_SECONDS);
@@ -260,29 +286,38 @@ async fn run_pass(
                 (early, packets)
             }
         };
-        let mut sample = vidsight_media::DecodeSample {
-            decoded: early,
-            packets,
-        };
-        // frames already left out in runs: no need to wait for the rest of the sample
-        if !decode::runs_seen(&sample) {
-            sample.decoded = source.first_times(decode::SAMPLE_SECONDS).await;
-        }
-        let plan = decode::plan(&sample);
-        tracing::debug!(
-            skip_nonref = plan.skip_nonref,
-            kept_share = plan.kept_share,
-            "decoding chosen"
-        );
-        if !plan.skip_nonref {
-            // frames skipped several in a row: every frame, from the start
+        loop {
+            let mut sample = vidsight_media::DecodeSample {
+                decoded: early,
+                packets: packets.clone(),
+            };
+            // frames already left out in runs: no need to wait for the rest of the sample
+            if !decode::runs_seen(&sample, skip) {
+                sample.decoded = source.first_times(decode::SAMPLE_SECONDS).await;
+            }
+            // leaving out B-frames that P-frames refer to makes the decoder complain
+            let kept = decode::plan(&sample, skip)
+                .filter(|_| !(skip == SkipFrames::Bidir && source.missing_references()));
+            if let Some(plan) = kept {
+                break plan;
+            }
+            // too much left out: start again, from the start, with less
+            skip = decode::fallback(skip);
             drop(source);
-            source = start(false)?;
+            source = start(skip)?;
+            if skip == SkipFrames::None {
+                break decode::DecodePlan::FULL;
+            }
+            early = source.first_times(decode::EARLY_SECONDS).await;
         }
-        plan
     } else {
         decode::DecodePlan::FULL
     };
+    tracing::debug!(
+        skip = plan.skip.as_str(),
+        kept_share = plan.kept_share,
+        "decoding chosen"
+    );
     let duration = media.duration.max(0.001);
 
     // pictures arrive as YUV 4:2:0 (half the bytes of RGB, no conversion in ffmpeg's one
@@ -400,6 +435,9 @@ async fn run_pass(
     let (found, picked) = builder.finish();
     keep(picked)?;
     let findings = source.finish().await?;
+    if plan.skip == SkipFrames::Bidir && findings.missing_references {
+        return Ok(Pass::ReferencesMissing);
+    }
     if frame_index == 0 {
         return Err(Error::new(
             ErrorCode::UndecodableMedia,
@@ -412,8 +450,9 @@ async fn run_pass(
     let expected_frames = media.frame_count.unwrap_or(0);
     // when frames are skipped, how many arrive depends on how the rest of the stream is
     // built: only the time reached tells then
-    let too_few =
-        !plan.skip_nonref && expected_frames > 10 && frame_index * 10 < expected_frames * 9;
+    let too_few = plan.skip == SkipFrames::None
+        && expected_frames > 10
+        && frame_index * 10 < expected_frames * 9;
     if too_few || (media.duration > 5.0 && decoded_until < media.duration * 0.9 - 1.0) {
         return Err(Error::new(
             ErrorCode::TruncatedMedia,
@@ -447,6 +486,76 @@ async fn run_pass(
     let last_frame_end = time_of(total_frames - 1) + 1.0 / fps;
     let end_of_video = media.duration.max(last_frame_end.min(media.duration + 1.0));
 
+    // cuts seen on an anchor more than two frames after the frame decoded before it are
+    // put on their frame (see `refine`)
+    let gaps: Vec<refine::Gap> = found
+        .transitions
+        .iter()
+        .filter_map(|boundary| match boundary {
+            Boundary::Cut { frame, .. } if *frame > 0 => Some(refine::Gap {
+                frame: *frame,
+                before: time_of(*frame - 1),
+                at: time_of(*frame),
+            }),
+            _ => None,
+        })
+        .filter(|gap| (gap.at - gap.before) * fps > refine::MAX_ALIGNED_SPAN)
+        .collect();
+    let placed = if gaps.is_empty() {
+        HashMap::new()
+    } else {
+        let budget = pass_started
+            .elapsed()
+            .mul_f64(REFINE_BUDGET_SHARE)
+            .max(REFINE_MIN_BUDGET);
+        let (refine_tools, input, start_time) = (
+            tools.clone(),
+            vidsight_media::input_url(path),
+            media.start_time,
+        );
+        let (step, grid_width) = (step, grid_width);
+        let refiner = refine::Refiner {
+            command: move |part: &source::Part| {
+                let part = (part, start_time);
+                decode_command(
+                    &refine_tools,
+                    &input,
+                    part,
+                    (width, height),
+                    SkipFrames::None,
+                    Some(1),
+                )
+            },
+            lead: match source::seeking(&media.container) {
+                source::Seeking::Near => source::NEAR_SEEK_LEAD,
+                _ => 0.0,
+            },
+            decoders,
+            frame_bytes,
+            fps,
+            measure: |yuv: &[u8]| {
+                let mut rgb = Vec::new();
+                frames::yuv420_to_half_rgb(yuv, width as usize, height as usize, &mut rgb);
+                let mut signature = HsvFrame::default();
+                signature.fill_from_rgb_sampled(&rgb, grid_width, step);
+                signature
+            },
+        };
+        let placed = refiner.place(&gaps, Instant::now() + budget).await;
+        tracing::debug!(
+            gaps = gaps.len(),
+            placed = placed.len(),
+            "cuts between anchors placed"
+        );
+        placed
+    };
+    let boundary_time = |frame: u64| {
+        placed
+            .get(&frame)
+            .copied()
+            .unwrap_or_else(|| time_of(frame))
+    };
+
     // Shots, keyframes, transitions and scenes.
     let mut starts = vec![0u64];
     starts.extend(&found.boundaries);
@@ -457,11 +566,11 @@ async fn run_pass(
         let start = if position == 0 {
             0.0
         } else {
-            time_of(*start_frame)
+            boundary_time(*start_frame)
         };
         let end_frame = starts.get(position + 1).copied().unwrap_or(total_frames);
         let end = if position + 1 < starts.len() {
-            time_of(end_frame)
+            boundary_time(end_frame)
         } else {
             end_of_video
         };
@@ -525,7 +634,7 @@ async fn run_pass(
         .iter()
         .map(|boundary| match boundary {
             Boundary::Cut { frame, confidence } => {
-                let time = round_time(time_of(*frame));
+                let time = round_time(boundary_time(*frame));
                 Transition {
                     kind: TransitionKind::Cut,
                     start: time,
@@ -738,7 +847,7 @@ async fn run_pass(
         storyboard: sheets,
         frames: total_frames,
         decoding: Decoding {
-            skipped_nonref: plan.skip_nonref,
+            skipped: plan.skip,
             kept_share: plan.kept_share,
             parts: parts.len(),
         },
@@ -753,6 +862,10 @@ fn round3(value: f64) -> f64 {
 
 /// A picture that changes by less than this (mean HSV difference) from frame to frame is
 /// still; one still for `FREEZE_SECONDS` is a freeze.
+/// Time the cuts between anchors may take to place, as a share of the pass so far.
+const REFINE_BUDGET_SHARE: f64 = 0.25;
+/// … and at least this long (a short video's pass is quick, its few stretches too).
+const REFINE_MIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 const FREEZE_SCORE: f64 = 0.25;
 const FREEZE_SECONDS: f64 = 2.0;
 
@@ -819,10 +932,10 @@ fn decode_command(
     input: &str,
     (part, start_time): (&source::Part, f64),
     (width, height): (u32, u32),
-    skip_nonref: bool,
+    skip: SkipFrames,
     threads: Option<u32>,
 ) -> tokio::process::Command {
-    let mut command = tools.decoder_command(skip_nonref, threads);
+    let mut command = tools.decoder_command(skip, threads);
     let seek = part.start - part.lead;
     let clock = if part.lead > 0.0 {
         // seeking near a time, not onto a keyframe: the stream's own timestamps
@@ -979,7 +1092,12 @@ mod tests {
     /// Four moving pictures joined by cuts, 12 s, H.264 with B-frames in a pyramid (x264's
     /// default, as most uploads are): every other frame is one nothing refers to.
     fn pyramid_clip(dir: &Path, b_pyramid: &str) -> std::path::PathBuf {
-        let path = dir.join(format!("pyramid-{b_pyramid}.mp4"));
+        clip_with(dir, 3, &format!("b-pyramid={b_pyramid}"))
+    }
+
+    /// The same, with `b_frames` B-frames and more x264 options.
+    fn clip_with(dir: &Path, b_frames: u32, x264: &str) -> std::path::PathBuf {
+        let path = dir.join(format!("{b_frames}-{}.mp4", x264.replace([':', '='], "-")));
         testing::ffmpeg(&[
             "-f",
             "lavfi",
@@ -994,9 +1112,9 @@ mod tests {
             "-preset",
             "veryfast",
             "-bf",
-            "3",
+            &b_frames.to_string(),
             "-x264-params",
-            &format!("b-pyramid={b_pyramid}"),
+            x264,
             path.to_str().unwrap(),
         ]);
         path
@@ -1013,18 +1131,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn skipping_non_reference_frames_keeps_every_cut_within_a_frame() {
+    async fn skipping_b_frames_keeps_every_cut_within_a_frame() {
         let dir = tempfile::tempdir().unwrap();
         let clip = pyramid_clip(dir.path(), "normal");
         let tools = MediaTools::default();
         let media = tools.probe(&clip).await.unwrap();
         let skipping = analyse_clip(&clip).await;
         let plan = skipping.decoding;
-        assert!(
-            plan.skipped_nonref,
-            "a B-pyramid stream is sampled as skippable: {plan:?}"
+        assert_eq!(
+            plan.skipped,
+            SkipFrames::Bidir,
+            "x264's B-frames are sampled as skippable: {plan:?}"
         );
-        assert!(plan.kept_share < 0.7, "{plan:?}");
+        assert!(plan.kept_share < 0.6, "{plan:?}");
 
         let mut every = settings();
         every.skip_nonref_frames = false;
@@ -1135,7 +1254,8 @@ mod tests {
 
         assert_eq!(split.decoding.parts, parts.len());
         assert_eq!(whole.decoding.parts, 1);
-        assert!(split.decoding.skipped_nonref && whole.decoding.skipped_nonref);
+        assert_eq!(split.decoding.skipped, SkipFrames::Bidir);
+        assert_eq!(whole.decoding.skipped, SkipFrames::Bidir);
         assert_eq!(split.frames, whole.frames, "no frame lost or seen twice");
         let cuts = cut_times(&whole);
         assert_eq!(cuts.len(), 7, "{cuts:?}");
@@ -1178,12 +1298,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn b_frames_without_a_pyramid_are_decoded_whole() {
+    async fn cuts_between_anchors_are_put_on_their_frame() {
         let dir = tempfile::tempdir().unwrap();
-        let clip = pyramid_clip(dir.path(), "none");
-        // decoding starts skipping, sees two frames in a row go missing, starts again
+        // always three B-frames, no cut made a keyframe: I b B b P …, so the cuts at frames
+        // 75, 150 and 225 fall on B-frames, and the anchors after them are 1–3 frames late
+        let clip = clip_with(dir.path(), 3, "scenecut=0:b-adapt=0:keyint=300");
         let output = analyse_clip(&clip).await;
-        assert!(!output.decoding.skipped_nonref, "{:?}", output.decoding);
+        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
+        assert!(output.decoding.kept_share < 0.3, "{:?}", output.decoding);
+        let cuts = cut_times(&output);
+        assert_eq!(cuts.len(), 3, "{cuts:?}");
+        for (expected, found) in [3.0, 6.0, 9.0].iter().zip(&cuts) {
+            assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
+        }
+        let starts: Vec<f64> = output.insights.shots.iter().map(|s| s.start).collect();
+        assert_eq!(starts, [0.0, 3.0, 6.0, 9.0]);
+    }
+
+    #[tokio::test]
+    async fn b_frames_too_many_in_a_row_are_decoded_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = clip_with(dir.path(), 5, "b-pyramid=none:b-adapt=0");
+        // decoding starts leaving B-frames out, sees five in a row go missing, tries again
+        // leaving out frames nothing refers to (the same five), then decodes every frame
+        let output = analyse_clip(&clip).await;
+        assert_eq!(
+            output.decoding.skipped,
+            SkipFrames::None,
+            "{:?}",
+            output.decoding
+        );
         assert_eq!(output.decoding.kept_share, 1.0);
         assert_eq!(output.frames, 300, "every frame, once");
         let cuts = cut_times(&output);
@@ -1201,7 +1345,7 @@ mod tests {
             "testsrc2=size=160x120:rate=25:duration=3",
         );
         let output = analyse_clip(&short).await;
-        assert!(!output.decoding.skipped_nonref);
+        assert_eq!(output.decoding.skipped, SkipFrames::None);
         assert_eq!(output.frames, 75);
         // nor are streams without B-frames (x264's ultrafast has none): nothing to skip
         let flat = testing::lavfi_clip(
@@ -1212,7 +1356,7 @@ mod tests {
         let media = MediaTools::default().probe(&flat).await.unwrap();
         assert_eq!(media.reorder_delay, Some(0));
         let output = analyse_clip(&flat).await;
-        assert!(!output.decoding.skipped_nonref);
+        assert_eq!(output.decoding.skipped, SkipFrames::None);
         assert_eq!(output.frames, 250);
     }
 

@@ -20,6 +20,7 @@
 //! told ([`SEAM_SLACK_SECONDS`]) and starts again in one process.
 use crate::logparse::{parse_line, LogEvent};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -160,6 +161,9 @@ pub struct Findings {
     pub momentary: Vec<(f64, f64)>,
     /// The last lines that were none of the above (errors, warnings).
     pub diagnostics: Vec<String>,
+    /// A decoder said a picture's reference was missing (see
+    /// [`FrameSource::missing_references`]).
+    pub missing_references: bool,
 }
 
 const MAX_DIAGNOSTICS: usize = 200;
@@ -197,6 +201,8 @@ pub struct FrameSource {
     findings: Findings,
     /// Set when two parts did not meet (see [`FrameSource::seams_broken`]).
     seams_broken: bool,
+    /// Set when a decoder said a picture's reference is missing.
+    missing_reference: Arc<AtomicBool>,
 }
 
 struct Running {
@@ -228,7 +234,7 @@ impl FrameSource {
                 let mut child = spawn(command)?;
                 let stderr = child.stderr.take().expect("stderr is piped");
                 let (times, _) = mpsc::unbounded_channel();
-                let task = tokio::spawn(read_stderr(stderr, 0.0, times));
+                let task = tokio::spawn(read_stderr(stderr, 0.0, times, Arc::default()));
                 Some((child, task))
             }
             None => None,
@@ -245,6 +251,7 @@ impl FrameSource {
             audio,
             findings: Findings::default(),
             seams_broken: false,
+            missing_reference: Arc::default(),
         };
         source.launch()?;
         Ok(source)
@@ -269,7 +276,12 @@ impl FrameSource {
                 self.pool.clone(),
             ));
             let (time_sender, times) = mpsc::unbounded_channel();
-            let stderr = tokio::spawn(read_stderr(stderr, part.start, time_sender));
+            let stderr = tokio::spawn(read_stderr(
+                stderr,
+                part.start,
+                time_sender,
+                self.missing_reference.clone(),
+            ));
             self.running.push_back(Running {
                 part,
                 child,
@@ -353,6 +365,12 @@ impl FrameSource {
         self.seams_broken
     }
 
+    /// True once a decoder said a picture refers to one it does not have: frames that are
+    /// referred to were left out (see `SkipFrames::Bidir`), or the stream is damaged.
+    pub fn missing_references(&self) -> bool {
+        self.missing_reference.load(Ordering::Relaxed)
+    }
+
     fn seam_error(&mut self) -> Error {
         self.seams_broken = true;
         Error::new(
@@ -414,6 +432,7 @@ impl FrameSource {
             }
             self.findings.absorb(findings);
         }
+        self.findings.missing_references = self.missing_references();
         Ok(self.findings)
     }
 }
@@ -461,6 +480,7 @@ async fn read_stderr(
     stderr: tokio::process::ChildStderr,
     offset: f64,
     times: mpsc::UnboundedSender<f64>,
+    missing_reference: Arc<AtomicBool>,
 ) -> Findings {
     let mut reader = BufReader::new(stderr);
     let mut findings = Findings::default();
@@ -494,6 +514,12 @@ async fn read_stderr(
             LogEvent::MeterTime(time) => meter_time = time,
             LogEvent::Momentary(lufs) => findings.momentary.push((meter_time, lufs)),
             LogEvent::Other => {
+                // before its first frame a process that seeks near a time, not onto a
+                // keyframe, reads pictures whose references came before it: only what it
+                // says after that counts
+                if !findings.frame_times.is_empty() && vidsight_media::missing_reference(line) {
+                    missing_reference.store(true, Ordering::Relaxed);
+                }
                 if findings.diagnostics.len() >= MAX_DIAGNOSTICS {
                     findings.diagnostics.remove(0);
                 }

@@ -44,6 +44,46 @@ impl Default for MediaTools {
     }
 }
 
+/// Which frames a decoder leaves out (ffmpeg's `-skip_frame`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipFrames {
+    /// Every frame is decoded.
+    None,
+    /// Frames no other frame refers to (`noref`: the B-frames between a pyramid's).
+    NonRef,
+    /// Every B-frame (`bidir`): only I- and P-frames, the anchors. Valid only where no
+    /// P-frame refers to a B-frame (x264 never does; x265 does, and the decoder then says
+    /// a reference is missing, see [`missing_reference`]).
+    Bidir,
+}
+
+impl SkipFrames {
+    pub fn ffmpeg_value(self) -> Option<&'static str> {
+        match self {
+            SkipFrames::None => None,
+            SkipFrames::NonRef => Some("noref"),
+            SkipFrames::Bidir => Some("bidir"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.ffmpeg_value().unwrap_or("none")
+    }
+}
+
+/// True for a decoder's complaint that a picture refers to one it does not have: what
+/// leaving out frames that are referred to produces (H.264 and HEVC wordings).
+pub fn missing_reference(line: &str) -> bool {
+    [
+        "Could not find ref with POC",
+        "Missing reference picture",
+        "reference picture missing",
+        "co located POCs unavailable",
+    ]
+    .iter()
+    .any(|needle| line.contains(needle))
+}
+
 impl MediaTools {
     /// A command for ffmpeg, limited and killed on drop.
     pub fn ffmpeg_command(&self) -> tokio::process::Command {
@@ -53,15 +93,14 @@ impl MediaTools {
     /// An ffmpeg that decodes `path` for measuring: quiet but for filter output (info
     /// level), local files only, the configured threads, no deblocking (it smooths block
     /// edges for the eye; on downscaled pictures it changes nothing the detectors measure,
-    /// and skipping it saves about a fifth of H.264 decoding), and with `skip_nonref` the
-    /// frames nothing refers to left out. Input options only: the caller adds `-i` and the
-    /// outputs.
+    /// and skipping it saves about a fifth of H.264 decoding), and the frames `skip` says
+    /// left out. Input options only: the caller adds `-i` and the outputs.
     ///
     /// `threads` overrides the configured decoder threads (one per process when several
     /// processes decode parts of a video side by side).
     pub fn decoder_command(
         &self,
-        skip_nonref: bool,
+        skip: SkipFrames,
         threads: Option<u32>,
     ) -> tokio::process::Command {
         let mut command = self.ffmpeg_command();
@@ -73,8 +112,8 @@ impl MediaTools {
             command.args(["-threads", &threads.to_string()]);
         }
         command.args(["-skip_loop_filter", "all"]);
-        if skip_nonref {
-            command.args(["-skip_frame", "noref"]);
+        if let Some(value) = skip.ffmpeg_value() {
+            command.args(["-skip_frame", value]);
         }
         command
     }

@@ -500,7 +500,7 @@ impl Worker {
         let mut output = output?;
         tracing::debug!(
             frames = output.frames,
-            skipped_nonref = output.decoding.skipped_nonref,
+            skipped = output.decoding.skipped.as_str(),
             kept_share = output.decoding.kept_share,
             parts = output.decoding.parts,
             "video decoded"

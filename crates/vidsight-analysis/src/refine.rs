@@ -1,0 +1,162 @@
+//! Cuts between anchors, placed on their frame.
+//!
+//! Decoding only the anchors (I- and P-frames, see `decode`) leaves up to three frames out
+//! between two decoded ones, and a cut found between them may be on any of those: the
+//! detectors see the change on the first anchor after it. Each such stretch is decoded again,
+//! every frame, from the anchor before the cut to the anchor it was seen on (ffmpeg seeks to
+//! the keyframe before and decodes from there, so a stretch costs what its distance from that
+//! keyframe costs), and the cut is put on the frame with the largest change. Encoders mostly
+//! start a new scene on an anchor (x264 makes it an I-frame), so few cuts need this.
+//!
+//! The stretches are decoded side by side, within a time budget (a stream with few keyframes
+//! and many cuts could otherwise cost more than the pass it refines): a cut whose stretch is
+//! not decoded in time, or cannot be (no frame where its anchor should be), keeps its
+//! anchor's time, at most three frames late.
+use crate::frames::HsvFrame;
+use crate::source::{FrameSource, Part, PartCommand};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::process::Command;
+
+/// A cut seen on the anchor at `at` (frame `frame` of those decoded), the frame decoded
+/// before it at `before`, more than two frames earlier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gap {
+    pub frame: u64,
+    pub before: f64,
+    pub at: f64,
+}
+
+/// Frames more than this many frame durations apart leave room for a cut to be misplaced
+/// by more than one frame.
+pub const MAX_ALIGNED_SPAN: f64 = 2.5;
+
+/// Pictures decoded ahead of the reader in a stretch (a stretch is a few frames).
+const READ_AHEAD: usize = 16;
+
+/// How the stretches are decoded and measured.
+pub struct Refiner<C, M> {
+    /// An ffmpeg decoding a part (every frame, scaled like the pass).
+    pub command: C,
+    /// Seconds before a stretch its process seeks to (see [`Part::lead`]).
+    pub lead: f64,
+    /// Processes side by side.
+    pub decoders: usize,
+    pub frame_bytes: usize,
+    pub fps: f64,
+    /// The colour signature the detectors compare frames by.
+    pub measure: M,
+}
+
+impl<C, M> Refiner<C, M>
+where
+    C: Fn(&Part) -> Command + Send + Sync + 'static,
+    M: Fn(&[u8]) -> HsvFrame,
+{
+    /// The time of each gap's cut (by its `frame`), for the gaps decoded before
+    /// `deadline`.
+    pub async fn place(self, gaps: &[Gap], deadline: Instant) -> HashMap<u64, f64> {
+        let command = Arc::new(self.command);
+        let this = (&self.measure, self.lead, self.frame_bytes, self.fps);
+        futures::stream::iter(gaps.iter().copied())
+            .map(|gap| {
+                let command = command.clone();
+                async move {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                    let (measure, lead, frame_bytes, fps) = this;
+                    let scores = decode_gap(gap, command, lead, frame_bytes, fps, measure).await?;
+                    strongest_change(&scores, gap).map(|time| (gap.frame, time))
+                }
+            })
+            .buffer_unordered(self.decoders.max(1))
+            .filter_map(|placed| async move { placed })
+            .collect()
+            .await
+    }
+}
+
+/// Each frame's time after the gap's first and its change from the frame before; None when
+/// the stretch could not be decoded from its first anchor.
+async fn decode_gap<C, M>(
+    gap: Gap,
+    command: Arc<C>,
+    lead: f64,
+    frame_bytes: usize,
+    fps: f64,
+    measure: &M,
+) -> Option<Vec<(f64, f64)>>
+where
+    C: Fn(&Part) -> Command + Send + Sync + 'static,
+    M: Fn(&[u8]) -> HsvFrame,
+{
+    let half_frame = 0.5 / fps.max(1.0);
+    let part = Part {
+        start: gap.before,
+        end: Some(gap.at + half_frame),
+        lead,
+    };
+    let boxed: PartCommand = Box::new(move |part: &Part| command(part));
+    let mut source =
+        FrameSource::start(vec![part], boxed, None, 1, frame_bytes, READ_AHEAD, fps).ok()?;
+    let mut previous: Option<HsvFrame> = None;
+    let mut scores = Vec::new();
+    while let Some((yuv, time)) = source.next().await.ok()? {
+        let current = measure(&yuv);
+        source.recycle(yuv);
+        match &previous {
+            // the stretch must start on the anchor the pass decoded
+            None if (time - gap.before).abs() > half_frame => return None,
+            None => {}
+            Some(previous) => scores.push((time, current.difference(previous))),
+        }
+        previous = Some(current);
+    }
+    source.finish().await.ok()?;
+    Some(scores)
+}
+
+/// The time of the frame with the largest change in (`gap.before`, `gap.at`]; None when no
+/// frame of the stretch is there.
+pub fn strongest_change(scores: &[(f64, f64)], gap: Gap) -> Option<f64> {
+    // half a millisecond: times printed to the microsecond
+    let epsilon = 5e-4;
+    scores
+        .iter()
+        .filter(|(time, _)| *time > gap.before + epsilon && *time < gap.at + epsilon)
+        .fold(
+            None,
+            |best: Option<(f64, f64)>, &(time, score)| match best {
+                Some((_, top)) if top >= score => best,
+                _ => Some((time, score)),
+            },
+        )
+        .map(|(time, _)| time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cut_goes_on_the_largest_change_inside_the_stretch() {
+        let gap = Gap {
+            frame: 7,
+            before: 1.0,
+            at: 1.1333,
+        };
+        // frames at 1.0333, 1.0667, 1.1 and the anchor 1.1333: the cut is at 1.0667
+        let scores = [(1.0333, 2.0), (1.0667, 40.0), (1.1, 3.0), (1.1333, 1.0)];
+        assert_eq!(strongest_change(&scores, gap), Some(1.0667));
+        // on the anchor itself when that is where the change is
+        let on_anchor = [(1.0333, 2.0), (1.0667, 1.0), (1.1, 3.0), (1.1333, 50.0)];
+        assert_eq!(strongest_change(&on_anchor, gap), Some(1.1333));
+        // frames outside the stretch do not count; none inside, no answer
+        let outside = [(0.9, 90.0), (1.2, 90.0)];
+        assert_eq!(strongest_change(&outside, gap), None);
+        assert_eq!(strongest_change(&[], gap), None);
+    }
+}
