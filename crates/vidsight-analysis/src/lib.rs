@@ -260,7 +260,7 @@ async fn run_pass(
     // the most skipping the codec may allow first (see `decode`)
     let mut skip = if !sampled {
         SkipFrames::None
-    } else if anchors && media.video_codec == "h264" {
+    } else if settings.skip_b_frames && anchors && media.video_codec == "h264" {
         SkipFrames::Bidir
     } else {
         SkipFrames::NonRef
@@ -335,7 +335,14 @@ async fn run_pass(
     let mut previous = HsvFrame::default();
     // frames per second the analysis sees: fewer when non-reference frames are skipped
     let seen_fps = media.fps.max(1.0) * plan.kept_share;
-    let min_shot_frames = (settings.min_shot_seconds * seen_fps).round().max(1.0) as u64;
+    // the shortest shot, in frames seen: anchors come one to four frames apart (x264
+    // chooses how many B-frames each time), so a short shot may be seen in as few as a
+    // quarter of its frames
+    let sparsest_fps = match plan.skip {
+        SkipFrames::Bidir => media.fps.max(1.0) / (decode::MAX_ANCHOR_RUN + 1) as f64,
+        _ => seen_fps,
+    };
+    let min_shot_frames = (settings.min_shot_seconds * sparsest_fps).round().max(1.0) as u64;
     let mut frame_index: u64 = 0;
     let mut black_flags: Vec<bool> = Vec::new();
     let mut bar_flags: Vec<bool> = Vec::new();
@@ -1072,6 +1079,7 @@ mod tests {
             black_pixel_ratio: 0.98,
             black_pixel_luma: 32,
             skip_nonref_frames: true,
+            skip_b_frames: true,
             decoders: 0,
             black_min_seconds: 0.1,
             silence_noise_db: -50.0,
@@ -1174,17 +1182,18 @@ mod tests {
 
     #[tokio::test]
     async fn decoding_in_parts_finds_what_one_process_finds() {
-        parts_match_one_process("long.mp4").await;
+        parts_match_one_process("long.mp4", SkipFrames::NonRef).await;
+        parts_match_one_process("long.mp4", SkipFrames::Bidir).await;
     }
 
     /// MPEG-TS has no index: each part seeks a second early, decodes from the keyframe it
     /// finds and trims to its start, on the stream's own timestamps (1.4 s in).
     #[tokio::test]
     async fn an_mpeg_ts_is_decoded_in_parts_too() {
-        parts_match_one_process("long.ts").await;
+        parts_match_one_process("long.ts", SkipFrames::Bidir).await;
     }
 
-    async fn parts_match_one_process(name: &str) {
+    async fn parts_match_one_process(name: &str, skip: SkipFrames) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         // 40 s: eight 5-second shots (cuts every 5 s, some at the parts' seams), a keyframe
@@ -1247,15 +1256,16 @@ mod tests {
 
         let mut one = settings();
         one.decoders = 1;
-        let mut two = settings();
+        one.skip_b_frames = skip == SkipFrames::Bidir;
+        let mut two = one.clone();
         two.decoders = 2;
         let whole = analyze(&tools, &path, &media, &one, &|_| {}).await.unwrap();
         let split = analyze(&tools, &path, &media, &two, &|_| {}).await.unwrap();
 
         assert_eq!(split.decoding.parts, parts.len());
         assert_eq!(whole.decoding.parts, 1);
-        assert_eq!(split.decoding.skipped, SkipFrames::Bidir);
-        assert_eq!(whole.decoding.skipped, SkipFrames::Bidir);
+        assert_eq!(split.decoding.skipped, skip);
+        assert_eq!(whole.decoding.skipped, skip);
         assert_eq!(split.frames, whole.frames, "no frame lost or seen twice");
         let cuts = cut_times(&whole);
         assert_eq!(cuts.len(), 7, "{cuts:?}");
@@ -1313,6 +1323,60 @@ mod tests {
         }
         let starts: Vec<f64> = output.insights.shots.iter().map(|s| s.start).collect();
         assert_eq!(starts, [0.0, 3.0, 6.0, 9.0]);
+    }
+
+    #[tokio::test]
+    async fn leaving_out_b_frames_that_p_frames_refer_to_is_noticed() {
+        // x265's P-frames refer to the B-frames of its pyramids: decoding only the anchors
+        // leaves them without their references, and the decoder says so
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("hevc.mp4");
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=6",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "log-level=error",
+            clip.to_str().unwrap(),
+        ]);
+        let tools = MediaTools::default();
+        let input = vidsight_media::input_url(&clip);
+        let frame_bytes = frames::yuv420_len(160, 120);
+        let read = |skip: SkipFrames| {
+            let (tools, input) = (tools.clone(), input.clone());
+            async move {
+                let command = Box::new(move |part: &source::Part| {
+                    decode_command(&tools, &input, (part, 0.0), (160, 120), skip, None)
+                }) as source::PartCommand;
+                let mut source = source::FrameSource::start(
+                    vec![source::Part::WHOLE],
+                    command,
+                    None,
+                    1,
+                    frame_bytes,
+                    16,
+                    25.0,
+                )
+                .unwrap();
+                let mut count = 0;
+                while let Some((frame, _)) = source.next().await.unwrap() {
+                    source.recycle(frame);
+                    count += 1;
+                }
+                let findings = source.finish().await.unwrap();
+                (count, findings.missing_references)
+            }
+        };
+        let (anchors, missing) = read(SkipFrames::Bidir).await;
+        assert!(
+            missing && anchors > 0 && anchors < 150,
+            "{anchors} {missing}"
+        );
+        let (kept, missing) = read(SkipFrames::NonRef).await;
+        assert!(!missing && kept > anchors, "{kept} {missing}");
     }
 
     #[tokio::test]

@@ -8,14 +8,18 @@
 //! keyframe costs), and the cut is put on the frame with the largest change. Encoders mostly
 //! start a new scene on an anchor (x264 makes it an I-frame), so few cuts need this.
 //!
-//! The stretches are decoded side by side, within a time budget (a stream with few keyframes
-//! and many cuts could otherwise cost more than the pass it refines): a cut whose stretch is
-//! not decoded in time, or cannot be (no frame where its anchor should be), keeps its
-//! anchor's time, at most three frames late.
+//! The stretches are decoded side by side, in order, within a time budget (a stream with few
+//! keyframes and many cuts could otherwise cost more than the pass it refines). Once
+//! [`TRUST_AFTER`] cuts in a row are found on their anchor and none off it, the encoder is
+//! taken to start scenes on anchors (x264's adaptive B-frames do; an encoder with a fixed
+//! pattern of B-frames puts three cuts in four on a B-frame, and shows it at once) and the rest
+//! are not decoded. A cut whose stretch is not decoded, or cannot be (no frame where its
+//! anchor should be), keeps its anchor's time, at most three frames late.
 use crate::frames::HsvFrame;
 use crate::source::{FrameSource, Part, PartCommand};
 use futures::StreamExt;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::process::Command;
@@ -32,6 +36,9 @@ pub struct Gap {
 /// Frames more than this many frame durations apart leave room for a cut to be misplaced
 /// by more than one frame.
 pub const MAX_ALIGNED_SPAN: f64 = 2.5;
+
+/// Cuts found on their anchor, none off it, after which the rest are taken to be on theirs.
+pub const TRUST_AFTER: usize = 3;
 
 /// Pictures decoded ahead of the reader in a stretch (a stretch is a few frames).
 const READ_AHEAD: usize = 16;
@@ -60,16 +67,26 @@ where
     pub async fn place(self, gaps: &[Gap], deadline: Instant) -> HashMap<u64, f64> {
         let command = Arc::new(self.command);
         let this = (&self.measure, self.lead, self.frame_bytes, self.fps);
+        // cuts found on their anchor, and whether one was found off it
+        let (on_anchor, off_anchor) = (&AtomicUsize::new(0), &AtomicBool::new(false));
         futures::stream::iter(gaps.iter().copied())
             .map(|gap| {
                 let command = command.clone();
                 async move {
-                    if Instant::now() >= deadline {
+                    let trusted = !off_anchor.load(Ordering::Relaxed)
+                        && on_anchor.load(Ordering::Relaxed) >= TRUST_AFTER;
+                    if trusted || Instant::now() >= deadline {
                         return None;
                     }
                     let (measure, lead, frame_bytes, fps) = this;
                     let scores = decode_gap(gap, command, lead, frame_bytes, fps, measure).await?;
-                    strongest_change(&scores, gap).map(|time| (gap.frame, time))
+                    let time = strongest_change(&scores, gap)?;
+                    if (time - gap.at).abs() < 5e-4 {
+                        on_anchor.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        off_anchor.store(true, Ordering::Relaxed);
+                    }
+                    Some((gap.frame, time))
                 }
             })
             .buffer_unordered(self.decoders.max(1))

@@ -5,8 +5,9 @@
 //! keep about 1.4 of 2 cores busy on reference frames that wait on each other, while
 //! separate parts wait on nothing. The frames are still read in order, so every detector
 //! sees one continuous stream: the part being read is decoded live, the next ones into a
-//! bounded read-ahead (memory does not grow with the video), and a part starts when the
-//! one `decoders` places before it has been read. Each part's frame times are put back on
+//! bounded read-ahead (memory does not grow with the video), and a part starts when one of
+//! the `decoders` running has been decoded (and waits, whole, in its read-ahead), at most
+//! one part more than `decoders` holding frames. Each part's frame times are put back on
 //! the file's clock; the sound is measured by one more process over the whole file.
 //!
 //! A part starts exactly at a keyframe and ends before the next part's first frame
@@ -257,8 +258,18 @@ impl FrameSource {
         Ok(source)
     }
 
+    /// Starts parts while fewer than `window` are decoding (a part whose frames all wait
+    /// in its read-ahead decodes no more) and at most one more than `window` hold frames.
     fn launch(&mut self) -> Result<()> {
-        while self.running.len() < self.window {
+        loop {
+            let decoding = self
+                .running
+                .iter()
+                .filter(|running| !running.reader.is_finished())
+                .count();
+            if decoding >= self.window || self.running.len() > self.window {
+                break;
+            }
             let Some(part) = self.pending.pop_front() else {
                 break;
             };
@@ -299,6 +310,10 @@ impl FrameSource {
     /// The next frame (planar YUV 4:2:0) and its time, or `None` after the last. Give the
     /// picture back with [`FrameSource::recycle`] once measured.
     pub async fn next(&mut self) -> Result<Option<(Vec<u8>, f64)>> {
+        if !self.pending.is_empty() {
+            // a part decoded ahead may have finished: the next can start
+            self.launch()?;
+        }
         loop {
             let Some(current) = self.running.front_mut() else {
                 return Ok(None);

@@ -295,6 +295,7 @@ pub struct AnalysisConfig {
     pub min_shot_seconds: f64,
     pub frame_width: u32,
     pub skip_nonref_frames: bool,
+    pub skip_b_frames: bool,
     pub decoders: u32,
     pub black_pixel_ratio: f64,
     pub black_pixel_luma: u8,

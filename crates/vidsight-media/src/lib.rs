@@ -713,6 +713,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_missing_reference_is_recognised_in_either_codec() {
+        assert!(missing_reference(
+            "[hevc @ 0x55fd79a21700] Could not find ref with POC 102"
+        ));
+        assert!(missing_reference(
+            "[h264 @ 0x1] Missing reference picture, default is 65530"
+        ));
+        assert!(!missing_reference("[h264 @ 0x1] mmco: unref short failure"));
+        assert_eq!(SkipFrames::Bidir.ffmpeg_value(), Some("bidir"));
+        assert_eq!(SkipFrames::None.as_str(), "none");
+    }
+
+    #[test]
     fn stream_layout_is_read_on_the_files_clock() {
         // start time 7 s: the first 4 s of packets (decode order), then what three seeks found
         let json = br#"{"packets": [
