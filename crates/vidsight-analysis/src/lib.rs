@@ -495,9 +495,12 @@ async fn run_pass(
 
     // cuts seen on an anchor more than two frames after the frame decoded before it are
     // put on their frame (see `refine`)
+    // (frames further apart than that, where every frame was decoded, were never there: a
+    // variable frame rate, dropped frames)
     let gaps: Vec<refine::Gap> = found
         .transitions
         .iter()
+        .filter(|_| plan.skip == SkipFrames::Bidir)
         .filter_map(|boundary| match boundary {
             Boundary::Cut { frame, .. } if *frame > 0 => Some(refine::Gap {
                 frame: *frame,
