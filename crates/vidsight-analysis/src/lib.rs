@@ -525,16 +525,9 @@ async fn run_pass(
         );
         let (step, grid_width) = (step, grid_width);
         let refiner = refine::Refiner {
-            command: move |part: &source::Part| {
+            command: move |part: &source::Part, skip: SkipFrames| {
                 let part = (part, start_time);
-                decode_command(
-                    &refine_tools,
-                    &input,
-                    part,
-                    (width, height),
-                    SkipFrames::None,
-                    Some(1),
-                )
+                decode_command(&refine_tools, &input, part, (width, height), skip, Some(1))
             },
             lead: match source::seeking(&media.container) {
                 source::Seeking::Near => source::NEAR_SEEK_LEAD,
@@ -1321,11 +1314,28 @@ mod tests {
         assert!(output.decoding.kept_share < 0.3, "{:?}", output.decoding);
         let cuts = cut_times(&output);
         assert_eq!(cuts.len(), 3, "{cuts:?}");
-        for (expected, found) in [3.0, 6.0, 9.0].iter().zip(&cuts) {
+        // within one frame (the stretches are decoded leaving out what nothing refers to):
+        // 3.0 is on a non-reference B-frame, 6.0 on the pyramid's reference one
+        let expected = [3.04, 6.0, 9.04];
+        for (expected, found) in expected.iter().zip(&cuts) {
             assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
         }
         let starts: Vec<f64> = output.insights.shots.iter().map(|s| s.start).collect();
-        assert_eq!(starts, [0.0, 3.0, 6.0, 9.0]);
+        assert_eq!(starts[1..], cuts[..]);
+        // without a pyramid nothing between two anchors is referred to: the stretches are
+        // decoded again, every frame, and the cuts land on their frames
+        let flat = clip_with(
+            dir.path(),
+            3,
+            "scenecut=0:b-adapt=0:keyint=300:b-pyramid=none",
+        );
+        let output = analyse_clip(&flat).await;
+        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
+        let cuts = cut_times(&output);
+        assert_eq!(cuts.len(), 3, "{cuts:?}");
+        for (expected, found) in [3.0, 6.0, 9.0].iter().zip(&cuts) {
+            assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
+        }
     }
 
     #[tokio::test]

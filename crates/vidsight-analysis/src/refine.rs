@@ -2,11 +2,14 @@
 //!
 //! Decoding only the anchors (I- and P-frames, see `decode`) leaves up to three frames out
 //! between two decoded ones, and a cut found between them may be on any of those: the
-//! detectors see the change on the first anchor after it. Each such stretch is decoded again,
-//! every frame, from the anchor before the cut to the anchor it was seen on (ffmpeg seeks to
-//! the keyframe before and decodes from there, so a stretch costs what its distance from that
-//! keyframe costs), and the cut is put on the frame with the largest change. Encoders mostly
-//! start a new scene on an anchor (x264 makes it an I-frame), so few cuts need this.
+//! detectors see the change on the first anchor after it. Each such stretch is decoded again
+//! from the anchor before the cut to the anchor it was seen on (ffmpeg seeks to the keyframe
+//! before and decodes from there, so a stretch costs what its distance from that keyframe
+//! costs), leaving out only the frames nothing refers to (about half the decoding of the
+//! frames on the way; every frame when that leaves more than one out in a row, as without a
+//! B-pyramid), and the cut is put on the frame with the largest change: within one frame, as
+//! when the whole video is decoded so. Encoders mostly start a new scene on an anchor (x264
+//! makes it an I-frame), so few cuts need this.
 //!
 //! The stretches are decoded side by side, in order, within a time budget (a stream with few
 //! keyframes and many cuts could otherwise cost more than the pass it refines). Once
@@ -23,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::process::Command;
+use vidsight_media::SkipFrames;
 
 /// A cut seen on the anchor at `at` (frame `frame` of those decoded), the frame decoded
 /// before it at `before`, more than two frames earlier.
@@ -45,7 +49,7 @@ const READ_AHEAD: usize = 16;
 
 /// How the stretches are decoded and measured.
 pub struct Refiner<C, M> {
-    /// An ffmpeg decoding a part (every frame, scaled like the pass).
+    /// An ffmpeg decoding a part (scaled like the pass), leaving out the frames given.
     pub command: C,
     /// Seconds before a stretch its process seeks to (see [`Part::lead`]).
     pub lead: f64,
@@ -59,7 +63,7 @@ pub struct Refiner<C, M> {
 
 impl<C, M> Refiner<C, M>
 where
-    C: Fn(&Part) -> Command + Send + Sync + 'static,
+    C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
     M: Fn(&[u8]) -> HsvFrame,
 {
     /// The time of each gap's cut (by its `frame`), for the gaps decoded before
@@ -79,7 +83,13 @@ where
                         return None;
                     }
                     let (measure, lead, frame_bytes, fps) = this;
-                    let scores = decode_gap(gap, command, lead, frame_bytes, fps, measure).await?;
+                    let decode = |skip| {
+                        decode_gap(gap, command.clone(), skip, lead, frame_bytes, fps, measure)
+                    };
+                    let mut scores = decode(SkipFrames::NonRef).await?;
+                    if most_left_out(&scores, gap, fps) > 1 {
+                        scores = decode(SkipFrames::None).await?;
+                    }
                     let time = strongest_change(&scores, gap)?;
                     if (time - gap.at).abs() < 5e-4 {
                         on_anchor.fetch_add(1, Ordering::Relaxed);
@@ -101,13 +111,14 @@ where
 async fn decode_gap<C, M>(
     gap: Gap,
     command: Arc<C>,
+    skip: SkipFrames,
     lead: f64,
     frame_bytes: usize,
     fps: f64,
     measure: &M,
 ) -> Option<Vec<(f64, f64)>>
 where
-    C: Fn(&Part) -> Command + Send + Sync + 'static,
+    C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
     M: Fn(&[u8]) -> HsvFrame,
 {
     let half_frame = 0.5 / fps.max(1.0);
@@ -116,7 +127,7 @@ where
         end: Some(gap.at + half_frame),
         lead,
     };
-    let boxed: PartCommand = Box::new(move |part: &Part| command(part));
+    let boxed: PartCommand = Box::new(move |part: &Part| command(part, skip));
     let mut source =
         FrameSource::start(vec![part], boxed, None, 1, frame_bytes, READ_AHEAD, fps).ok()?;
     let mut previous: Option<HsvFrame> = None;
@@ -134,6 +145,17 @@ where
     }
     source.finish().await.ok()?;
     Some(scores)
+}
+
+/// The most frames left out in a row between the frames decoded in the stretch.
+pub fn most_left_out(scores: &[(f64, f64)], gap: Gap, fps: f64) -> usize {
+    let mut times = vec![gap.before];
+    times.extend(scores.iter().map(|(time, _)| *time));
+    times
+        .windows(2)
+        .map(|pair| ((pair[1] - pair[0]) * fps - 1.0).round().max(0.0) as usize)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The time of the frame with the largest change in (`gap.before`, `gap.at`]; None when no
@@ -175,5 +197,20 @@ mod tests {
         let outside = [(0.9, 90.0), (1.2, 90.0)];
         assert_eq!(strongest_change(&outside, gap), None);
         assert_eq!(strongest_change(&[], gap), None);
+    }
+
+    #[test]
+    fn frames_left_out_in_a_row_are_counted() {
+        let gap = Gap {
+            frame: 3,
+            before: 1.0,
+            at: 1.16,
+        };
+        // 25 fps, a pyramid's reference B-frame and the anchor: one left out each time
+        assert_eq!(most_left_out(&[(1.08, 1.0), (1.16, 9.0)], gap, 25.0), 1);
+        // no pyramid: only the anchor, three left out
+        assert_eq!(most_left_out(&[(1.16, 9.0)], gap, 25.0), 3);
+        let every: Vec<(f64, f64)> = (1..=4).map(|k| (1.0 + 0.04 * k as f64, 1.0)).collect();
+        assert_eq!(most_left_out(&every, gap, 25.0), 0);
     }
 }
