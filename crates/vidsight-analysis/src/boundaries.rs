@@ -146,10 +146,16 @@ pub struct BoundarySettings {
     pub fps: f64,
     /// Look for dissolves and fades.
     pub gradual: bool,
+    /// The fewest frames of the stream (by [`BoundaryDetector::push_at`]'s positions) a
+    /// gradual transition spans; None: five of the frames pushed (TRECVID's line, for a
+    /// stream whose frames are pushed evenly spaced).
+    pub min_gradual_span: Option<f64>,
 }
 
 struct Frame {
     index: u64,
+    /// Where the frame is in the stream, in frames (its index unless frames were left out).
+    position: f64,
     score: f64,
     thumb: Thumb,
 }
@@ -215,8 +221,21 @@ impl BoundaryDetector {
     /// Adds the next frame: its content score against the previous frame (0 for the first)
     /// and its thumbnail. Returns the boundaries now decided.
     pub fn push(&mut self, index: u64, score: f64, thumb: Thumb) -> Vec<Boundary> {
+        self.push_at(index, index as f64, score, thumb)
+    }
+
+    /// [`push`](Self::push), for a frame at `position` in the stream (in frames: the
+    /// stream's own frame number, which skips where frames were left out).
+    pub fn push_at(
+        &mut self,
+        index: u64,
+        position: f64,
+        score: f64,
+        thumb: Thumb,
+    ) -> Vec<Boundary> {
         self.frames.push_back(Frame {
             index,
+            position,
             score,
             thumb,
         });
@@ -543,8 +562,20 @@ impl BoundaryDetector {
                 .iter()
                 .rposition(|alpha| *alpha > 0.08)
                 .unwrap_or(alphas.len() - 1) as u64;
-        if end < start + 5 {
-            // five frames or fewer is a cut (TRECVID's line), or a cut the encoder smeared
+        // five frames or fewer is a cut (TRECVID's line), or a cut the encoder smeared
+        let too_short = match self.settings.min_gradual_span {
+            None => end < start + 5,
+            Some(span) => {
+                // frames seen far apart: the transition reaches about half way to the frames
+                // seen either side of it
+                let position = |index| self.frame(index).map(|frame| frame.position);
+                let (first_at, last_at) = (position(start)?, position(end)?);
+                let before = position(start - 1).map_or(0.0, |at| first_at - at);
+                let after = position(end + 1).map_or(0.0, |at| at - last_at);
+                last_at - first_at + (before + after) / 2.0 < span - 0.5
+            }
+        };
+        if too_short {
             return None;
         }
         // a cut inside the window (not decided yet) fits the model as a step: α drops at
@@ -674,6 +705,7 @@ mod tests {
             min_shot_frames: 10,
             fps: 25.0,
             gradual: true,
+            min_gradual_span: None,
         }
     }
 

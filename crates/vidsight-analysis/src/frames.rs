@@ -3,7 +3,7 @@
 //! scale so its threshold of 27 carries over), and blackness.
 
 /// One decoded frame's HSV planes, kept to compare with the next frame.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct HsvFrame {
     hue: Vec<u8>,
     saturation: Vec<u8>,

@@ -360,6 +360,9 @@ async fn run_pass(
             min_shot_frames,
             fps: if media.fps > 0.0 { seen_fps } else { 0.0 },
             gradual: true,
+            // anchors: a gradual transition is measured in the stream's frames, at least what
+            // five frames seen are when every other frame is decoded
+            min_gradual_span: (plan.skip == SkipFrames::Bidir).then_some(10.0),
         },
         grid_width,
         grid_height,
@@ -422,7 +425,14 @@ async fn run_pass(
             frames::yuv420_to_rgb(&yuv, width as usize, height as usize, &mut tile_rgb);
             storyboard.push(time, &tile_rgb)?;
         }
-        builder.push(frame_index, score, &rgb, &yuv);
+        // anchors come unevenly spaced: where they are counts (frames seen evenly spaced are
+        // counted as they come)
+        let position = if plan.skip == SkipFrames::Bidir {
+            time * media.fps
+        } else {
+            frame_index as f64
+        };
+        builder.push_at(frame_index, position, score, &rgb, &yuv);
         keep(builder.take_picked())?;
         current.swap(&mut previous);
         std::mem::swap(&mut rgb, &mut previous_rgb);
@@ -439,7 +449,7 @@ async fn run_pass(
         let candidate = frame_index > 1 && ((previous_score as f32) as f64) < BARS_STILL_SCORE;
         bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
     }
-    let (found, picked) = builder.finish();
+    let (mut found, picked) = builder.finish();
     keep(picked)?;
     let findings = source.finish().await?;
     if plan.skip == SkipFrames::Bidir && findings.missing_references {
@@ -552,14 +562,28 @@ async fn run_pass(
         );
         placed
     };
-    let boundary_time = |frame: u64| {
-        placed
-            .get(&frame)
-            .copied()
-            .unwrap_or_else(|| time_of(frame))
+    // a cut whose change turned out spread over the frames between two anchors (the end of
+    // a dissolve, fast motion) is none: its two shots are one (the later one's keyframe goes)
+    let not_a_cut = |frame: &u64| placed.get(frame) == Some(&refine::Placed::NotACut);
+    for position in (0..found.boundaries.len()).rev() {
+        if not_a_cut(&found.boundaries[position]) {
+            found.boundaries.remove(position);
+            // keyframes and details are kept for shots up to the last one picked
+            if position + 1 < chosen.len() {
+                chosen.remove(position + 1);
+            }
+            if position + 1 < details.len() {
+                details.remove(position + 1);
+            }
+        }
+    }
+    found
+        .transitions
+        .retain(|boundary| !matches!(boundary, Boundary::Cut { frame, .. } if not_a_cut(frame)));
+    let boundary_time = |frame: u64| match placed.get(&frame) {
+        Some(refine::Placed::At(time)) => *time,
+        _ => time_of(frame),
     };
-
-    // Shots, keyframes, transitions and scenes.
     let mut starts = vec![0u64];
     starts.extend(&found.boundaries);
     let mut shots = Vec::with_capacity(starts.len());
@@ -867,8 +891,9 @@ fn round3(value: f64) -> f64 {
 /// still; one still for `FREEZE_SECONDS` is a freeze.
 /// Time the cuts between anchors may take to place, as a share of the pass so far.
 const REFINE_BUDGET_SHARE: f64 = 0.25;
-/// … and at least this long (a short video's pass is quick, its few stretches too).
-const REFINE_MIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+/// … and at least this long (a short video's pass is quick; a loaded machine may take
+/// seconds for its few stretches, and what is found should not depend on it).
+const REFINE_MIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 const FREEZE_SCORE: f64 = 0.25;
 const FREEZE_SECONDS: f64 = 2.0;
 

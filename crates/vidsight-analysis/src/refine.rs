@@ -1,28 +1,26 @@
-//! Cuts between anchors, placed on their frame.
+//! Cuts between anchors, checked and placed on their frame.
 //!
 //! Decoding only the anchors (I- and P-frames, see `decode`) leaves up to three frames out
-//! between two decoded ones, and a cut found between them may be on any of those: the
-//! detectors see the change on the first anchor after it. Each such stretch is decoded again
-//! from the anchor before the cut to the anchor it was seen on (ffmpeg seeks to the keyframe
-//! before and decodes from there, so a stretch costs what its distance from that keyframe
-//! costs), leaving out only the frames nothing refers to (about half the decoding of the
-//! frames on the way; every frame when that leaves more than one out in a row, as without a
-//! B-pyramid), and the cut is put on the frame with the largest change: within one frame, as
-//! when the whole video is decoded so. Encoders mostly start a new scene on an anchor (x264
-//! makes it an I-frame), so few cuts need this.
+//! between two decoded ones. A cut found between them may be on any of those (the detectors
+//! see the change on the first anchor after it), and a change that looks like a cut over
+//! four frames may be no cut at all: the last frames of a dissolve, or fast motion, changes
+//! spread over the frames between. Each such stretch is decoded again from the anchor before
+//! to the anchor the cut was seen on (ffmpeg seeks to the keyframe before and decodes from
+//! there, so a stretch costs what its distance from that keyframe costs), leaving out only the
+//! frames nothing refers to (about half the decoding of the frames on the way; every frame
+//! when that leaves more than one out in a row, as without a B-pyramid). A cut makes most of
+//! the change across the stretch in one step: it is put on that step's frame (within one
+//! frame, as when the whole video is decoded so). A change spread over the steps is not a
+//! cut, and is dropped.
 //!
-//! The stretches are decoded side by side, in order, within a time budget (a stream with few
-//! keyframes and many cuts could otherwise cost more than the pass it refines). Once
-//! [`TRUST_AFTER`] cuts in a row are found on their anchor and none off it, the encoder is
-//! taken to start scenes on anchors (x264's adaptive B-frames do; an encoder with a fixed
-//! pattern of B-frames puts three cuts in four on a B-frame, and shows it at once) and the rest
-//! are not decoded. A cut whose stretch is not decoded, or cannot be (no frame where its
-//! anchor should be), keeps its anchor's time, at most three frames late.
+//! The stretches are decoded two at a time, in order, within a time budget (a stream with few
+//! keyframes and many cuts could otherwise cost more than the pass it refines): a cut whose
+//! stretch is not decoded in time, or cannot be (no frame where its anchor should be), stays
+//! as the pass found it, on its anchor, at most three frames late.
 use crate::frames::HsvFrame;
 use crate::source::{FrameSource, Part, PartCommand};
 use futures::StreamExt;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::process::Command;
@@ -37,12 +35,23 @@ pub struct Gap {
     pub at: f64,
 }
 
+/// What decoding a stretch again found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Placed {
+    /// The cut is on the frame at this time.
+    At(f64),
+    /// The change is spread over the stretch: no cut.
+    NotACut,
+}
+
 /// Frames more than this many frame durations apart leave room for a cut to be misplaced
 /// by more than one frame.
 pub const MAX_ALIGNED_SPAN: f64 = 2.5;
 
-/// Cuts found on their anchor, none off it, after which the rest are taken to be on theirs.
-pub const TRUST_AFTER: usize = 3;
+/// The share of the change across a stretch a cut's one step makes at least. A dissolve's
+/// steps make about as much each (a half over two steps, a quarter over four); a cut's,
+/// all of it but what motion adds.
+pub const CUT_SHARE: f64 = 0.7;
 
 /// Pictures decoded ahead of the reader in a stretch (a stretch is a few frames).
 const READ_AHEAD: usize = 16;
@@ -61,42 +70,40 @@ pub struct Refiner<C, M> {
     pub measure: M,
 }
 
+/// A stretch decoded again: each frame's time after its first and its change from the frame
+/// before, and the change from its first frame to its last.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stretch {
+    pub steps: Vec<(f64, f64)>,
+    pub across: f64,
+}
+
 impl<C, M> Refiner<C, M>
 where
     C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
     M: Fn(&[u8]) -> HsvFrame,
 {
-    /// The time of each gap's cut (by its `frame`), for the gaps decoded before
+    /// What each gap's stretch shows (by the gap's `frame`), for the gaps decoded before
     /// `deadline`.
-    pub async fn place(self, gaps: &[Gap], deadline: Instant) -> HashMap<u64, f64> {
+    pub async fn place(self, gaps: &[Gap], deadline: Instant) -> HashMap<u64, Placed> {
         let command = Arc::new(self.command);
         let this = (&self.measure, self.lead, self.frame_bytes, self.fps);
-        // cuts found on their anchor, and whether one was found off it
-        let (on_anchor, off_anchor) = (&AtomicUsize::new(0), &AtomicBool::new(false));
         futures::stream::iter(gaps.iter().copied())
             .map(|gap| {
                 let command = command.clone();
                 async move {
-                    let trusted = !off_anchor.load(Ordering::Relaxed)
-                        && on_anchor.load(Ordering::Relaxed) >= TRUST_AFTER;
-                    if trusted || Instant::now() >= deadline {
+                    if Instant::now() >= deadline {
                         return None;
                     }
                     let (measure, lead, frame_bytes, fps) = this;
                     let decode = |skip| {
                         decode_gap(gap, command.clone(), skip, lead, frame_bytes, fps, measure)
                     };
-                    let mut scores = decode(SkipFrames::NonRef).await?;
-                    if most_left_out(&scores, gap, fps) > 1 {
-                        scores = decode(SkipFrames::None).await?;
+                    let mut stretch = decode(SkipFrames::NonRef).await?;
+                    if most_left_out(&stretch.steps, gap, fps) > 1 {
+                        stretch = decode(SkipFrames::None).await?;
                     }
-                    let time = strongest_change(&scores, gap)?;
-                    if (time - gap.at).abs() < 5e-4 {
-                        on_anchor.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        off_anchor.store(true, Ordering::Relaxed);
-                    }
-                    Some((gap.frame, time))
+                    verdict(&stretch, gap).map(|placed| (gap.frame, placed))
                 }
             })
             .buffer_unordered(self.decoders.max(1))
@@ -106,8 +113,8 @@ where
     }
 }
 
-/// Each frame's time after the gap's first and its change from the frame before; None when
-/// the stretch could not be decoded from its first anchor.
+/// The stretch of `gap` decoded again; None when it could not be decoded from its first
+/// anchor.
 async fn decode_gap<C, M>(
     gap: Gap,
     command: Arc<C>,
@@ -116,7 +123,7 @@ async fn decode_gap<C, M>(
     frame_bytes: usize,
     fps: f64,
     measure: &M,
-) -> Option<Vec<(f64, f64)>>
+) -> Option<Stretch>
 where
     C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
     M: Fn(&[u8]) -> HsvFrame,
@@ -130,27 +137,31 @@ where
     let boxed: PartCommand = Box::new(move |part: &Part| command(part, skip));
     let mut source =
         FrameSource::start(vec![part], boxed, None, 1, frame_bytes, READ_AHEAD, fps).ok()?;
-    let mut previous: Option<HsvFrame> = None;
-    let mut scores = Vec::new();
+    let (mut first, mut previous): (Option<HsvFrame>, Option<HsvFrame>) = (None, None);
+    let mut stretch = Stretch::default();
     while let Some((yuv, time)) = source.next().await.ok()? {
         let current = measure(&yuv);
         source.recycle(yuv);
         match &previous {
             // the stretch must start on the anchor the pass decoded
             None if (time - gap.before).abs() > half_frame => return None,
-            None => {}
-            Some(previous) => scores.push((time, current.difference(previous))),
+            None => first = Some(current.clone()),
+            Some(previous) => stretch.steps.push((time, current.difference(previous))),
         }
         previous = Some(current);
     }
     source.finish().await.ok()?;
-    Some(scores)
+    stretch.across = match (&first, &previous) {
+        (Some(first), Some(last)) => last.difference(first),
+        _ => 0.0,
+    };
+    Some(stretch)
 }
 
 /// The most frames left out in a row between the frames decoded in the stretch.
-pub fn most_left_out(scores: &[(f64, f64)], gap: Gap, fps: f64) -> usize {
+pub fn most_left_out(steps: &[(f64, f64)], gap: Gap, fps: f64) -> usize {
     let mut times = vec![gap.before];
-    times.extend(scores.iter().map(|(time, _)| *time));
+    times.extend(steps.iter().map(|(time, _)| *time));
     times
         .windows(2)
         .map(|pair| ((pair[1] - pair[0]) * fps - 1.0).round().max(0.0) as usize)
@@ -158,45 +169,82 @@ pub fn most_left_out(scores: &[(f64, f64)], gap: Gap, fps: f64) -> usize {
         .unwrap_or(0)
 }
 
-/// The time of the frame with the largest change in (`gap.before`, `gap.at`]; None when no
-/// frame of the stretch is there.
-pub fn strongest_change(scores: &[(f64, f64)], gap: Gap) -> Option<f64> {
+/// A cut on the frame with the largest change in (`gap.before`, `gap.at`] when that one
+/// step makes [`CUT_SHARE`] of the change across the stretch, else no cut; None when no frame
+/// of the stretch is there.
+pub fn verdict(stretch: &Stretch, gap: Gap) -> Option<Placed> {
+    let (time, largest) = strongest_change(&stretch.steps, gap)?;
+    Some(if largest < CUT_SHARE * stretch.across {
+        Placed::NotACut
+    } else {
+        Placed::At(time)
+    })
+}
+
+/// The time and size of the largest change in (`gap.before`, `gap.at`].
+fn strongest_change(steps: &[(f64, f64)], gap: Gap) -> Option<(f64, f64)> {
     // half a millisecond: times printed to the microsecond
     let epsilon = 5e-4;
-    scores
+    steps
         .iter()
+        .copied()
         .filter(|(time, _)| *time > gap.before + epsilon && *time < gap.at + epsilon)
-        .fold(
-            None,
-            |best: Option<(f64, f64)>, &(time, score)| match best {
-                Some((_, top)) if top >= score => best,
-                _ => Some((time, score)),
-            },
-        )
-        .map(|(time, _)| time)
+        .fold(None, |best: Option<(f64, f64)>, (time, score)| match best {
+            Some((_, top)) if top >= score => best,
+            _ => Some((time, score)),
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const GAP: Gap = Gap {
+        frame: 7,
+        before: 1.0,
+        at: 1.1333,
+    };
+
+    fn stretch(steps: &[(f64, f64)], across: f64) -> Stretch {
+        Stretch {
+            steps: steps.to_vec(),
+            across,
+        }
+    }
+
     #[test]
     fn the_cut_goes_on_the_largest_change_inside_the_stretch() {
-        let gap = Gap {
-            frame: 7,
-            before: 1.0,
-            at: 1.1333,
-        };
         // frames at 1.0333, 1.0667, 1.1 and the anchor 1.1333: the cut is at 1.0667
-        let scores = [(1.0333, 2.0), (1.0667, 40.0), (1.1, 3.0), (1.1333, 1.0)];
-        assert_eq!(strongest_change(&scores, gap), Some(1.0667));
+        let cut = stretch(
+            &[(1.0333, 2.0), (1.0667, 40.0), (1.1, 3.0), (1.1333, 1.0)],
+            42.0,
+        );
+        assert_eq!(verdict(&cut, GAP), Some(Placed::At(1.0667)));
         // on the anchor itself when that is where the change is
-        let on_anchor = [(1.0333, 2.0), (1.0667, 1.0), (1.1, 3.0), (1.1333, 50.0)];
-        assert_eq!(strongest_change(&on_anchor, gap), Some(1.1333));
+        let on_anchor = stretch(
+            &[(1.0333, 2.0), (1.0667, 1.0), (1.1, 3.0), (1.1333, 50.0)],
+            51.0,
+        );
+        assert_eq!(verdict(&on_anchor, GAP), Some(Placed::At(1.1333)));
         // frames outside the stretch do not count; none inside, no answer
-        let outside = [(0.9, 90.0), (1.2, 90.0)];
-        assert_eq!(strongest_change(&outside, gap), None);
-        assert_eq!(strongest_change(&[], gap), None);
+        assert_eq!(
+            verdict(&stretch(&[(0.9, 90.0), (1.2, 90.0)], 90.0), GAP),
+            None
+        );
+        assert_eq!(verdict(&Stretch::default(), GAP), None);
+    }
+
+    #[test]
+    fn a_change_spread_over_the_stretch_is_no_cut() {
+        // the end of a dissolve: four steps of about a quarter each
+        let dissolve = stretch(
+            &[(1.0333, 9.0), (1.0667, 10.0), (1.1, 9.5), (1.1333, 9.0)],
+            37.0,
+        );
+        assert_eq!(verdict(&dissolve, GAP), Some(Placed::NotACut));
+        // two steps (a pyramid's reference B-frame between): half each
+        let two = stretch(&[(1.0667, 20.0), (1.1333, 19.0)], 38.0);
+        assert_eq!(verdict(&two, GAP), Some(Placed::NotACut));
     }
 
     #[test]

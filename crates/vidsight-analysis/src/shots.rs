@@ -108,7 +108,9 @@ impl ShotBuilder {
     /// The next decoded frame: the frame measured (`rgb`, packed RGB24), its content score,
     /// and the picture to keep should it become the keyframe (`picture`, in the form
     /// [`Pictures`] says; the measured frame itself by default).
-    pub fn push(&mut self, index: u64, score: f64, rgb: &[u8], picture: &[u8]) {
+    /// Adds a frame at `position` in the stream, in frames (see
+    /// [`BoundaryDetector::push_at`]).
+    pub fn push_at(&mut self, index: u64, position: f64, score: f64, rgb: &[u8], picture: &[u8]) {
         let thumb = Thumb::from_rgb(rgb, self.width, self.height);
         self.lumas.push(thumb.mean() as f32);
         self.scores.push(score as f32);
@@ -137,7 +139,7 @@ impl ShotBuilder {
                 self.kept.push(candidate);
             }
         }
-        for decision in self.detector.push(index, score, thumb) {
+        for decision in self.detector.push_at(index, position, score, thumb) {
             self.decided(decision);
         }
         if let Some(end) = self.pending_fade_out {
