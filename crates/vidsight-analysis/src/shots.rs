@@ -105,11 +105,10 @@ impl ShotBuilder {
         self
     }
 
-    /// The next decoded frame: the frame measured (`rgb`, packed RGB24), its content score,
-    /// and the picture to keep should it become the keyframe (`picture`, in the form
-    /// [`Pictures`] says; the measured frame itself by default).
-    /// Adds a frame at `position` in the stream, in frames (see
-    /// [`BoundaryDetector::push_at`]).
+    /// The next decoded frame, at `position` in the stream, in frames (see
+    /// [`BoundaryDetector::push_at`]): the frame measured (`rgb`, packed RGB24), its
+    /// content score, and the picture to keep should it become the keyframe (`picture`, in
+    /// the form [`Pictures`] says; the measured frame itself by default).
     pub fn push_at(&mut self, index: u64, position: f64, score: f64, rgb: &[u8], picture: &[u8]) {
         let thumb = Thumb::from_rgb(rgb, self.width, self.height);
         self.lumas.push(thumb.mean() as f32);
