@@ -39,7 +39,6 @@ use storyboard::StoryboardBuilder;
 use images::encode_jpeg;
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 use vidsight_domain::insights::{
     Loudness, Scene, Segment, Shot, Transition, TransitionKind, SCHEMA_V1,
 };
@@ -170,7 +169,6 @@ async fn run_pass(
     may_split: bool,
     anchors: bool,
 ) -> Result<Pass> {
-    let pass_started = Instant::now();
     let (width, height) = analysis_frame_size(media, settings.frame_width);
     let frame_bytes = frames::yuv420_len(width as usize, height as usize);
     let decoders = decoder_count(settings);
@@ -524,10 +522,6 @@ async fn run_pass(
     let placed = if gaps.is_empty() {
         HashMap::new()
     } else {
-        let budget = pass_started
-            .elapsed()
-            .mul_f64(REFINE_BUDGET_SHARE)
-            .max(REFINE_MIN_BUDGET);
         let (refine_tools, input, start_time) = (
             tools.clone(),
             vidsight_media::input_url(path),
@@ -554,7 +548,8 @@ async fn run_pass(
                 signature
             },
         };
-        let placed = refiner.place(&gaps, Instant::now() + budget).await;
+        let most = REFINE_BASE + (media.duration.max(0.0) / 60.0 * REFINE_PER_MINUTE) as usize;
+        let placed = refiner.place(&gaps[..gaps.len().min(most)]).await;
         tracing::debug!(
             gaps = gaps.len(),
             placed = placed.len(),
@@ -887,13 +882,13 @@ fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
+/// The most cuts between anchors checked: this many, plus `REFINE_PER_MINUTE` for each
+/// minute of video (a count, not a time, so that what is found does not depend on the
+/// machine's load; the later ones keep the pass's answer).
+const REFINE_BASE: usize = 32;
+const REFINE_PER_MINUTE: f64 = 16.0;
 /// A picture that changes by less than this (mean HSV difference) from frame to frame is
 /// still; one still for `FREEZE_SECONDS` is a freeze.
-/// Time the cuts between anchors may take to place, as a share of the pass so far.
-const REFINE_BUDGET_SHARE: f64 = 0.25;
-/// … and at least this long (a short video's pass is quick; a loaded machine may take
-/// seconds for its few stretches, and what is found should not depend on it).
-const REFINE_MIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 const FREEZE_SCORE: f64 = 0.25;
 const FREEZE_SECONDS: f64 = 2.0;
 

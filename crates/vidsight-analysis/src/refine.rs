@@ -13,16 +13,16 @@
 //! frame, as when the whole video is decoded so). A change spread over the steps is not a
 //! cut, and is dropped.
 //!
-//! The stretches are decoded two at a time, in order, within a time budget (a stream with few
-//! keyframes and many cuts could otherwise cost more than the pass it refines): a cut whose
-//! stretch is not decoded in time, or cannot be (no frame where its anchor should be), stays
-//! as the pass found it, on its anchor, at most three frames late.
+//! The stretches are decoded two at a time, at most a number of them per minute of video
+//! (a stream with few keyframes and many cuts could otherwise cost more than the pass it
+//! refines; a count, not a time, so the answer does not depend on the machine's load): a cut
+//! whose stretch is not decoded, or cannot be (no frame where its anchor should be), stays as
+//! the pass found it, on its anchor, at most three frames late.
 use crate::frames::HsvFrame;
 use crate::source::{FrameSource, Part, PartCommand};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::process::Command;
 use vidsight_media::SkipFrames;
 
@@ -83,18 +83,14 @@ where
     C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
     M: Fn(&[u8]) -> HsvFrame,
 {
-    /// What each gap's stretch shows (by the gap's `frame`), for the gaps decoded before
-    /// `deadline`.
-    pub async fn place(self, gaps: &[Gap], deadline: Instant) -> HashMap<u64, Placed> {
+    /// What each gap's stretch shows (by the gap's `frame`).
+    pub async fn place(self, gaps: &[Gap]) -> HashMap<u64, Placed> {
         let command = Arc::new(self.command);
         let this = (&self.measure, self.lead, self.frame_bytes, self.fps);
         futures::stream::iter(gaps.iter().copied())
             .map(|gap| {
                 let command = command.clone();
                 async move {
-                    if Instant::now() >= deadline {
-                        return None;
-                    }
                     let (measure, lead, frame_bytes, fps) = this;
                     let decode = |skip| {
                         decode_gap(gap, command.clone(), skip, lead, frame_bytes, fps, measure)
