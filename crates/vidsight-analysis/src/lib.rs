@@ -501,10 +501,9 @@ async fn run_pass(
     let last_frame_end = time_of(total_frames - 1) + 1.0 / fps;
     let end_of_video = media.duration.max(last_frame_end.min(media.duration + 1.0));
 
-    // cuts seen on an anchor more than two frames after the frame decoded before it are
-    // put on their frame (see `refine`)
-    // (frames further apart than that, where every frame was decoded, were never there: a
-    // variable frame rate, dropped frames)
+    // decoding only anchors, cuts seen more than two frames after the frame decoded before
+    // them are checked and put on their frame (see `refine`); where every frame was decoded,
+    // frames that far apart were never there (a variable frame rate, dropped frames)
     let gaps: Vec<refine::Gap> = found
         .transitions
         .iter()
@@ -527,7 +526,6 @@ async fn run_pass(
             vidsight_media::input_url(path),
             media.start_time,
         );
-        let (step, grid_width) = (step, grid_width);
         let refiner = refine::Refiner {
             command: move |part: &source::Part, skip: SkipFrames| {
                 let part = (part, start_time);
