@@ -78,6 +78,17 @@ impl Thumb {
             .sqrt()
     }
 
+    /// The picture `share` of the way from this one to `other`, pixel by pixel.
+    pub fn mix(&self, other: &Thumb, share: f64) -> Thumb {
+        Thumb(
+            self.0
+                .iter()
+                .zip(&other.0)
+                .map(|(a, b)| (*a as f64 + (*b as f64 - *a as f64) * share).round() as u8)
+                .collect(),
+        )
+    }
+
     /// Mean absolute difference (0–255).
     pub fn difference(&self, other: &Thumb) -> f64 {
         self.0
@@ -146,10 +157,12 @@ pub struct BoundarySettings {
     pub fps: f64,
     /// Look for dissolves and fades.
     pub gradual: bool,
-    /// The fewest frames of the stream (by [`BoundaryDetector::push_at`]'s positions) a
-    /// gradual transition spans; None: five of the frames pushed (TRECVID's line, for a
-    /// stream whose frames are pushed evenly spaced).
-    pub min_gradual_span: Option<f64>,
+    /// Frames are pushed unevenly spaced (some of the stream's left out, see
+    /// [`BoundaryDetector::push_at`]): gradual transitions are then looked for on the stream's
+    /// own frames, this many a second, each frame left out standing in as the mix of the two
+    /// pushed either side of it (in a transition, which is slow, that is about what it shows).
+    /// None: on the frames pushed, as they come.
+    pub stream_fps: Option<f64>,
 }
 
 struct Frame {
@@ -158,6 +171,8 @@ struct Frame {
     position: f64,
     score: f64,
     thumb: Thumb,
+    /// Decoded (not a stand-in for a frame left out, see [`Even`]).
+    real: bool,
 }
 
 /// Streaming detector: [`push`](Self::push) every frame in order, then
@@ -165,6 +180,11 @@ struct Frame {
 /// [`delay`](Self::delay) frames after the frame they are about.
 pub struct BoundaryDetector {
     settings: BoundarySettings,
+    /// Looks for cuts (the detector that looks for gradual transitions on the stream's
+    /// frames, see [`BoundarySettings::stream_fps`], does not).
+    cuts: bool,
+    /// That detector, fed by this one.
+    even: Option<Even>,
     frames: VecDeque<Frame>,
     /// Next frame to decide about.
     next: u64,
@@ -173,6 +193,8 @@ pub struct BoundaryDetector {
     pending: Vec<Boundary>,
     /// Frames up to which a found gradual transition reaches: no other is looked for there.
     gradual_until: Option<u64>,
+    /// The last frame of the gradual transitions given out so far.
+    emitted_until: Option<u64>,
     /// Longest gradual transition looked for, in frames, one side of its centre.
     max_half: u64,
     halves: Vec<u64>,
@@ -180,11 +202,42 @@ pub struct BoundaryDetector {
     quick: u64,
 }
 
+impl Frame {
+    /// A frame of the even detector (its cut score is not looked at).
+    fn even(index: u64, thumb: Thumb, real: bool) -> Frame {
+        Frame {
+            index,
+            position: index as f64,
+            score: 0.0,
+            thumb,
+            real,
+        }
+    }
+}
+
+/// Gradual transitions looked for on the stream's own frames, for a detector fed unevenly.
+struct Even {
+    detector: Box<BoundaryDetector>,
+    /// The stream frame of the first frame pushed (the even detector counts from it).
+    base: u64,
+    /// The stream frame and picture of the frame pushed last.
+    last: Option<(u64, Thumb)>,
+}
+
+/// Frames left out in a row up to which the ones left out are interpolated; across a longer
+/// gap (a variable frame rate's pause, frames dropped) the picture before is held, which does
+/// not make a dissolve of what is a cut.
+const MAX_INTERPOLATED: u64 = 4;
+
 const FLASH_FRAMES: u64 = 6;
+/// A gradual transition spans more frames than this (TRECVID's line: five or fewer is a cut).
+const MIN_GRADUAL: u64 = 5;
 /// The pictures before and after a gradual transition differ by at least this (0–255).
 const GRADUAL_MIN_CHANGE: f64 = 9.0;
 /// The dissolve model's residual, relative to the change, may be at most this.
 const GRADUAL_MAX_RESIDUAL: f64 = 0.3;
+/// …and at most this when frames were left out (see [`Even`]).
+const EVEN_MAX_RESIDUAL: f64 = 0.2;
 
 impl BoundaryDetector {
     pub fn new(settings: BoundarySettings) -> Self {
@@ -200,13 +253,32 @@ impl BoundaryDetector {
             .collect();
         halves.dedup();
         let max_half = *halves.last().unwrap();
+        let even = settings
+            .stream_fps
+            .filter(|_| settings.gradual)
+            .map(|stream_fps| {
+                let mut detector = BoundaryDetector::new(BoundarySettings {
+                    fps: stream_fps,
+                    stream_fps: None,
+                    ..settings.clone()
+                });
+                detector.cuts = false;
+                Even {
+                    detector: Box::new(detector),
+                    base: 0,
+                    last: None,
+                }
+            });
         Self {
             settings,
+            cuts: true,
+            even,
             frames: VecDeque::new(),
             next: 0,
             last_cut: None,
             pending: Vec::new(),
             gradual_until: None,
+            emitted_until: None,
             max_half,
             halves,
             quick: frames_of(0.12).max(2),
@@ -215,7 +287,12 @@ impl BoundaryDetector {
 
     /// How many frames after a frame its decision can come.
     pub fn delay(&self) -> u64 {
-        self.max_half + 2 + FLASH_FRAMES.max(self.quick)
+        let own = self.max_half + 2 + FLASH_FRAMES.max(self.quick);
+        // waiting on the even detector: at most as many frames pushed as stream frames
+        match &self.even {
+            Some(even) => own.max(even.detector.delay() + even.detector.max_half + 3),
+            None => own,
+        }
     }
 
     /// Adds the next frame: its content score against the previous frame (0 for the first)
@@ -233,15 +310,24 @@ impl BoundaryDetector {
         score: f64,
         thumb: Thumb,
     ) -> Vec<Boundary> {
-        self.frames.push_back(Frame {
+        if self.even.is_some() {
+            self.push_even(position, &thumb);
+        }
+        self.push_frame(Frame {
             index,
             position,
             score,
             thumb,
-        });
+            real: true,
+        })
+    }
+
+    fn push_frame(&mut self, frame: Frame) -> Vec<Boundary> {
+        self.frames.push_back(frame);
         let mut out = Vec::new();
+        let own_delay = self.max_half + 2 + FLASH_FRAMES.max(self.quick);
         while let Some(newest) = self.frames.back().map(|frame| frame.index) {
-            if newest < self.next + self.delay() {
+            if newest < self.next + own_delay || !self.even_passed(self.next) {
                 break;
             }
             self.decide(newest, &mut out);
@@ -249,8 +335,99 @@ impl BoundaryDetector {
         out
     }
 
+    /// Feeds the even detector up to the frame at `position` (the frames left out before it
+    /// interpolated), and takes what it found.
+    fn push_even(&mut self, position: f64, thumb: &Thumb) {
+        let Some(even) = self.even.as_mut() else {
+            return;
+        };
+        let at = position.max(0.0).round() as u64;
+        let found = match even.last.take() {
+            None => {
+                even.base = at;
+                even.detector
+                    .push_frame(Frame::even(0, thumb.clone(), true))
+            }
+            // two frames on one stream frame (a variable rate's timestamps): the first stands
+            Some((last_at, last)) if at <= last_at => {
+                even.last = Some((last_at, last));
+                return;
+            }
+            Some((last_at, last)) => {
+                let mut found = Vec::new();
+                let gap = at - last_at;
+                for step in 1..gap {
+                    let between = if gap <= MAX_INTERPOLATED {
+                        last.mix(thumb, step as f64 / gap as f64)
+                    } else {
+                        last.clone()
+                    };
+                    let index = last_at + step - even.base;
+                    found.extend(even.detector.push_frame(Frame::even(index, between, false)));
+                }
+                let index = at - even.base;
+                found.extend(
+                    even.detector
+                        .push_frame(Frame::even(index, thumb.clone(), true)),
+                );
+                found
+            }
+        };
+        even.last = Some((at, thumb.clone()));
+        self.take_even(found);
+    }
+
+    /// Gradual transitions from the even detector, put on the frames pushed: from the first
+    /// at or after its start to the last at or before its end.
+    fn take_even(&mut self, found: Vec<Boundary>) {
+        let Some(base) = self.even.as_ref().map(|even| even.base) else {
+            return;
+        };
+        for boundary in found {
+            let Boundary::Gradual {
+                kind,
+                start,
+                end,
+                confidence,
+            } = boundary
+            else {
+                continue;
+            };
+            let (start, end) = ((start + base) as f64 - 0.5, (end + base) as f64 + 0.5);
+            let first = self.frames.iter().find(|frame| frame.position >= start);
+            let last = self.frames.iter().rev().find(|frame| frame.position <= end);
+            if let (Some(first), Some(last)) = (first, last) {
+                if first.index <= last.index {
+                    self.pending.push(Boundary::Gradual {
+                        kind,
+                        start: first.index,
+                        end: last.index,
+                        confidence,
+                    });
+                }
+            }
+        }
+    }
+
+    /// True when the even detector can find no more gradual transitions that start at or
+    /// before the frame pushed as `index` (always true without one).
+    fn even_passed(&self, index: u64) -> bool {
+        let Some(even) = &self.even else {
+            return true;
+        };
+        let Some(frame) = self.frame(index) else {
+            return true;
+        };
+        let at = (frame.position.max(0.0).round() as u64).saturating_sub(even.base);
+        even.detector.next > at + even.detector.max_half + 2
+    }
+
     /// The decisions about the last frames, with no more look-ahead to come.
     pub fn finish(&mut self) -> Vec<Boundary> {
+        if let Some(even) = self.even.as_mut() {
+            let found = even.detector.finish();
+            self.take_even(found);
+        }
         let mut out = Vec::new();
         let newest = match self.frames.back() {
             Some(frame) => frame.index,
@@ -279,19 +456,28 @@ impl BoundaryDetector {
     fn decide(&mut self, newest: u64, out: &mut Vec<Boundary>) {
         let index = self.next;
         self.next += 1;
-        if let Some(cut) = self.cut_at(index) {
+        let inside = |found: &Boundary| match found {
+            Boundary::Gradual { start, end, .. } => *start <= index && index <= *end,
+            Boundary::Cut { .. } => false,
+        };
+        let mut cut = if self.cuts { self.cut_at(index) } else { None };
+        // frames left out: a fast fade or dissolve may change as much between two decoded
+        // frames as a cut; the even detector saw it change smoothly frame after frame (a cut
+        // there shows as one step, too short for a transition), so the transition stands
+        let in_emitted = self.emitted_until.is_some_and(|end| index <= end);
+        if self.even.is_some() && (in_emitted || self.pending.iter().any(inside)) {
+            cut = None;
+        }
+        if let Some(cut) = cut {
             self.last_cut = Some(index);
             // a gradual transition already found that this cut falls inside is dropped
-            self.pending.retain(|found| match found {
-                Boundary::Gradual { start, end, .. } => !(*start <= index && index <= *end),
-                Boundary::Cut { .. } => true,
-            });
+            self.pending.retain(|found| !inside(found));
             self.flush(index, out);
             out.push(cut);
         } else {
             self.flush(index, out);
         }
-        if self.settings.gradual {
+        if self.settings.gradual && self.even.is_none() {
             self.gradual_centred_at(index, newest);
         }
         // keep what later decisions can still look back at
@@ -312,7 +498,10 @@ impl BoundaryDetector {
         let mut keep = Vec::new();
         for found in self.pending.drain(..) {
             match found {
-                Boundary::Gradual { start, .. } if start < index => out.push(found),
+                Boundary::Gradual { start, end, .. } if start < index => {
+                    self.emitted_until = self.emitted_until.max(Some(end));
+                    out.push(found);
+                }
                 other => keep.push(other),
             }
         }
@@ -522,27 +711,35 @@ impl BoundaryDetector {
         }
         let mut alphas = Vec::new();
         let mut residual_sum = 0.0;
+        // the model is judged on the frames decoded: one left out is a mix of two of them
+        // and fits as well as they do
+        let measured = (first + 1..last)
+            .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
+            .count()
+            .max(1) as f64;
         for index in first + 1..last {
-            let frame = self.thumb(index)?;
+            let frame = self.frame(index)?;
             let mut dot = 0.0;
-            for ((value, b), d) in frame.0.iter().zip(&after.0).zip(&delta) {
+            for ((value, b), d) in frame.thumb.0.iter().zip(&after.0).zip(&delta) {
                 dot += (*value as f64 - *b as f64) * d;
             }
             let alpha = (dot / delta_energy).clamp(-0.2, 1.2);
+            alphas.push(alpha);
+            if !frame.real {
+                continue;
+            }
             let mut error = 0.0;
-            for ((value, b), d) in frame.0.iter().zip(&after.0).zip(&delta) {
+            for ((value, b), d) in frame.thumb.0.iter().zip(&after.0).zip(&delta) {
                 let model = *b as f64 + alpha * d;
                 error += (*value as f64 - model).powi(2);
             }
             residual_sum += (error / THUMB as f64).sqrt();
-            alphas.push(alpha);
             // give up as soon as the average can no longer fit
-            let frames_total = (last - first - 1) as f64;
-            if residual_sum / frames_total / delta_rms > GRADUAL_MAX_RESIDUAL {
+            if residual_sum / measured / delta_rms > GRADUAL_MAX_RESIDUAL {
                 return None;
             }
         }
-        let residual = residual_sum / alphas.len().max(1) as f64 / delta_rms;
+        let residual = residual_sum / measured / delta_rms;
         if residual > GRADUAL_MAX_RESIDUAL {
             return None;
         }
@@ -562,21 +759,21 @@ impl BoundaryDetector {
                 .iter()
                 .rposition(|alpha| *alpha > 0.08)
                 .unwrap_or(alphas.len() - 1) as u64;
-        // five frames or fewer is a cut (TRECVID's line), or a cut the encoder smeared
-        let too_short = match self.settings.min_gradual_span {
-            None => end < start + 5,
-            Some(span) => {
-                // frames seen far apart: the transition reaches about half way to the frames
-                // seen either side of it
-                let position = |index| self.frame(index).map(|frame| frame.position);
-                let (first_at, last_at) = (position(start)?, position(end)?);
-                let before = position(start - 1).map_or(0.0, |at| first_at - at);
-                let after = position(end + 1).map_or(0.0, |at| at - last_at);
-                last_at - first_at + (before + after) / 2.0 < span - 0.5
-            }
-        };
-        if too_short {
+        // five frames or fewer is a cut (TRECVID's line), or a cut the encoder smeared (or
+        // the interpolation, over the frames left out between two pushed)
+        if end < start + MIN_GRADUAL {
             return None;
+        }
+        // frames left out: the model is judged on fewer pictures, and motion fits it by
+        // chance more often; a transition shows in three decoded frames at least, and
+        // fits closely
+        if !self.cuts {
+            let decoded = (start..=end)
+                .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
+                .count();
+            if decoded < 3 || residual > EVEN_MAX_RESIDUAL {
+                return None;
+            }
         }
         // a cut inside the window (not decided yet) fits the model as a step: α drops at
         // once. In a gradual transition it falls a little each frame (motion moves pixels,
@@ -705,7 +902,7 @@ mod tests {
             min_shot_frames: 10,
             fps: 25.0,
             gradual: true,
-            min_gradual_span: None,
+            stream_fps: None,
         }
     }
 
@@ -861,5 +1058,82 @@ mod tests {
         let frames: Vec<Thumb> = (0..120).map(picture).collect();
         let found = run(frames.clone(), scores_of(&frames));
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    /// Pushes the frames of a stream at the anchors' positions (one to four frames apart, as
+    /// x264's B-frames leave them), with scores from one pushed frame to the next.
+    fn run_anchors(stream: &[Thumb]) -> (Vec<Boundary>, Vec<u64>) {
+        let mut detector = BoundaryDetector::new(BoundarySettings {
+            fps: 10.0,
+            min_shot_frames: 2,
+            stream_fps: Some(25.0),
+            ..settings()
+        });
+        let spacing = [1, 4, 2, 3, 4, 2, 1, 3];
+        let mut positions = vec![0u64];
+        while let Some(&last) = positions.last() {
+            let next = last + spacing[positions.len() % spacing.len()];
+            if next as usize >= stream.len() {
+                break;
+            }
+            positions.push(next);
+        }
+        let pushed: Vec<Thumb> = positions
+            .iter()
+            .map(|at| stream[*at as usize].clone())
+            .collect();
+        let scores = scores_of(&pushed);
+        let mut out = Vec::new();
+        for (index, (thumb, score)) in pushed.into_iter().zip(scores).enumerate() {
+            out.extend(detector.push_at(index as u64, positions[index] as f64, score, thumb));
+        }
+        out.extend(detector.finish());
+        (out, positions)
+    }
+
+    #[test]
+    fn frames_left_out_still_show_a_dissolve_and_a_cut() {
+        let (a, b, c) = (picture(1), picture(2), picture(3));
+        // a dissolve over frames 50–61, a cut at 97
+        let mut stream = vec![a.clone(); 50];
+        for step in 1..=12 {
+            stream.push(blend(&a, &b, 1.0 - step as f64 / 13.0));
+        }
+        stream.extend(vec![b.clone(); 35]);
+        stream.extend(vec![c.clone(); 60]);
+        let (found, positions) = run_anchors(&stream);
+        match found.as_slice() {
+            [Boundary::Gradual {
+                kind: GradualKind::Dissolve,
+                start,
+                end,
+                ..
+            }, Boundary::Cut { frame, .. }] => {
+                let (start, end) = (positions[*start as usize], positions[*end as usize]);
+                assert!((48..=54).contains(&start), "{start} {found:?}");
+                assert!((58..=64).contains(&end), "{end} {found:?}");
+                // the first anchor at or after the cut
+                assert_eq!(positions[*frame as usize - 1] < 97, true);
+                assert!(positions[*frame as usize] >= 97, "{found:?}");
+            }
+            _ => panic!("{found:?}"),
+        }
+    }
+
+    #[test]
+    fn frames_left_out_do_not_make_motion_a_transition() {
+        // every frame a new pattern (the mixes standing in for the frames left out change
+        // smoothly, the frames decoded do not)
+        let stream: Vec<Thumb> = (0..200).map(picture).collect();
+        let (found, _) = run_anchors(&stream);
+        assert!(found.is_empty(), "{found:?}");
+        // a cut between anchors is no dissolve either, whatever its mixes look like
+        let mut stream = vec![picture(1); 60];
+        stream.extend(vec![picture(2); 60]);
+        let (found, positions) = run_anchors(&stream);
+        match found.as_slice() {
+            [Boundary::Cut { frame, .. }] => assert!(positions[*frame as usize] >= 60),
+            _ => panic!("{found:?}"),
+        }
     }
 }

@@ -358,9 +358,9 @@ async fn run_pass(
             min_shot_frames,
             fps: if media.fps > 0.0 { seen_fps } else { 0.0 },
             gradual: true,
-            // anchors: a gradual transition is measured in the stream's frames, at least what
-            // five frames seen are when every other frame is decoded
-            min_gradual_span: (plan.skip == SkipFrames::Bidir).then_some(10.0),
+            // anchors come one to four frames apart: gradual transitions are looked for on
+            // the stream's frames
+            stream_fps: (plan.skip == SkipFrames::Bidir).then_some(media.fps.max(1.0)),
         },
         grid_width,
         grid_height,
