@@ -393,6 +393,67 @@ async fn run_pass(
         }
         Ok(())
     };
+    // decoding only anchors, cuts seen more than two frames after the frame decoded before
+    // them are checked and put on their frame (see `refine`), while the pass goes on; where
+    // every frame was decoded, frames that far apart were never there (a variable frame rate,
+    // dropped frames)
+    let fps = if media.fps > 0.0 { media.fps } else { 25.0 };
+    let mut checks = (plan.skip == SkipFrames::Bidir).then(|| {
+        let (refine_tools, input, start_time) = (
+            tools.clone(),
+            vidsight_media::input_url(path),
+            media.start_time,
+        );
+        let refiner = refine::Refiner {
+            command: std::sync::Arc::new(move |part: &source::Part, skip: SkipFrames| {
+                let part = (part, start_time);
+                decode_command(&refine_tools, &input, part, (width, height), skip, Some(1))
+            }),
+            lead: match source::seeking(&media.container) {
+                source::Seeking::Near => source::NEAR_SEEK_LEAD,
+                _ => 0.0,
+            },
+            decoders,
+            frame_bytes,
+            fps,
+            measure: move |yuv: &[u8]| {
+                let mut rgb = Vec::new();
+                frames::yuv420_to_half_rgb(yuv, width as usize, height as usize, &mut rgb);
+                let mut signature = HsvFrame::default();
+                signature.fill_from_rgb_sampled(&rgb, grid_width, step);
+                signature
+            },
+        };
+        let most = REFINE_BASE + (media.duration.max(0.0) / 60.0 * REFINE_PER_MINUTE) as usize;
+        refine::Checks::new(refiner, most)
+    });
+    // the pass's frame times (a cut's stretch is known as soon as it is decided)
+    let mut times: Vec<f64> = Vec::new();
+    let mut transitions_seen = 0;
+    let mut check_new_cuts =
+        |transitions: &[Boundary], times: &[f64], checks: &mut Option<refine::Checks<_, _>>| {
+            let Some(checks) = checks.as_mut() else {
+                return;
+            };
+            for boundary in &transitions[transitions_seen..] {
+                if let Boundary::Cut { frame, .. } = boundary {
+                    let (Some(before), Some(at)) = (
+                        frame.checked_sub(1).and_then(|index| times.get(index as usize)),
+                        times.get(*frame as usize),
+                    ) else {
+                        continue;
+                    };
+                    if (at - before) * fps > refine::MAX_ALIGNED_SPAN {
+                        checks.start(refine::Gap {
+                            frame: *frame,
+                            before: *before,
+                            at: *at,
+                        });
+                    }
+                }
+            }
+            transitions_seen = transitions.len();
+        };
     loop {
         let (yuv, time) = match source.next().await {
             Ok(Some(frame)) => frame,
@@ -430,7 +491,9 @@ async fn run_pass(
         } else {
             frame_index as f64
         };
+        times.push(time);
         builder.push_at(frame_index, position, score, &rgb, &yuv);
+        check_new_cuts(builder.transitions(), &times, &mut checks);
         keep(builder.take_picked())?;
         current.swap(&mut previous);
         std::mem::swap(&mut rgb, &mut previous_rgb);
@@ -448,6 +511,7 @@ async fn run_pass(
         bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
     }
     let (mut found, picked) = builder.finish();
+    check_new_cuts(&found.transitions, &times, &mut checks);
     keep(picked)?;
     let findings = source.finish().await?;
     if plan.skip == SkipFrames::Bidir && findings.missing_references {
@@ -487,7 +551,6 @@ async fn run_pass(
     progress(1.0);
 
     let total_frames = frame_index;
-    let fps = if media.fps > 0.0 { media.fps } else { 25.0 };
     let time_of = |index: u64| -> f64 {
         findings
             .frame_times
@@ -501,59 +564,13 @@ async fn run_pass(
     let last_frame_end = time_of(total_frames - 1) + 1.0 / fps;
     let end_of_video = media.duration.max(last_frame_end.min(media.duration + 1.0));
 
-    // decoding only anchors, cuts seen more than two frames after the frame decoded before
-    // them are checked and put on their frame (see `refine`); where every frame was decoded,
-    // frames that far apart were never there (a variable frame rate, dropped frames)
-    let gaps: Vec<refine::Gap> = found
-        .transitions
-        .iter()
-        .filter(|_| plan.skip == SkipFrames::Bidir)
-        .filter_map(|boundary| match boundary {
-            Boundary::Cut { frame, .. } if *frame > 0 => Some(refine::Gap {
-                frame: *frame,
-                before: time_of(*frame - 1),
-                at: time_of(*frame),
-            }),
-            _ => None,
-        })
-        .filter(|gap| (gap.at - gap.before) * fps > refine::MAX_ALIGNED_SPAN)
-        .collect();
-    let placed = if gaps.is_empty() {
-        HashMap::new()
-    } else {
-        let (refine_tools, input, start_time) = (
-            tools.clone(),
-            vidsight_media::input_url(path),
-            media.start_time,
-        );
-        let refiner = refine::Refiner {
-            command: move |part: &source::Part, skip: SkipFrames| {
-                let part = (part, start_time);
-                decode_command(&refine_tools, &input, part, (width, height), skip, Some(1))
-            },
-            lead: match source::seeking(&media.container) {
-                source::Seeking::Near => source::NEAR_SEEK_LEAD,
-                _ => 0.0,
-            },
-            decoders,
-            frame_bytes,
-            fps,
-            measure: |yuv: &[u8]| {
-                let mut rgb = Vec::new();
-                frames::yuv420_to_half_rgb(yuv, width as usize, height as usize, &mut rgb);
-                let mut signature = HsvFrame::default();
-                signature.fill_from_rgb_sampled(&rgb, grid_width, step);
-                signature
-            },
-        };
-        let most = REFINE_BASE + (media.duration.max(0.0) / 60.0 * REFINE_PER_MINUTE) as usize;
-        let placed = refiner.place(&gaps[..gaps.len().min(most)]).await;
-        tracing::debug!(
-            gaps = gaps.len(),
-            placed = placed.len(),
-            "cuts between anchors placed"
-        );
-        placed
+    let placed = match checks {
+        Some(checks) => {
+            let placed = checks.finish().await;
+            tracing::debug!(placed = placed.len(), "cuts between anchors placed");
+            placed
+        }
+        None => HashMap::new(),
     };
     // a cut whose change turned out spread over the frames between two anchors (the end of
     // a dissolve, fast motion) is none: its two shots are one (the later one's keyframe goes)

@@ -20,10 +20,11 @@
 //! the pass found it, on its anchor, at most three frames late.
 use crate::frames::HsvFrame;
 use crate::source::{FrameSource, Part, PartCommand};
-use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::process::Command;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use vidsight_media::SkipFrames;
 
 /// A cut seen on the anchor at `at` (frame `frame` of those decoded), the frame decoded
@@ -59,7 +60,7 @@ const READ_AHEAD: usize = 16;
 /// How the stretches are decoded and measured.
 pub struct Refiner<C, M> {
     /// An ffmpeg decoding a part (scaled like the pass), leaving out the frames given.
-    pub command: C,
+    pub command: Arc<C>,
     /// Seconds before a stretch its process seeks to (see [`Part::lead`]).
     pub lead: f64,
     /// Processes side by side.
@@ -81,31 +82,80 @@ pub struct Stretch {
 impl<C, M> Refiner<C, M>
 where
     C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
-    M: Fn(&[u8]) -> HsvFrame,
+    M: Fn(&[u8]) -> HsvFrame + Send + Sync + 'static,
 {
-    /// What each gap's stretch shows (by the gap's `frame`).
-    pub async fn place(self, gaps: &[Gap]) -> HashMap<u64, Placed> {
-        let command = Arc::new(self.command);
-        let this = (&self.measure, self.lead, self.frame_bytes, self.fps);
-        futures::stream::iter(gaps.iter().copied())
-            .map(|gap| {
-                let command = command.clone();
-                async move {
-                    let (measure, lead, frame_bytes, fps) = this;
-                    let decode = |skip| {
-                        decode_gap(gap, command.clone(), skip, lead, frame_bytes, fps, measure)
-                    };
-                    let mut stretch = decode(SkipFrames::NonRef).await?;
-                    if most_left_out(&stretch.steps, gap, fps) > 1 {
-                        stretch = decode(SkipFrames::None).await?;
-                    }
-                    verdict(&stretch, gap).map(|placed| (gap.frame, placed))
-                }
-            })
-            .buffer_unordered(self.decoders.max(1))
-            .filter_map(|placed| async move { placed })
-            .collect()
-            .await
+    /// What `gap`'s stretch shows, by the gap's `frame`; None when it could not be decoded.
+    pub async fn place(self: Arc<Self>, gap: Gap) -> Option<(u64, Placed)> {
+        let decode = |skip| {
+            decode_gap(
+                gap,
+                &self.command,
+                skip,
+                self.lead,
+                self.frame_bytes,
+                self.fps,
+                &self.measure,
+            )
+        };
+        let mut stretch = decode(SkipFrames::NonRef).await?;
+        if most_left_out(&stretch.steps, gap, self.fps) > 1 {
+            stretch = decode(SkipFrames::None).await?;
+        }
+        verdict(&stretch, gap).map(|placed| (gap.frame, placed))
+    }
+}
+
+/// Stretches decoded while the pass goes on, as its cuts are found: one process at a time
+/// beside the pass's (the pass's last parts leave cores idle, and the checks fill them),
+/// `decoders` once the pass is over; at most `most` of them, the first found.
+pub struct Checks<C, M> {
+    refiner: Arc<Refiner<C, M>>,
+    slots: Arc<Semaphore>,
+    running: JoinSet<Option<(u64, Placed)>>,
+    started: usize,
+    most: usize,
+}
+
+impl<C, M> Checks<C, M>
+where
+    C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
+    M: Fn(&[u8]) -> HsvFrame + Send + Sync + 'static,
+{
+    pub fn new(refiner: Refiner<C, M>, most: usize) -> Self {
+        Self {
+            refiner: Arc::new(refiner),
+            slots: Arc::new(Semaphore::new(1)),
+            running: JoinSet::new(),
+            started: 0,
+            most,
+        }
+    }
+
+    /// Starts checking `gap` (nothing past the most allowed).
+    pub fn start(&mut self, gap: Gap) {
+        if self.started >= self.most {
+            return;
+        }
+        self.started += 1;
+        let (refiner, slots) = (self.refiner.clone(), self.slots.clone());
+        self.running.spawn(async move {
+            let _slot = slots.acquire_owned().await.ok()?;
+            refiner.place(gap).await
+        });
+    }
+
+    /// What every stretch started showed, the pass being over (dropped unfinished, the
+    /// checks stop and their processes are killed).
+    pub async fn finish(mut self) -> HashMap<u64, Placed> {
+        self.slots
+            .add_permits(self.refiner.decoders.max(1).saturating_sub(1));
+        let mut placed = HashMap::new();
+        while let Some(result) = self.running.join_next().await {
+            if let Ok(Some((frame, verdict))) = result {
+                placed.insert(frame, verdict);
+            }
+        }
+        placed
     }
 }
 
@@ -113,7 +163,7 @@ where
 /// anchor.
 async fn decode_gap<C, M>(
     gap: Gap,
-    command: Arc<C>,
+    command: &Arc<C>,
     skip: SkipFrames,
     lead: f64,
     frame_bytes: usize,
@@ -130,6 +180,7 @@ where
         end: Some(gap.at + half_frame),
         lead,
     };
+    let command = command.clone();
     let boxed: PartCommand = Box::new(move |part: &Part| command(part, skip));
     let mut source =
         FrameSource::start(vec![part], boxed, None, 1, frame_bytes, READ_AHEAD, fps).ok()?;

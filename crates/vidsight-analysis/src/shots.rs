@@ -149,6 +149,11 @@ impl ShotBuilder {
         }
     }
 
+    /// The transitions decided so far, in order.
+    pub fn transitions(&self) -> &[Boundary] {
+        &self.transitions
+    }
+
     /// Keyframes chosen since the last call, to encode and let go of.
     pub fn take_picked(&mut self) -> Vec<Picked> {
         std::mem::take(&mut self.picked)
