@@ -1113,7 +1113,7 @@ mod tests {
                 assert!((48..=54).contains(&start), "{start} {found:?}");
                 assert!((58..=64).contains(&end), "{end} {found:?}");
                 // the first anchor at or after the cut
-                assert_eq!(positions[*frame as usize - 1] < 97, true);
+                assert!(positions[*frame as usize - 1] < 97, "{found:?}");
                 assert!(positions[*frame as usize] >= 97, "{found:?}");
             }
             _ => panic!("{found:?}"),

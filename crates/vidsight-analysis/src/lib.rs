@@ -438,7 +438,9 @@ async fn run_pass(
             for boundary in &transitions[transitions_seen..] {
                 if let Boundary::Cut { frame, .. } = boundary {
                     let (Some(before), Some(at)) = (
-                        frame.checked_sub(1).and_then(|index| times.get(index as usize)),
+                        frame
+                            .checked_sub(1)
+                            .and_then(|index| times.get(index as usize)),
                         times.get(*frame as usize),
                     ) else {
                         continue;
