@@ -36,6 +36,8 @@ impl DecodePlan {
 
 /// Seconds of the start of a video sampled to decide.
 pub const SAMPLE_SECONDS: f64 = 4.0;
+/// Videos shorter than this are decoded whole without trying (too few frames to tell).
+pub const MIN_SAMPLED_SECONDS: f64 = 2.0;
 /// Too few frames to tell.
 const MIN_DECODED: usize = 8;
 /// The most frames `bidir` may leave out in a row (x264's default of three B-frames).

@@ -174,10 +174,11 @@ async fn run_pass(
     let decoders = decoder_count(settings);
     // decoding starts as if non-reference frames can be skipped, and the start of the
     // stream tells whether they can (see `decode`); a stream that reorders no frames has no
-    // B-frames to skip and is decoded whole, unsampled
+    // B-frames to skip and is decoded whole, unsampled; a short one is its own sample (two
+    // seconds of anchors are enough frames to tell)
     let sampled = settings.skip_nonref_frames
         && media.reorder_delay != Some(0)
-        && media.duration >= 2.0 * decode::SAMPLE_SECONDS;
+        && media.duration >= decode::MIN_SAMPLED_SECONDS;
     // parts short enough for the read-ahead even when every frame is decoded
     let count = if may_split {
         source::part_count(
