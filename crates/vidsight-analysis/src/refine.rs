@@ -13,7 +13,9 @@
 //! frame, as when the whole video is decoded so). A change spread over the steps is not a
 //! cut, and is dropped.
 //!
-//! The stretches are decoded two at a time, at most a number of them per minute of video
+//! A stretch is decoded as soon as the pass decides its cut, one process at a time beside the
+//! pass's (see [`Checks`]), as many as there are decoders once it is over; at most a number of
+//! them per minute of video
 //! (a stream with few keyframes and many cuts could otherwise cost more than the pass it
 //! refines; a count, not a time, so the answer does not depend on the machine's load): a cut
 //! whose stretch is not decoded, or cannot be (no frame where its anchor should be), stays as
