@@ -234,6 +234,8 @@ const FLASH_FRAMES: u64 = 6;
 const MIN_GRADUAL: u64 = 5;
 /// The pictures before and after a gradual transition differ by at least this (0–255).
 const GRADUAL_MIN_CHANGE: f64 = 9.0;
+/// A gradual transition shorter than this (seconds) changes at least twice as much.
+const SHORT_GRADUAL_SECONDS: f64 = 0.4;
 /// The dissolve model's residual, relative to the change, may be at most this.
 const GRADUAL_MAX_RESIDUAL: f64 = 0.3;
 /// …and at most this when frames were left out (see [`Even`]).
@@ -764,6 +766,17 @@ impl BoundaryDetector {
         if end < start + MIN_GRADUAL {
             return None;
         }
+        // a change of a few frames between two alike pictures is more often a movement (a
+        // head turning) than a transition: a short one must change twice as much
+        let fps = if self.settings.fps > 1.0 {
+            self.settings.fps
+        } else {
+            25.0
+        };
+        if ((end - start) as f64) < SHORT_GRADUAL_SECONDS * fps && change < 2.0 * GRADUAL_MIN_CHANGE
+        {
+            return None;
+        }
         // frames left out: the model is judged on fewer pictures, and motion fits it by
         // chance more often; a transition shows in three decoded frames at least, and
         // fits closely
@@ -1135,5 +1148,29 @@ mod tests {
             [Boundary::Cut { frame, .. }] => assert!(positions[*frame as usize] >= 60),
             _ => panic!("{found:?}"),
         }
+    }
+
+    #[test]
+    fn a_short_small_change_is_movement_not_a_transition() {
+        // seven frames (0.28 s) from one picture to one much like it (a head turning), then
+        // the same length between two pictures unlike each other
+        let a = picture(1);
+        let alike = blend(&a, &picture(2), 0.82);
+        let short = |from: &Thumb, to: &Thumb| {
+            let mut frames = vec![from.clone(); 40];
+            for step in 1..=7 {
+                frames.push(blend(from, to, 1.0 - step as f64 / 8.0));
+            }
+            frames.extend(vec![to.clone(); 40]);
+            run(frames.clone(), scores_of(&frames))
+        };
+        assert!(a.difference(&alike) < 18.0, "{}", a.difference(&alike));
+        let found = short(&a, &alike);
+        assert!(found.is_empty(), "{found:?}");
+        let found = short(&a, &picture(3));
+        assert!(
+            matches!(found.as_slice(), [Boundary::Gradual { .. }]),
+            "{found:?}"
+        );
     }
 }
