@@ -173,6 +173,8 @@ struct Frame {
     thumb: Thumb,
     /// Decoded (not a stand-in for a frame left out, see [`Even`]).
     real: bool,
+    /// Its index in the even detector (when there is one).
+    even_index: u64,
 }
 
 /// Streaming detector: [`push`](Self::push) every frame in order, then
@@ -211,6 +213,7 @@ impl Frame {
             score: 0.0,
             thumb,
             real,
+            even_index: index,
         }
     }
 }
@@ -218,8 +221,8 @@ impl Frame {
 /// Gradual transitions looked for on the stream's own frames, for a detector fed unevenly.
 struct Even {
     detector: Box<BoundaryDetector>,
-    /// The stream frame of the first frame pushed (the even detector counts from it).
-    base: u64,
+    /// The even detector's index for the next frame it gets.
+    next: u64,
     /// The stream frame and picture of the frame pushed last.
     last: Option<(u64, Thumb)>,
 }
@@ -267,7 +270,7 @@ impl BoundaryDetector {
                 detector.cuts = false;
                 Even {
                     detector: Box::new(detector),
-                    base: 0,
+                    next: 0,
                     last: None,
                 }
             });
@@ -312,15 +315,14 @@ impl BoundaryDetector {
         score: f64,
         thumb: Thumb,
     ) -> Vec<Boundary> {
-        if self.even.is_some() {
-            self.push_even(position, &thumb);
-        }
+        let even_index = self.push_even(position, &thumb);
         self.push_frame(Frame {
             index,
             position,
             score,
             thumb,
             real: true,
+            even_index,
         })
     }
 
@@ -338,53 +340,51 @@ impl BoundaryDetector {
     }
 
     /// Feeds the even detector up to the frame at `position` (the frames left out before it
-    /// interpolated), and takes what it found.
-    fn push_even(&mut self, position: f64, thumb: &Thumb) {
+    /// interpolated), takes what it found, and gives the frame's index there (0 without one).
+    fn push_even(&mut self, position: f64, thumb: &Thumb) -> u64 {
         let Some(even) = self.even.as_mut() else {
-            return;
+            return 0;
         };
         let at = position.max(0.0).round() as u64;
-        let found = match even.last.take() {
-            None => {
-                even.base = at;
-                even.detector
-                    .push_frame(Frame::even(0, thumb.clone(), true))
-            }
+        let mut found = Vec::new();
+        match even.last.take() {
             // two frames on one stream frame (a variable rate's timestamps): the first stands
             Some((last_at, last)) if at <= last_at => {
                 even.last = Some((last_at, last));
-                return;
+                return even.next.saturating_sub(1);
             }
             Some((last_at, last)) => {
-                let mut found = Vec::new();
                 let gap = at - last_at;
-                for step in 1..gap {
+                // past what the detector looks at, more of the same picture changes nothing:
+                // a jump in the timestamps (a long pause, a hostile file) costs no more
+                let fill = (gap - 1).min(even.detector.delay() + even.detector.max_half + 3);
+                for step in 1..=fill {
                     let between = if gap <= MAX_INTERPOLATED {
                         last.mix(thumb, step as f64 / gap as f64)
                     } else {
                         last.clone()
                     };
-                    let index = last_at + step - even.base;
-                    found.extend(even.detector.push_frame(Frame::even(index, between, false)));
+                    let frame = Frame::even(even.next, between, false);
+                    even.next += 1;
+                    found.extend(even.detector.push_frame(frame));
                 }
-                let index = at - even.base;
-                found.extend(
-                    even.detector
-                        .push_frame(Frame::even(index, thumb.clone(), true)),
-                );
-                found
             }
-        };
+            None => {}
+        }
+        let index = even.next;
+        even.next += 1;
+        found.extend(
+            even.detector
+                .push_frame(Frame::even(index, thumb.clone(), true)),
+        );
         even.last = Some((at, thumb.clone()));
         self.take_even(found);
+        index
     }
 
     /// Gradual transitions from the even detector, put on the frames pushed: from the first
     /// at or after its start to the last at or before its end.
     fn take_even(&mut self, found: Vec<Boundary>) {
-        let Some(base) = self.even.as_ref().map(|even| even.base) else {
-            return;
-        };
         for boundary in found {
             let Boundary::Gradual {
                 kind,
@@ -395,9 +395,12 @@ impl BoundaryDetector {
             else {
                 continue;
             };
-            let (start, end) = ((start + base) as f64 - 0.5, (end + base) as f64 + 0.5);
-            let first = self.frames.iter().find(|frame| frame.position >= start);
-            let last = self.frames.iter().rev().find(|frame| frame.position <= end);
+            let first = self.frames.iter().find(|frame| frame.even_index >= start);
+            let last = self
+                .frames
+                .iter()
+                .rev()
+                .find(|frame| frame.even_index <= end);
             if let (Some(first), Some(last)) = (first, last) {
                 if first.index <= last.index {
                     self.pending.push(Boundary::Gradual {
@@ -420,8 +423,7 @@ impl BoundaryDetector {
         let Some(frame) = self.frame(index) else {
             return true;
         };
-        let at = (frame.position.max(0.0).round() as u64).saturating_sub(even.base);
-        even.detector.next > at + even.detector.max_half + 2
+        even.detector.next > frame.even_index + even.detector.max_half + 2
     }
 
     /// The decisions about the last frames, with no more look-ahead to come.
@@ -1172,5 +1174,27 @@ mod tests {
             matches!(found.as_slice(), [Boundary::Gradual { .. }]),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_jump_in_the_timestamps_costs_no_more_than_a_pause() {
+        // a file whose clock jumps by an hour (hostile, or broken; a trillion frames would be
+        // fed as fast): the frames the even detector is fed stay about what a few seconds'
+        // pause costs
+        let mut detector = BoundaryDetector::new(BoundarySettings {
+            fps: 10.0,
+            stream_fps: Some(25.0),
+            ..settings()
+        });
+        let (a, b) = (picture(1), picture(2));
+        for index in 0..40u64 {
+            detector.push_at(index, (index * 2) as f64, 0.0, a.clone());
+        }
+        for index in 40..80u64 {
+            detector.push_at(index, 90_000.0 + (index * 2) as f64, 0.0, b.clone());
+        }
+        detector.finish();
+        let fed = detector.even.as_ref().map(|even| even.next).unwrap();
+        assert!(fed < 1_000, "{fed} frames fed");
     }
 }
