@@ -83,6 +83,9 @@ pub fn parse_line(line: &str, in_summary: &mut bool) -> LogEvent {
 /// Digital silence has no finite level; it is reported as this floor.
 pub const LEVEL_FLOOR: f64 = -120.0;
 
+/// The longest loudness curve, in seconds (a week).
+const MAX_CURVE_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
 fn finite_or_floor(value: f64) -> f64 {
     if value.is_finite() {
         value.max(LEVEL_FLOOR)
@@ -210,7 +213,8 @@ mod tests {
 /// One loudness value per second (LUFS): the energy mean of the momentary readings taken in
 /// that second. Seconds without a reading repeat the previous value.
 pub fn loudness_curve(readings: &[(f64, f64)], duration: f64) -> Vec<f64> {
-    let seconds = duration.ceil().max(0.0) as usize;
+    // at most a week (a header may claim any duration; 7 MB of curve at most)
+    let seconds = duration.ceil().clamp(0.0, MAX_CURVE_SECONDS) as usize;
     let mut energy = vec![0.0f64; seconds];
     let mut counts = vec![0u32; seconds];
     for (time, lufs) in readings {
@@ -277,5 +281,9 @@ mod curve_tests {
         assert_eq!(curve[1], -13.0);
         assert_eq!(curve[2], -13.0, "a second without readings repeats");
         assert_eq!(curve[3], -40.0);
+        // a header that claims a trillion seconds gets a week of curve, not an allocation
+        // that takes the machine down
+        let curve = loudness_curve(&readings, 1e12);
+        assert_eq!(curve.len(), 7 * 24 * 3600);
     }
 }

@@ -33,6 +33,10 @@ use vidsight_domain::{Error, ErrorCode, Result};
 pub const MIN_SPLIT_SECONDS: f64 = 20.0;
 /// A part shorter than this costs more to start (a process, a seek) than it saves.
 pub const MIN_PART_SECONDS: f64 = 6.0;
+/// The most parts a video is cut into (a day at the usual 20 s parts). A header may claim
+/// any duration: the parts' list must not grow with it; longer parts only wait more on
+/// their read-ahead.
+pub const MAX_PARTS: usize = 4096;
 /// Pictures decoded ahead of the reader, all parts together.
 pub const READ_AHEAD_BYTES: usize = 96 << 20;
 /// Containers whose index makes a seek land exactly on the keyframe asked for.
@@ -106,7 +110,7 @@ pub fn part_count(
     let longest = 2.0 * read_ahead_frames(decoders, frame_bytes) as f64 / decoded_fps.max(1.0);
     let wanted = (2 * decoders).max((duration / longest).ceil() as usize);
     let most = (duration / MIN_PART_SECONDS).floor().max(1.0) as usize;
-    wanted.min(most).max(1)
+    wanted.min(most).clamp(1, MAX_PARTS)
 }
 
 /// Pictures each part may hold decoded ahead of the reader.
@@ -581,6 +585,9 @@ mod tests {
         assert_eq!(seeking("mpeg"), Seeking::Near);
         assert_eq!(seeking("avi"), Seeking::None);
         assert_eq!(part_count(f64::NAN, MP4, 2, FRAME, 30.0), 1);
+        // a header that claims a trillion seconds
+        assert_eq!(part_count(1e12, MP4, 2, FRAME, 30.0), MAX_PARTS);
+        assert_eq!(part_count(f64::INFINITY, MP4, 2, FRAME, 30.0), MAX_PARTS);
         assert!(part_count(600.0, "matroska,webm", 2, FRAME, 30.0) > 1);
     }
 
