@@ -167,8 +167,6 @@ pub struct BoundarySettings {
 
 struct Frame {
     index: u64,
-    /// Where the frame is in the stream, in frames (its index unless frames were left out).
-    position: f64,
     score: f64,
     thumb: Thumb,
     /// Decoded (not a stand-in for a frame left out, see [`Even`]).
@@ -209,7 +207,6 @@ impl Frame {
     fn even(index: u64, thumb: Thumb, real: bool) -> Frame {
         Frame {
             index,
-            position: index as f64,
             score: 0.0,
             thumb,
             real,
@@ -318,7 +315,6 @@ impl BoundaryDetector {
         let even_index = self.push_even(position, &thumb);
         self.push_frame(Frame {
             index,
-            position,
             score,
             thumb,
             real: true,
