@@ -200,6 +200,8 @@ pub struct BoundaryDetector {
     halves: Vec<u64>,
     /// Frames either side of a centre for the quick long-range difference.
     quick: u64,
+    /// Frames per second (`settings.fps`, or 25 when that is not usable).
+    fps: f64,
 }
 
 impl Frame {
@@ -284,12 +286,13 @@ impl BoundaryDetector {
             max_half,
             halves,
             quick: frames_of(0.12).max(2),
+            fps,
         }
     }
 
     /// How many frames after a frame its decision can come.
     pub fn delay(&self) -> u64 {
-        let own = self.max_half + 2 + FLASH_FRAMES.max(self.quick);
+        let own = self.own_delay();
         // waiting on the even detector: at most as many frames pushed as stream frames
         match &self.even {
             Some(even) => own.max(even.detector.delay() + even.detector.max_half + 3),
@@ -301,6 +304,12 @@ impl BoundaryDetector {
     /// and its thumbnail. Returns the boundaries now decided.
     pub fn push(&mut self, index: u64, score: f64, thumb: Thumb) -> Vec<Boundary> {
         self.push_at(index, index as f64, score, thumb)
+    }
+
+    /// How many frames after a frame this detector's own decision can come (the even
+    /// detector may hold it back longer, see [`delay`](Self::delay)).
+    fn own_delay(&self) -> u64 {
+        self.max_half + 2 + FLASH_FRAMES.max(self.quick)
     }
 
     /// [`push`](Self::push), for a frame at `position` in the stream (in frames: the
@@ -325,7 +334,7 @@ impl BoundaryDetector {
     fn push_frame(&mut self, frame: Frame) -> Vec<Boundary> {
         self.frames.push_back(frame);
         let mut out = Vec::new();
-        let own_delay = self.max_half + 2 + FLASH_FRAMES.max(self.quick);
+        let own_delay = self.own_delay();
         while let Some(newest) = self.frames.back().map(|frame| frame.index) {
             if newest < self.next + own_delay || !self.even_passed(self.next) {
                 break;
@@ -766,12 +775,8 @@ impl BoundaryDetector {
         }
         // a change of a few frames between two alike pictures is more often a movement (a
         // head turning) than a transition: a short one must change twice as much
-        let fps = if self.settings.fps > 1.0 {
-            self.settings.fps
-        } else {
-            25.0
-        };
-        if ((end - start) as f64) < SHORT_GRADUAL_SECONDS * fps && change < 2.0 * GRADUAL_MIN_CHANGE
+        if ((end - start) as f64) < SHORT_GRADUAL_SECONDS * self.fps
+            && change < 2.0 * GRADUAL_MIN_CHANGE
         {
             return None;
         }
