@@ -85,6 +85,41 @@ pub fn runs_seen(sample: &DecodeSample, skip: SkipFrames) -> bool {
     skipped_in_a_row(sample).is_some_and(|(most, _)| most > allowed_run(skip))
 }
 
+/// True when the listed packets (in the order stored, the decoder's) show that `skip`
+/// would leave out more frames in a row than it may: decoding with it would only be started
+/// again. Only `bidir` can be told so: an anchor (I- or P-frame) is shown after every packet
+/// stored before it, a B-frame before one stored ahead of it, and `bidir` leaves out every
+/// B-frame. Which B-frames others refer to (what `noref` keeps) the order does not tell (x264
+/// stores the first of two B-frames first, and refers to it): the decoded sample decides,
+/// as it does on a listing too short to tell.
+pub fn ruled_out(packets: &[f64], skip: SkipFrames) -> bool {
+    // half a millisecond: timestamps printed to the microsecond
+    let epsilon = 5e-4;
+    if skip != SkipFrames::Bidir || packets.len() < MIN_DECODED {
+        return false;
+    }
+    let mut latest = f64::NEG_INFINITY;
+    // (time, a B-frame)
+    let mut frames: Vec<(f64, bool)> = Vec::with_capacity(packets.len());
+    // the listing's later stretches (keyframes looked for by seeking) may read the start
+    // again: the first reading ends at a packet seen before
+    let mut seen = std::collections::HashSet::new();
+    for &time in packets.iter().filter(|time| time.is_finite()) {
+        if !seen.insert((time * 1e4).round() as i64) {
+            break;
+        }
+        frames.push((time, time <= latest + epsilon));
+        latest = latest.max(time);
+    }
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut most, mut run) = (0usize, 0usize);
+    for (_, b_frame) in frames {
+        run = if b_frame { run + 1 } else { 0 };
+        most = most.max(run);
+    }
+    most > allowed_run(skip)
+}
+
 /// Where the packets of a stream at a constant `fps` are, from the first frame decoded to
 /// `seconds` into the stream: what a listing would show.
 pub fn frame_grid(decoded: &[f64], fps: f64, seconds: f64) -> Vec<f64> {
@@ -236,6 +271,60 @@ mod tests {
             packets: Vec::new(),
         };
         assert!(!runs_seen(&none, NONREF));
+    }
+
+    /// Packet times in the order x264 stores them: each anchor, then the B-frames shown
+    /// before it, a pyramid's middle first.
+    fn stored(minigops: &[&[u32]]) -> Vec<f64> {
+        minigops
+            .iter()
+            .flat_map(|order| order.iter().map(|i| *i as f64 / 30.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_tells_when_anchors_alone_leave_out_too_much() {
+        // I, then P b B b (the middle B stored first) over and over: three in a row
+        let mut pyramid = vec![vec![0u32]];
+        pyramid.extend((0..10).map(|k| vec![4 * k + 4, 4 * k + 2, 4 * k + 1, 4 * k + 3]));
+        let pyramid: Vec<&[u32]> = pyramid.iter().map(Vec::as_slice).collect();
+        assert!(!ruled_out(&stored(&pyramid), BIDIR));
+        // the listing reads the start again (a keyframe looked for near it): the first
+        // reading is what counts
+        let mut again = stored(&pyramid);
+        again.extend(stored(&pyramid[3..]));
+        assert!(!ruled_out(&again, BIDIR));
+        // seven B-frames a run (testvideo.mp4), stored as a pyramid or as shown
+        let mut seven = vec![vec![0u32]];
+        seven.extend((0..5).map(|k| {
+            let at = 8 * k;
+            vec![
+                at + 8,
+                at + 4,
+                at + 1,
+                at + 2,
+                at + 3,
+                at + 5,
+                at + 6,
+                at + 7,
+            ]
+        }));
+        let seven: Vec<&[u32]> = seven.iter().map(Vec::as_slice).collect();
+        assert!(ruled_out(&stored(&seven), BIDIR));
+        let mut flat = vec![vec![0u32]];
+        flat.extend((0..5).map(|k| {
+            std::iter::once(8 * k + 8)
+                .chain(8 * k + 1..8 * k + 8)
+                .collect::<Vec<_>>()
+        }));
+        let flat: Vec<&[u32]> = flat.iter().map(Vec::as_slice).collect();
+        assert!(ruled_out(&stored(&flat), BIDIR));
+        // what `noref` keeps the order does not tell; no B-frames, nothing to skip; too
+        // short a listing, or none: no guess
+        assert!(!ruled_out(&stored(&seven), NONREF));
+        assert!(!ruled_out(&frames(0..60), BIDIR));
+        assert!(!ruled_out(&stored(&seven[..1]), BIDIR));
+        assert!(!ruled_out(&[], BIDIR));
     }
 
     #[test]

@@ -264,8 +264,15 @@ async fn run_pass(
     } else {
         SkipFrames::NonRef
     };
+    // a listing read before decoding (a video decoded in parts) may already show that
+    // skipping would leave out too much: no process is started only to be given up
+    if let Some(listed) = &packets {
+        while skip != SkipFrames::None && decode::ruled_out(listed, skip) {
+            skip = decode::fallback(skip);
+        }
+    }
     let mut source = start(skip)?;
-    let plan = if sampled {
+    let plan = if sampled && skip != SkipFrames::None {
         // the first second, with the packet listing when it ran alongside
         let constant_rate = media.fps > 0.0 && !media.variable_frame_rate;
         let (mut early, packets) = match packets.take() {
