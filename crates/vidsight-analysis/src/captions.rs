@@ -17,16 +17,26 @@ const MAX_CUE_CHARS: usize = 1_000;
 /// Reads every text subtitle track of the file. A track that cannot be read is skipped
 /// (logged), never failing the analysis: captions are a bonus, the pictures are the job.
 pub async fn read_tracks(tools: &MediaTools, path: &Path, media: &MediaInfo) -> Vec<CaptionTrack> {
+    let streams: Vec<_> = media
+        .streams
+        .iter()
+        .filter(|stream| {
+            stream.kind == "subtitle"
+                && stream
+                    .codec
+                    .as_deref()
+                    .is_some_and(vidsight_media::is_text_subtitle)
+        })
+        .take(MAX_TRACKS)
+        .collect();
+    if streams.is_empty() {
+        return Vec::new();
+    }
+    let indices: Vec<u32> = streams.iter().map(|stream| stream.index).collect();
+    let texts = tools.subtitles_webvtt(path, &indices).await;
     let mut tracks = Vec::new();
-    let streams = media.streams.iter().filter(|stream| {
-        stream.kind == "subtitle"
-            && stream
-                .codec
-                .as_deref()
-                .is_some_and(vidsight_media::is_text_subtitle)
-    });
-    for stream in streams.take(MAX_TRACKS) {
-        match tools.subtitle_webvtt(path, stream.index).await {
+    for (stream, (_, text)) in streams.into_iter().zip(texts) {
+        match text {
             Ok(text) => {
                 // ffmpeg already moved the times so the file starts at zero, as players do
                 let cues = parse_webvtt(&text, 0.0);

@@ -116,7 +116,7 @@ pub async fn analyze(
     settings: &AnalyzerSettings,
     progress: &(dyn Fn(f64) + Send + Sync),
 ) -> Result<AnalysisOutput> {
-    let work = async {
+    let passes = async {
         let (mut may_split, mut anchors) = (true, true);
         loop {
             match run_pass(tools, path, media, settings, progress, may_split, anchors).await? {
@@ -138,6 +138,13 @@ pub async fn analyze(
                 }
             }
         }
+    };
+    // subtitle tracks are read beside the pictures (one process; stopped with them)
+    let work = async {
+        let captions = async { Ok(captions::read_tracks(tools, path, media).await) };
+        let (mut output, captions): (AnalysisOutput, _) = tokio::try_join!(passes, captions)?;
+        output.insights.captions = captions;
+        Ok(output)
     };
     match tokio::time::timeout(tools.analysis_timeout, work).await {
         Ok(result) => result,
@@ -853,7 +860,6 @@ async fn run_pass(
         None
     };
 
-    let captions = captions::read_tracks(tools, path, media).await;
     let ocr = ocr::read_text(tools, &settings.ocr_languages, &shots, |position| {
         let name = shots[position].keyframe.as_deref()?;
         keyframes
@@ -877,7 +883,8 @@ async fn run_pass(
             bars,
             silence,
             loudness,
-            captions,
+            // read beside the passes (see `analyze`)
+            captions: Vec::new(),
             storyboard,
             // what analysis providers add comes later, from the worker
             summary: None,

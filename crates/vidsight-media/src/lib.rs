@@ -168,17 +168,76 @@ impl MediaTools {
                 &output.stderr,
             ));
         }
-        let mut text = output.stdout;
-        if text.len() > MAX_SUBTITLE_BYTES {
-            text.truncate(MAX_SUBTITLE_BYTES);
-            // cut at the last cue boundary so no cue is half kept
-            let keep = text
-                .windows(2)
-                .rposition(|pair| pair == b"\n\n")
-                .unwrap_or(0);
-            text.truncate(keep);
+        Ok(bounded_cues(output.stdout))
+    }
+
+    /// Several text subtitle streams as WebVTT (see [`subtitle_webvtt`](Self::subtitle_webvtt)),
+    /// by stream index: in one ffmpeg run, each written to its own file in a scratch
+    /// directory (starting an ffmpeg costs more than reading a track); when that run fails,
+    /// stream by stream, so that an unreadable track costs only itself.
+    pub async fn subtitles_webvtt(
+        &self,
+        path: &Path,
+        streams: &[u32],
+    ) -> Vec<(u32, Result<String>)> {
+        if streams.len() > 1 {
+            match self.subtitles_in_one_run(path, streams).await {
+                Ok(texts) => return texts,
+                Err(error) => tracing::debug!(%error, "subtitle streams read one by one"),
+            }
         }
-        Ok(String::from_utf8_lossy(&text).into_owned())
+        let mut texts = Vec::with_capacity(streams.len());
+        for &stream in streams {
+            texts.push((stream, self.subtitle_webvtt(path, stream).await));
+        }
+        texts
+    }
+
+    async fn subtitles_in_one_run(
+        &self,
+        path: &Path,
+        streams: &[u32],
+    ) -> Result<Vec<(u32, Result<String>)>> {
+        let scratch = tempfile::tempdir().map_err(|error| {
+            Error::new(
+                ErrorCode::MediaToolFailed,
+                "no scratch directory for subtitles",
+            )
+            .with_source(error)
+        })?;
+        let file_of = |stream: u32| scratch.path().join(format!("{stream}.vtt"));
+        let mut command = self.ffmpeg_command();
+        command
+            .args(["-hide_banner", "-nostdin", "-v", "error"])
+            .args(["-protocol_whitelist", "file", "-i"])
+            .arg(input_url(path));
+        for &stream in streams {
+            command
+                .args(["-map", &format!("0:{stream}"), "-f", "webvtt"])
+                .arg(file_of(stream));
+        }
+        let output = process::run(command, self.probe_timeout, "ffmpeg").await?;
+        if !output.success {
+            return Err(tool_failed(
+                "subtitle streams could not be read as text".to_owned(),
+                &output.stderr,
+            ));
+        }
+        let mut texts = Vec::with_capacity(streams.len());
+        for &stream in streams {
+            let text = read_bounded(&file_of(stream), MAX_SUBTITLE_BYTES + 1)
+                .await
+                .map(bounded_cues)
+                .map_err(|error| {
+                    Error::new(
+                        ErrorCode::MediaToolFailed,
+                        format!("subtitle stream {stream} could not be read back"),
+                    )
+                    .with_source(error)
+                });
+            texts.push((stream, text));
+        }
+        Ok(texts)
     }
 
     /// How the video stream is laid out, read without decoding anything: the times of its
@@ -383,6 +442,32 @@ impl MediaTools {
 /// each line with the mean confidence of its words. Words Tesseract is unsure of (confidence
 /// under 30) are dropped.
 /// `media-tool-failed` saying what could not be done, with the end of the tool's stderr.
+/// WebVTT as text, at most `MAX_SUBTITLE_BYTES` of it, cut at the last cue boundary before
+/// (no cue is half kept).
+fn bounded_cues(mut text: Vec<u8>) -> String {
+    if text.len() > MAX_SUBTITLE_BYTES {
+        text.truncate(MAX_SUBTITLE_BYTES);
+        let keep = text
+            .windows(2)
+            .rposition(|pair| pair == b"\n\n")
+            .unwrap_or(0);
+        text.truncate(keep);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// The first `most` bytes of a file.
+async fn read_bounded(path: &Path, most: usize) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut text = Vec::new();
+    tokio::fs::File::open(path)
+        .await?
+        .take(most as u64)
+        .read_to_end(&mut text)
+        .await?;
+    Ok(text)
+}
+
 fn tool_failed(what: String, stderr: &[u8]) -> Error {
     let stderr = String::from_utf8_lossy(stderr);
     Error::new(
@@ -711,6 +796,57 @@ impl MediaTools {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn subtitle_tracks_are_read_in_one_run_and_one_by_one_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let (english, portuguese) = (dir.path().join("en.srt"), dir.path().join("pt.srt"));
+        std::fs::write(&english, "1\n00:00:00,500 --> 00:00:01,500\nhello\n\n").unwrap();
+        std::fs::write(&portuguese, "1\n00:00:01,000 --> 00:00:02,000\nolá\n\n").unwrap();
+        let file = dir.path().join("talk.mkv");
+        let status = std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=64x48:rate=5:duration=3",
+            ])
+            .arg("-i")
+            .arg(&english)
+            .arg("-i")
+            .arg(&portuguese)
+            .args(["-map", "0", "-map", "1", "-map", "2", "-c:s", "srt"])
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let tools = MediaTools::default();
+        let texts = tools.subtitles_webvtt(&file, &[1, 2]).await;
+        let cues: Vec<_> = texts
+            .iter()
+            .map(|(stream, text)| (*stream, text.as_ref().unwrap()))
+            .collect();
+        assert_eq!(cues[0].0, 1);
+        assert!(
+            cues[0].1.starts_with("WEBVTT") && cues[0].1.contains("hello"),
+            "{cues:?}"
+        );
+        assert!(
+            cues[1].1.contains("olá") && !cues[1].1.contains("hello"),
+            "{cues:?}"
+        );
+        let one_run = tools.subtitles_in_one_run(&file, &[1, 2]).await.unwrap();
+        assert!(one_run[1].1.as_ref().unwrap().contains("olá"));
+        // a stream that is no text (the pictures) fails the one run: the tracks are then
+        // read one by one, and only that one is lost
+        assert!(tools.subtitles_in_one_run(&file, &[2, 0, 1]).await.is_err());
+        let texts = tools.subtitles_webvtt(&file, &[2, 0, 1]).await;
+        assert!(texts[0].1.as_ref().unwrap().contains("olá"));
+        assert!(texts[1].1.is_err());
+        assert!(texts[2].1.as_ref().unwrap().contains("hello"));
+    }
 
     #[test]
     fn a_missing_reference_is_recognised_in_either_codec() {
