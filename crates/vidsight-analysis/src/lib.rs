@@ -546,7 +546,12 @@ async fn run_pass(
     let expected_frames = media.frame_count.unwrap_or(0);
     // when frames are skipped, how many arrive depends on how the rest of the stream is
     // built: only the time reached tells then
+    // (an AVI's count is of its index's entries, which include the empty ones that stand
+    // for frames not stored: ffmpeg's AVI of an H.264 stream with B-frames counts twice
+    // the frames it holds)
+    let counted = !media.container.split(',').any(|name| name.trim() == "avi");
     let too_few = plan.skip == SkipFrames::None
+        && counted
         && expected_frames > 10
         && frame_index * 10 < expected_frames * 9;
     if too_few || (media.duration > 5.0 && decoded_until < media.duration * 0.9 - 1.0) {
@@ -1241,6 +1246,36 @@ mod tests {
         parts_match_one_process("long.ts", SkipFrames::Bidir).await;
     }
 
+    /// ffmpeg's AVI of an H.264 stream with B-frames: its index counts an empty entry for
+    /// every frame it holds (twice the frames), which is no sign of a truncated file.
+    #[tokio::test]
+    async fn an_avi_counting_empty_entries_is_not_taken_for_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mp4 = pyramid_clip(dir.path(), "normal");
+        let avi = dir.path().join("remuxed.avi");
+        testing::ffmpeg(&[
+            "-i",
+            mp4.to_str().unwrap(),
+            "-c",
+            "copy",
+            avi.to_str().unwrap(),
+        ]);
+        let tools = MediaTools::default();
+        let media = tools.probe(&avi).await.unwrap();
+        assert!(media.frame_count.unwrap_or(0) > 500, "{media:?}");
+        let output = analyse_clip(&avi).await;
+        assert_eq!(output.frames, 300, "{:?}", output.decoding);
+        assert_eq!(cut_times(&output).len(), 3);
+    }
+
+    /// AVI and FLV are seeked in like MPEG-TS (near a time, a second early): an AVI of
+    /// MPEG-4 Part 2 (no B-frames, every frame decoded), an FLV of H.264.
+    #[tokio::test]
+    async fn avi_and_flv_are_decoded_in_parts_too() {
+        parts_match_one_process("long.avi", SkipFrames::None).await;
+        parts_match_one_process("long.flv", SkipFrames::Bidir).await;
+    }
+
     async fn parts_match_one_process(name: &str, skip: SkipFrames) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
@@ -1275,18 +1310,18 @@ mod tests {
             "[out]",
             "-map",
             "0:a",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
             "-g",
             "50",
-            "-bf",
-            "3",
-            "-c:a",
-            "aac",
-            path.to_str().unwrap(),
-        ]);
+        ]
+        .into_iter()
+        .chain(if name.ends_with(".avi") {
+            ["-c:v", "mpeg4", "-q:v", "4", "-c:a", "mp3", "-ar", "48000"]
+        } else {
+            ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-c:a", "aac"]
+        })
+        .chain([path.to_str().unwrap()])
+        .collect::<Vec<_>>()
+        );
         let tools = MediaTools::default();
         let media = tools.probe(&path).await.unwrap();
         let (width, height) = analysis_frame_size(&media, settings().frame_width);
@@ -1350,7 +1385,10 @@ mod tests {
         assert_eq!(x.sheets, y.sheets);
         // the sound, measured by its own process: the same silence and loudness
         assert_eq!(a.silence.len(), 1, "{:?}", a.silence);
-        assert!((a.silence[0].start - 12.5).abs() < 0.1, "{:?}", a.silence);
+        // (an AVI keeps no start offset for its sound: the gap is at 12 s there)
+        let offset = if name.ends_with(".avi") { 0.0 } else { 0.5 };
+        let gap = a.silence[0].start - offset;
+        assert!((gap - 12.0).abs() < 0.1, "{:?}", a.silence);
         assert_eq!(a.silence, b.silence);
         assert_eq!(a.loudness, b.loudness);
     }

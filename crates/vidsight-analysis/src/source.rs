@@ -41,9 +41,11 @@ pub const MAX_PARTS: usize = 4096;
 pub const READ_AHEAD_BYTES: usize = 96 << 20;
 /// Containers whose index makes a seek land exactly on the keyframe asked for.
 const SEEKABLE: [&str; 2] = ["mov", "matroska"];
-/// Containers ffmpeg seeks in by searching timestamps: near the time asked, not exactly
-/// (MPEG transport and program streams: `.ts`/`.m2ts`, `.mpg`/`.vob`).
-const SEEKABLE_NEAR: [&str; 2] = ["mpegts", "mpeg"];
+/// Containers seeked in near the time asked, not exactly: by searching timestamps (MPEG
+/// transport and program streams: `.ts`/`.m2ts`, `.mpg`/`.vob`; an FLV without a keyframe
+/// index), or by an index whose times are the demuxer's reckoning (AVI). Parts that do not
+/// meet are noticed and the video decoded again in one process.
+const SEEKABLE_NEAR: [&str; 4] = ["mpegts", "mpeg", "avi", "flv"];
 /// Seconds before its keyframe a part in a [`SEEKABLE_NEAR`] container seeks to: more than
 /// the search misses by (a fraction of a second) and than a frame's decoding delay.
 pub const NEAR_SEEK_LEAD: f64 = 1.0;
@@ -577,13 +579,15 @@ mod tests {
     #[test]
     fn short_videos_other_containers_and_one_decoder_are_not_split() {
         assert_eq!(part_count(19.0, MP4, 2, FRAME, 30.0), 1);
-        assert_eq!(part_count(600.0, "avi", 2, FRAME, 30.0), 1);
+        assert_eq!(part_count(600.0, "asf", 2, FRAME, 30.0), 1);
         assert_eq!(part_count(600.0, MP4, 1, FRAME, 30.0), 1);
         assert!(part_count(600.0, "mpegts", 2, FRAME, 30.0) > 1);
         assert_eq!(seeking(MP4), Seeking::Exact);
         assert_eq!(seeking("mpegts"), Seeking::Near);
         assert_eq!(seeking("mpeg"), Seeking::Near);
-        assert_eq!(seeking("avi"), Seeking::None);
+        assert_eq!(seeking("avi"), Seeking::Near);
+        assert_eq!(seeking("flv"), Seeking::Near);
+        assert_eq!(seeking("asf"), Seeking::None);
         assert_eq!(part_count(f64::NAN, MP4, 2, FRAME, 30.0), 1);
         // a header that claims a trillion seconds
         assert_eq!(part_count(1e12, MP4, 2, FRAME, 30.0), MAX_PARTS);
