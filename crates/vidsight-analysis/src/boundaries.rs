@@ -157,8 +157,8 @@ pub struct BoundarySettings {
     pub fps: f64,
     /// Look for dissolves and fades.
     pub gradual: bool,
-    /// Frames are pushed unevenly spaced (some of the stream's left out, see
-    /// [`BoundaryDetector::push_at`]): gradual transitions are then looked for on the stream's
+    /// Some of the stream's frames are left out (`noref`'s one at a time, `bidir`'s up to three
+    /// in a row, see [`BoundaryDetector::push_at`]): gradual transitions are then looked for on the stream's
     /// own frames, this many a second, each frame left out standing in as the mix of the two
     /// pushed either side of it (in a transition, which is slow, that is about what it shows).
     /// None: on the frames pushed, as they come.
