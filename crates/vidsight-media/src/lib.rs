@@ -438,10 +438,6 @@ impl MediaTools {
     }
 }
 
-/// Lines from Tesseract's TSV output: words (level 5) grouped by block, paragraph and line,
-/// each line with the mean confidence of its words. Words Tesseract is unsure of (confidence
-/// under 30) are dropped.
-/// `media-tool-failed` saying what could not be done, with the end of the tool's stderr.
 /// WebVTT as text, at most `MAX_SUBTITLE_BYTES` of it, cut at the last cue boundary before
 /// (no cue is half kept).
 fn bounded_cues(mut text: Vec<u8>) -> String {
@@ -468,6 +464,7 @@ async fn read_bounded(path: &Path, most: usize) -> std::io::Result<Vec<u8>> {
     Ok(text)
 }
 
+/// `media-tool-failed` saying what could not be done, with the end of the tool's stderr.
 fn tool_failed(what: String, stderr: &[u8]) -> Error {
     let stderr = String::from_utf8_lossy(stderr);
     Error::new(
@@ -636,6 +633,9 @@ pub fn showinfo_time_base(line: &str) -> Option<f64> {
     (num > 0.0 && den > 0.0).then(|| num / den)
 }
 
+/// Lines from Tesseract's TSV output: words (level 5) grouped by block, paragraph and line,
+/// each line with the mean confidence of its words. Words Tesseract is unsure of (confidence
+/// under 30) are dropped.
 pub fn parse_tesseract_tsv(tsv: &str) -> Vec<(String, f64)> {
     // (block, paragraph, line) → its words and the sum of their confidences
     type Line = ((u32, u32, u32), Vec<String>, f64);
