@@ -272,11 +272,12 @@ async fn run_pass(
         SkipFrames::NonRef
     };
     // a listing read before decoding (a video decoded in parts) may already show that
-    // skipping would leave out too much: no process is started only to be given up
-    if let Some(listed) = &packets {
-        while skip != SkipFrames::None && decode::ruled_out(listed, skip) {
-            skip = decode::fallback(skip);
-        }
+    // anchors alone would leave out too much: no process is started only to be given up
+    if packets
+        .as_ref()
+        .is_some_and(|listed| decode::ruled_out(listed, skip))
+    {
+        skip = decode::fallback(skip);
     }
     let mut source = start(skip)?;
     let plan = if sampled && skip != SkipFrames::None {
