@@ -173,6 +173,9 @@ struct Frame {
     real: bool,
     /// Its index in the even detector (when there is one).
     even_index: u64,
+    /// Stream frames since the frame pushed before it (1 when none were left out; at most
+    /// [`MAX_SPAN`]).
+    span: f64,
 }
 
 /// Streaming detector: [`push`](Self::push) every frame in order, then
@@ -202,6 +205,8 @@ pub struct BoundaryDetector {
     quick: u64,
     /// Frames per second (`settings.fps`, or 25 when that is not usable).
     fps: f64,
+    /// Where the frame pushed last is in the stream (see [`push_at`](Self::push_at)).
+    last_position: Option<f64>,
 }
 
 impl Frame {
@@ -213,6 +218,7 @@ impl Frame {
             thumb,
             real,
             even_index: index,
+            span: 1.0,
         }
     }
 }
@@ -230,6 +236,10 @@ struct Even {
 /// gap (a variable frame rate's pause, frames dropped) the picture before is held, which does
 /// not make a dissolve of what is a cut.
 const MAX_INTERPOLATED: u64 = 4;
+
+/// The longest step between two frames pushed that a cut's score is weighed by, in stream
+/// frames (anchors are at most four apart; a longer gap is a pause, not frames left out).
+const MAX_SPAN: f64 = 4.0;
 
 const FLASH_FRAMES: u64 = 6;
 /// A gradual transition spans more frames than this (TRECVID's line: five or fewer is a cut).
@@ -287,6 +297,7 @@ impl BoundaryDetector {
             halves,
             quick: frames_of(0.12).max(2),
             fps,
+            last_position: None,
         }
     }
 
@@ -322,12 +333,17 @@ impl BoundaryDetector {
         thumb: Thumb,
     ) -> Vec<Boundary> {
         let even_index = self.push_even(position, &thumb);
+        let span = self
+            .last_position
+            .map_or(1.0, |last| (position - last).round().clamp(1.0, MAX_SPAN));
+        self.last_position = Some(position);
         self.push_frame(Frame {
             index,
             score,
             thumb,
             real: true,
             even_index,
+            span,
         })
     }
 
@@ -454,10 +470,6 @@ impl BoundaryDetector {
         self.frames.get(index.checked_sub(first)? as usize)
     }
 
-    fn score(&self, index: u64) -> Option<f64> {
-        self.frame(index).map(|frame| frame.score)
-    }
-
     fn thumb(&self, index: u64) -> Option<&Thumb> {
         self.frame(index).map(|frame| &frame.thumb)
     }
@@ -519,7 +531,7 @@ impl BoundaryDetector {
 
     fn cut_at(&self, index: u64) -> Option<Boundary> {
         let settings = &self.settings;
-        let score = self.score(index)?;
+        let (score, span) = self.frame(index).map(|frame| (frame.score, frame.span))?;
         if index == 0 || score < settings.min_content {
             return None;
         }
@@ -536,7 +548,13 @@ impl BoundaryDetector {
         ]
         .iter()
         .filter(|&&other| other != 0 && other < u64::MAX - 4)
-        .filter_map(|other| self.score(*other))
+        .filter_map(|other| self.frame(*other))
+        // a step over more frames than its neighbours' changes more with motion alone: their
+        // scores count as over as many frames (by its square root, about how a picture in
+        // steady motion or noise changes with the distance; a change that saturates, like a
+        // field of noise, changes no more over two frames than over one, and a step over
+        // two was a cut half the time in one)
+        .map(|other| other.score * (span / other.span).max(1.0).sqrt())
         .collect();
         let average = if neighbours.is_empty() {
             0.0
@@ -1151,6 +1169,38 @@ mod tests {
             [Boundary::Cut { frame, .. }] => assert!(positions[*frame as usize] >= 60),
             _ => panic!("{found:?}"),
         }
+    }
+
+    #[test]
+    fn a_step_over_two_frames_of_noise_is_not_a_cut() {
+        // a cellular automaton at 25 fps decoded without its non-reference frames: a step
+        // over one frame scores 27, over two 44 (the change saturates); a cut scores more
+        let run_noise = |jump_score: f64| {
+            let mut detector = BoundaryDetector::new(BoundarySettings {
+                stream_fps: Some(25.0),
+                ..settings()
+            });
+            let mut out = Vec::new();
+            let mut position = 0u64;
+            for index in 0..80u64 {
+                let score = match index {
+                    0 => 0.0,
+                    40 => jump_score,
+                    _ => 27.0,
+                };
+                position += if index == 40 { 2 } else { 1 };
+                out.extend(detector.push_at(index, position as f64, score, picture(index as u32)));
+            }
+            out.extend(detector.finish());
+            out
+        };
+        let found = run_noise(44.0);
+        assert!(found.is_empty(), "{found:?}");
+        let found = run_noise(70.0);
+        assert!(
+            matches!(found.as_slice(), [Boundary::Cut { frame: 40, .. }]),
+            "{found:?}"
+        );
     }
 
     #[test]

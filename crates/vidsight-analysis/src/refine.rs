@@ -30,12 +30,14 @@ use tokio::task::JoinSet;
 use vidsight_media::SkipFrames;
 
 /// A cut seen on the anchor at `at` (frame `frame` of those decoded), the frame decoded
-/// before it at `before`, more than two frames earlier.
+/// before it at `before`, more than two frames earlier; `keyframe`: the last keyframe the
+/// pass decoded at or before `before` (where decoding the stretch starts).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Gap {
     pub frame: u64,
     pub before: f64,
     pub at: f64,
+    pub keyframe: Option<f64>,
 }
 
 /// What decoding a stretch again found.
@@ -56,6 +58,15 @@ pub const MAX_ALIGNED_SPAN: f64 = 2.5;
 /// all of it but what motion adds.
 pub const CUT_SHARE: f64 = 0.7;
 
+/// How many times any other step of the stretch a cut's step is at least. Where the picture
+/// changes all over from frame to frame (a field of noise, water, confetti), the change
+/// saturates: the stretch's first and last frames differ no more than two neighbours do,
+/// and every step would make "the whole change". Such steps are within a few per cent of
+/// each other (44.1 to 44.5 over two frames of a cellular automaton's noise, 26.4 to 27.3
+/// over one); a cut into that noise stood out of the noise's own steps by 1.23 to 2.5 times
+/// over 28 random fields.
+pub const STANDS_OUT: f64 = 1.1;
+
 /// Pictures decoded ahead of the reader in a stretch (a stretch is a few frames).
 const READ_AHEAD: usize = 16;
 
@@ -63,7 +74,9 @@ const READ_AHEAD: usize = 16;
 pub struct Refiner<C, M> {
     /// An ffmpeg decoding a part (scaled like the pass), leaving out the frames given.
     pub command: Arc<C>,
-    /// Seconds before a stretch its process seeks to (see [`Part::lead`]).
+    /// Seconds before the keyframe a stretch is decoded from that its process seeks to,
+    /// where seeking lands only near a time (see [`Part::lead`]); 0 where it lands on the
+    /// keyframe before it.
     pub lead: f64,
     /// Processes side by side.
     pub decoders: usize,
@@ -103,7 +116,7 @@ where
         if most_left_out(&stretch.steps, gap, self.fps) > 1 {
             stretch = decode(SkipFrames::None).await?;
         }
-        verdict(&stretch, gap).map(|placed| (gap.frame, placed))
+        verdict(&stretch, gap, self.fps).map(|placed| (gap.frame, placed))
     }
 }
 
@@ -177,6 +190,13 @@ where
     M: Fn(&[u8]) -> HsvFrame,
 {
     let half_frame = 0.5 / fps.max(1.0);
+    // near a time, the process must land before the keyframe, not only before the stretch
+    // (an MPEG-TS whose keyframes are two seconds apart lost most of its checks): it decodes
+    // from there, as it would from an index's keyframe
+    let lead = match gap.keyframe {
+        Some(keyframe) if lead > 0.0 => lead + (gap.before - keyframe).max(0.0),
+        _ => lead,
+    };
     let part = Part {
         start: gap.before,
         end: Some(gap.at + half_frame),
@@ -188,9 +208,9 @@ where
         FrameSource::start(vec![part], boxed, None, 1, frame_bytes, READ_AHEAD, fps).ok()?;
     let (mut first, mut previous): (Option<HsvFrame>, Option<HsvFrame>) = (None, None);
     let mut stretch = Stretch::default();
-    while let Some((yuv, time)) = source.next().await.ok()? {
-        let current = measure(&yuv);
-        source.recycle(yuv);
+    while let Some(frame) = source.next().await.ok()? {
+        let (current, time) = (measure(&frame.picture), frame.time);
+        source.recycle(frame.picture);
         match &previous {
             // the stretch must start on the anchor the pass decoded
             None if (time - gap.before).abs() > half_frame => return None,
@@ -219,11 +239,39 @@ pub fn most_left_out(steps: &[(f64, f64)], gap: Gap, fps: f64) -> usize {
 }
 
 /// A cut on the frame with the largest change in (`gap.before`, `gap.at`] when that one
-/// step makes [`CUT_SHARE`] of the change across the stretch, else no cut; None when no frame
-/// of the stretch is there.
-pub fn verdict(stretch: &Stretch, gap: Gap) -> Option<Placed> {
+/// step makes [`CUT_SHARE`] of the change across the stretch and [`STANDS_OUT`] times any
+/// other step's, else no cut; None when no frame of the stretch is there (`fps`: the
+/// stream's, to tell how many frames each step spans).
+pub fn verdict(stretch: &Stretch, gap: Gap, fps: f64) -> Option<Placed> {
     let (time, largest) = strongest_change(&stretch.steps, gap)?;
-    Some(if largest < CUT_SHARE * stretch.across {
+    let fps = fps.max(1.0);
+    let mut previous = gap.before;
+    let spans: Vec<f64> = stretch
+        .steps
+        .iter()
+        .map(|(time, _)| {
+            let span = ((time - previous) * fps).round().max(1.0);
+            previous = *time;
+            span
+        })
+        .collect();
+    let largest_span = stretch
+        .steps
+        .iter()
+        .zip(&spans)
+        .find(|((at, _), _)| *at == time)
+        .map_or(1.0, |(_, span)| *span);
+    // a step over more frames than another may change more with motion alone (weighed as
+    // the detector weighs its neighbours, see `boundaries`)
+    let stands_out = stretch
+        .steps
+        .iter()
+        .zip(&spans)
+        .filter(|((at, _), _)| *at != time)
+        .all(|((_, score), span)| {
+            largest >= STANDS_OUT * score * (largest_span / span).max(1.0).sqrt()
+        });
+    Some(if largest < CUT_SHARE * stretch.across || !stands_out {
         Placed::NotACut
     } else {
         Placed::At(time)
@@ -248,10 +296,12 @@ fn strongest_change(steps: &[(f64, f64)], gap: Gap) -> Option<(f64, f64)> {
 mod tests {
     use super::*;
 
+    const FPS: f64 = 30.0;
     const GAP: Gap = Gap {
         frame: 7,
         before: 1.0,
         at: 1.1333,
+        keyframe: None,
     };
 
     fn stretch(steps: &[(f64, f64)], across: f64) -> Stretch {
@@ -268,19 +318,19 @@ mod tests {
             &[(1.0333, 2.0), (1.0667, 40.0), (1.1, 3.0), (1.1333, 1.0)],
             42.0,
         );
-        assert_eq!(verdict(&cut, GAP), Some(Placed::At(1.0667)));
+        assert_eq!(verdict(&cut, GAP, FPS), Some(Placed::At(1.0667)));
         // on the anchor itself when that is where the change is
         let on_anchor = stretch(
             &[(1.0333, 2.0), (1.0667, 1.0), (1.1, 3.0), (1.1333, 50.0)],
             51.0,
         );
-        assert_eq!(verdict(&on_anchor, GAP), Some(Placed::At(1.1333)));
+        assert_eq!(verdict(&on_anchor, GAP, FPS), Some(Placed::At(1.1333)));
         // frames outside the stretch do not count; none inside, no answer
         assert_eq!(
-            verdict(&stretch(&[(0.9, 90.0), (1.2, 90.0)], 90.0), GAP),
+            verdict(&stretch(&[(0.9, 90.0), (1.2, 90.0)], 90.0), GAP, FPS),
             None
         );
-        assert_eq!(verdict(&Stretch::default(), GAP), None);
+        assert_eq!(verdict(&Stretch::default(), GAP, FPS), None);
     }
 
     #[test]
@@ -290,10 +340,36 @@ mod tests {
             &[(1.0333, 9.0), (1.0667, 10.0), (1.1, 9.5), (1.1333, 9.0)],
             37.0,
         );
-        assert_eq!(verdict(&dissolve, GAP), Some(Placed::NotACut));
+        assert_eq!(verdict(&dissolve, GAP, FPS), Some(Placed::NotACut));
         // two steps (a pyramid's reference B-frame between): half each
         let two = stretch(&[(1.0667, 20.0), (1.1333, 19.0)], 38.0);
-        assert_eq!(verdict(&two, GAP), Some(Placed::NotACut));
+        assert_eq!(verdict(&two, GAP, FPS), Some(Placed::NotACut));
+    }
+
+    #[test]
+    fn a_change_that_saturates_is_no_cut() {
+        // cellular automaton noise at 25 fps (an x264 stream of it decoded without its
+        // non-reference frames): each step of two frames differs as much as the first and last
+        let gap = Gap {
+            frame: 265,
+            before: 19.08,
+            at: 19.24,
+            keyframe: Some(18.0),
+        };
+        let noise = stretch(&[(19.16, 44.334), (19.24, 44.384)], 45.265);
+        assert_eq!(verdict(&noise, gap, 25.0), Some(Placed::NotACut));
+        // a cut in fast motion stands out of it
+        let cut = stretch(
+            &[(1.0333, 20.0), (1.0667, 60.0), (1.1, 22.0), (1.1333, 21.0)],
+            70.0,
+        );
+        assert_eq!(verdict(&cut, GAP, FPS), Some(Placed::At(1.0667)));
+        // weighed by the frames each step spans: a step over two frames of motion that
+        // changes 30 over one is no cut; a cut over two frames among single ones is
+        let motion = stretch(&[(1.0333, 30.0), (1.1, 44.0), (1.1333, 30.0)], 50.0);
+        assert_eq!(verdict(&motion, GAP, FPS), Some(Placed::NotACut));
+        let two_frames = stretch(&[(1.0333, 20.0), (1.1, 75.0), (1.1333, 20.0)], 80.0);
+        assert_eq!(verdict(&two_frames, GAP, FPS), Some(Placed::At(1.1)));
     }
 
     #[test]
@@ -302,6 +378,7 @@ mod tests {
             frame: 3,
             before: 1.0,
             at: 1.16,
+            keyframe: None,
         };
         // 25 fps, a pyramid's reference B-frame and the anchor: one left out each time
         assert_eq!(most_left_out(&[(1.08, 1.0), (1.16, 9.0)], gap, 25.0), 1);

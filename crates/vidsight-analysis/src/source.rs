@@ -191,6 +191,16 @@ impl Findings {
 /// pictures, stderr showinfo and, for the one process that has them, the audio filters).
 pub type PartCommand = Box<dyn Fn(&Part) -> Command + Send>;
 
+/// A frame's time (on its part's clock) and whether it is a keyframe, as showinfo said.
+type Stamp = (f64, bool);
+
+/// A picture decoded (planar YUV 4:2:0), its time, and whether decoding can start at it.
+pub struct Decoded {
+    pub picture: Vec<u8>,
+    pub time: f64,
+    pub key: bool,
+}
+
 /// The frames of a video, in order, from one or several ffmpeg processes.
 pub struct FrameSource {
     command: PartCommand,
@@ -217,10 +227,10 @@ struct Running {
     child: Child,
     frames: mpsc::Receiver<Vec<u8>>,
     reader: JoinHandle<std::io::Result<()>>,
-    times: mpsc::UnboundedReceiver<f64>,
+    times: mpsc::UnboundedReceiver<Stamp>,
     stderr: JoinHandle<Findings>,
     /// Times taken from `times` ahead of their frames (see [`FrameSource::first_times`]).
-    peeked: VecDeque<f64>,
+    peeked: VecDeque<Stamp>,
     /// The last frame's time, on the part's own clock.
     last: Option<f64>,
 }
@@ -313,9 +323,9 @@ impl FrameSource {
         Ok(())
     }
 
-    /// The next frame (planar YUV 4:2:0) and its time, or `None` after the last. Give the
-    /// picture back with [`FrameSource::recycle`] once measured.
-    pub async fn next(&mut self) -> Result<Option<(Vec<u8>, f64)>> {
+    /// The next frame, or `None` after the last. Give the picture back with
+    /// [`FrameSource::recycle`] once measured.
+    pub async fn next(&mut self) -> Result<Option<Decoded>> {
         if !self.pending.is_empty() {
             // a part decoded ahead may have finished: the next can start
             self.launch()?;
@@ -324,8 +334,8 @@ impl FrameSource {
             let Some(current) = self.running.front_mut() else {
                 return Ok(None);
             };
-            if let Some(frame) = current.frames.recv().await {
-                let time = match current.peeked.pop_front() {
+            if let Some(picture) = current.frames.recv().await {
+                let (time, key) = match current.peeked.pop_front() {
                     Some(time) => time,
                     None => next_frame_time(&mut current.times, current.last, self.fps).await,
                 };
@@ -338,7 +348,11 @@ impl FrameSource {
                     return Err(self.seam_error());
                 }
                 current.last = Some(time);
-                return Ok(Some((frame, current.part.start + time)));
+                return Ok(Some(Decoded {
+                    picture,
+                    time: current.part.start + time,
+                    key,
+                }));
             }
             let done = self.running.pop_front().expect("a part is running");
             if let Some(end) = done.part.end {
@@ -363,8 +377,8 @@ impl FrameSource {
         };
         while first.peeked.len() < limit {
             match first.times.recv().await {
-                Some(time) => {
-                    first.peeked.push_back(time);
+                Some((time, key)) => {
+                    first.peeked.push_back((time, key));
                     if first.part.start + time >= seconds {
                         break;
                     }
@@ -375,7 +389,7 @@ impl FrameSource {
         first
             .peeked
             .iter()
-            .map(|time| first.part.start + time)
+            .map(|(time, _)| first.part.start + time)
             .collect()
     }
 
@@ -500,7 +514,7 @@ async fn read_frames(
 async fn read_stderr(
     stderr: tokio::process::ChildStderr,
     offset: f64,
-    times: mpsc::UnboundedSender<f64>,
+    times: mpsc::UnboundedSender<Stamp>,
     missing_reference: Arc<AtomicBool>,
 ) -> Findings {
     let mut reader = BufReader::new(stderr);
@@ -519,14 +533,14 @@ async fn read_stderr(
         let line = line.trim_end();
         match parse_line(line, &mut in_summary) {
             LogEvent::TimeBase(seconds) => time_base = Some(seconds),
-            LogEvent::Frame { time, pts } => {
+            LogEvent::Frame { time, pts, key } => {
                 // exact from the integer timestamp when the time base is known
                 let time = match (pts, time_base) {
                     (Some(pts), Some(time_base)) => pts as f64 * time_base,
                     _ => time,
                 };
                 findings.frame_times.push(offset + time);
-                let _ = times.send(time);
+                let _ = times.send((time, key));
             }
             event @ (LogEvent::SilenceStart(_) | LogEvent::SilenceEnd(_)) => {
                 findings.silence_events.push(event)
@@ -556,15 +570,16 @@ async fn read_stderr(
 /// process's stderr takes to be scheduled (a wall-clock limit here made the answer depend on
 /// the machine's load: on a busy single-threaded runtime a check of a cut between anchors lost
 /// its frames' times). When stderr closes without it (a line lost) it is extrapolated from
-/// the previous one; a process that stops answering is the analysis timeout's business.
+/// the previous one (and not taken for a keyframe); a process that stops answering is the
+/// analysis timeout's business.
 async fn next_frame_time(
-    receiver: &mut mpsc::UnboundedReceiver<f64>,
+    receiver: &mut mpsc::UnboundedReceiver<Stamp>,
     previous: Option<f64>,
     fps: f64,
-) -> f64 {
+) -> Stamp {
     match receiver.recv().await {
-        Some(time) => time,
-        None => previous.map_or(0.0, |previous| previous + 1.0 / fps),
+        Some(stamp) => stamp,
+        None => (previous.map_or(0.0, |previous| previous + 1.0 / fps), false),
     }
 }
 
