@@ -42,9 +42,9 @@ def sources(media):
     synthetic = [
         ("testsrc2", ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"]),
         ("mandelbrot", ["-f", "lavfi", "-i", "mandelbrot=size=640x360:rate=30"]),
-        ("life", ["-f", "lavfi", "-i", "life=size=320x180:rate=30:mold=10:ratio=0.2:death_color=#203040:life_color=#e0c080"]),
-        ("gradients", ["-f", "lavfi", "-i", "gradients=size=640x360:rate=30:speed=0.05"]),
-        ("cellauto", ["-f", "lavfi", "-i", "cellauto=size=640x360:rate=30:rule=110"]),
+        ("life", ["-f", "lavfi", "-i", "life=size=320x180:rate=30:mold=10:ratio=0.2:seed=3:death_color=#203040:life_color=#e0c080"]),
+        ("gradients", ["-f", "lavfi", "-i", "gradients=size=640x360:rate=30:speed=0.05:seed=3"]),
+        ("cellauto", ["-f", "lavfi", "-i", "cellauto=size=640x360:rate=30:rule=110:seed=3"]),
     ]
     return [item for item in real if Path(item[1][-1]).exists() or item[1][0] == "-f"] + synthetic
 
