@@ -85,17 +85,27 @@ pub fn runs_seen(sample: &DecodeSample, skip: SkipFrames) -> bool {
     skipped_in_a_row(sample).is_some_and(|(most, _)| most > allowed_run(skip))
 }
 
+/// Codecs whose B-frames no picture refers to (MPEG-1 and -2, MPEG-4 Part 2, VC-1): `noref`
+/// leaves out exactly their B-frames.
+pub const UNREFERENCED_B_FRAMES: &[&str] = &["mpeg1video", "mpeg2video", "mpeg4", "vc1", "wmv3"];
+
 /// True when the listed packets (in the order stored, the decoder's) show that `skip`
 /// would leave out more frames in a row than it may: decoding with it would only be started
-/// again. Only `bidir` can be told so: an anchor (I- or P-frame) is shown after every packet
-/// stored before it, a B-frame before one stored ahead of it, and `bidir` leaves out every
-/// B-frame. Which B-frames others refer to (what `noref` keeps) the order does not tell (x264
-/// stores the first of two B-frames first, and refers to it): the decoded sample decides,
-/// as it does on a listing too short to tell.
-pub fn ruled_out(packets: &[f64], skip: SkipFrames) -> bool {
+/// again. An anchor (I- or P-frame) is shown after every packet stored before it, a B-frame
+/// before one stored ahead of it: `bidir` leaves out every B-frame, and so does `noref` in a
+/// `codec` whose B-frames nothing refers to (MPEG-2's two in a row, as broadcast). Which
+/// B-frames others refer to in H.264 or HEVC (what `noref` keeps there) the order does not
+/// tell (x264 stores the first of two B-frames first, and refers to it): the decoded sample
+/// decides, as it does on a listing too short to tell.
+pub fn ruled_out(packets: &[f64], skip: SkipFrames, codec: &str) -> bool {
     // half a millisecond: timestamps printed to the microsecond
     let epsilon = 5e-4;
-    if skip != SkipFrames::Bidir || packets.len() < MIN_DECODED {
+    let told = match skip {
+        SkipFrames::Bidir => true,
+        SkipFrames::NonRef => UNREFERENCED_B_FRAMES.contains(&codec),
+        SkipFrames::None => false,
+    };
+    if !told || packets.len() < MIN_DECODED {
         return false;
     }
     let mut latest = f64::NEG_INFINITY;
@@ -275,6 +285,8 @@ mod tests {
 
     /// Packet times in the order x264 stores them: each anchor, then the B-frames shown
     /// before it, a pyramid's middle first.
+    const H264: &str = "h264";
+
     fn stored(minigops: &[&[u32]]) -> Vec<f64> {
         minigops
             .iter()
@@ -288,12 +300,12 @@ mod tests {
         let mut pyramid = vec![vec![0u32]];
         pyramid.extend((0..10).map(|k| vec![4 * k + 4, 4 * k + 2, 4 * k + 1, 4 * k + 3]));
         let pyramid: Vec<&[u32]> = pyramid.iter().map(Vec::as_slice).collect();
-        assert!(!ruled_out(&stored(&pyramid), BIDIR));
+        assert!(!ruled_out(&stored(&pyramid), BIDIR, H264));
         // the listing reads the start again (a keyframe looked for near it): the first
         // reading is what counts
         let mut again = stored(&pyramid);
         again.extend(stored(&pyramid[3..]));
-        assert!(!ruled_out(&again, BIDIR));
+        assert!(!ruled_out(&again, BIDIR, H264));
         // seven B-frames a run (testvideo.mp4), stored as a pyramid or as shown
         let mut seven = vec![vec![0u32]];
         seven.extend((0..5).map(|k| {
@@ -310,7 +322,7 @@ mod tests {
             ]
         }));
         let seven: Vec<&[u32]> = seven.iter().map(Vec::as_slice).collect();
-        assert!(ruled_out(&stored(&seven), BIDIR));
+        assert!(ruled_out(&stored(&seven), BIDIR, H264));
         let mut flat = vec![vec![0u32]];
         flat.extend((0..5).map(|k| {
             std::iter::once(8 * k + 8)
@@ -318,13 +330,27 @@ mod tests {
                 .collect::<Vec<_>>()
         }));
         let flat: Vec<&[u32]> = flat.iter().map(Vec::as_slice).collect();
-        assert!(ruled_out(&stored(&flat), BIDIR));
-        // what `noref` keeps the order does not tell; no B-frames, nothing to skip; too
-        // short a listing, or none: no guess
-        assert!(!ruled_out(&stored(&seven), NONREF));
-        assert!(!ruled_out(&frames(0..60), BIDIR));
-        assert!(!ruled_out(&stored(&seven[..1]), BIDIR));
-        assert!(!ruled_out(&[], BIDIR));
+        assert!(ruled_out(&stored(&flat), BIDIR, H264));
+        // what `noref` keeps in H.264 the order does not tell; no B-frames, nothing to skip;
+        // too short a listing, or none: no guess
+        assert!(!ruled_out(&stored(&seven), NONREF, H264));
+        assert!(!ruled_out(&frames(0..60), BIDIR, H264));
+        assert!(!ruled_out(&stored(&seven[..1]), BIDIR, H264));
+        assert!(!ruled_out(&[], BIDIR, H264));
+        // MPEG-2 as broadcast, I B B P B B P …: `noref` leaves out the two B-frames; one
+        // B-frame at a time it may keep
+        let two: Vec<Vec<u32>> = std::iter::once(vec![0])
+            .chain((0..10).map(|k| vec![3 * k + 3, 3 * k + 1, 3 * k + 2]))
+            .collect();
+        let two: Vec<&[u32]> = two.iter().map(Vec::as_slice).collect();
+        assert!(ruled_out(&stored(&two), NONREF, "mpeg2video"));
+        assert!(!ruled_out(&stored(&two), NONREF, H264));
+        assert!(!ruled_out(&stored(&two), SkipFrames::None, "mpeg2video"));
+        let one: Vec<Vec<u32>> = std::iter::once(vec![0])
+            .chain((0..15).map(|k| vec![2 * k + 2, 2 * k + 1]))
+            .collect();
+        let one: Vec<&[u32]> = one.iter().map(Vec::as_slice).collect();
+        assert!(!ruled_out(&stored(&one), NONREF, "mpeg2video"));
     }
 
     #[test]

@@ -9,9 +9,14 @@
 //! there, so a stretch costs what its distance from that keyframe costs), leaving out only the
 //! frames nothing refers to (about half the decoding of the frames on the way; every frame
 //! when that leaves more than one out in a row, as without a B-pyramid). A cut makes most of
-//! the change across the stretch in one step: it is put on that step's frame (within one
-//! frame, as when the whole video is decoded so). A change spread over the steps is not a
-//! cut, and is dropped.
+//! the change across the stretch in one step, and stands out of the others: it is put on that
+//! step's frame (within one frame, as when the whole video is decoded so). A change spread
+//! over the steps (a dissolve's end), or one every step makes alike (noise), is not a cut, and
+//! is dropped.
+//!
+//! The stretch's process starts where the pass's decoding of it could: at the last keyframe
+//! before it (seeking in an index lands there; seeking near a time, as in MPEG-TS, lands
+//! [`Refiner::lead`] before that keyframe).
 //!
 //! A stretch is decoded as soon as the pass decides its cut, one process at a time beside the
 //! pass's (see [`Checks`]), as many as there are decoders once it is over; at most a number of
