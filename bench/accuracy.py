@@ -75,6 +75,8 @@ CORPUS = [
      "plan": [(1, 2.0, "plain"), "cut", (7, 2.0, "plain"), ("fade", 0.8), (0, 2.4, "flash"), "cut", (3, 2.0, "plain"), ("fadewhite", 1.0), (4, 2.0, "plain")]},
     {"name": "mixed-480p25-mpeg4", "size": (640, 480), "rate": 25, "codec": ["-c:v", "mpeg4", "-q:v", "5"],
      "plan": [(3, 2.4, "plain"), "cut", (2, 2.0, "shake"), ("fade", 1.0), (1, 2.4, "plain"), "cut", (8, 2.0, "plain"), "cut", (0, 2.4, "plain")]},
+    {"name": "mixed-720p25-mpeg2", "size": (1280, 720), "rate": 25, "codec": ["-c:v", "mpeg2video", "-q:v", "4", "-bf", "2", "-g", "12"],
+     "plan": [(4, 2.4, "plain"), "cut", (1, 2.0, "pan"), ("fade", 0.8), (3, 2.4, "flash"), "cut", (6, 2.0, "plain"), ("fadeblack", 1.0), (0, 2.4, "shake"), "cut", (2, 2.0, "plain")]},
     {"name": "cuts-720p60-h264", "size": (1280, 720), "rate": 60, "codec": ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"],
      "plan": [(0, 2.0, "plain"), "cut", (1, 2.0, "pan"), "cut", (2, 2.0, "plain"), ("fade", 0.5), (3, 2.0, "plain"), "cut", (4, 1.5, "flash")]},
     {"name": "vfr-720p-h264", "size": (1280, 720), "rate": 30, "vfr": True, "codec": ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"],
@@ -279,7 +281,8 @@ def main():
 
     corpora = {"synthetic": [], "real": real_clips(media) if media.exists() else []}
     for entry in CORPUS:
-        out = work / f"{entry['name']}.{'webm' if 'vp9' in entry['name'] else 'mkv' if 'mpeg4' in entry['name'] else 'mp4'}"
+        extension = "webm" if "vp9" in entry["name"] else "mkv" if "mpeg4" in entry["name"] else "ts" if "mpeg2" in entry["name"] else "mp4"
+        out = work / f"{entry['name']}.{extension}"
         truth_file = out.with_suffix(".truth.json")
         if not (out.exists() and truth_file.exists()):
             truth_file.write_text(json.dumps(build(entry, srcs, out)))
