@@ -549,11 +549,11 @@ impl BoundaryDetector {
         .iter()
         .filter(|&&other| other != 0 && other < u64::MAX - 4)
         .filter_map(|other| self.frame(*other))
-        // a step over more frames than its neighbours' changes more with motion alone: their
-        // scores count as over as many frames (by its square root, about how a picture in
-        // steady motion or noise changes with the distance; a change that saturates, like a
-        // field of noise, changes no more over two frames than over one, and a step over
-        // two was a cut half the time in one)
+        // a step over more frames than its neighbours' may change more with motion alone:
+        // their scores count as over as many frames, by the square root of the ratio (between
+        // a change that grows with the distance, steady motion, and one that saturates: in a
+        // cellular automaton's noise a step over two frames scored 44 against 27 over one,
+        // 1.63 times, and was taken for a cut)
         .map(|other| other.score * (span / other.span).max(1.0).sqrt())
         .collect();
         let average = if neighbours.is_empty() {
