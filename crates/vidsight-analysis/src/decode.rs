@@ -56,10 +56,11 @@ fn allowed_run(skip: SkipFrames) -> usize {
     }
 }
 
-/// What to try after `skip` was found to leave out too much.
-pub fn fallback(skip: SkipFrames) -> SkipFrames {
+/// What to try after `skip` was found to leave out too much in a stream of `codec`: where
+/// nothing refers to B-frames, `noref` would leave out what `bidir` did.
+pub fn fallback(skip: SkipFrames, codec: &str) -> SkipFrames {
     match skip {
-        SkipFrames::Bidir => SkipFrames::NonRef,
+        SkipFrames::Bidir if !UNREFERENCED_B_FRAMES.contains(&codec) => SkipFrames::NonRef,
         _ => SkipFrames::None,
     }
 }
@@ -88,6 +89,14 @@ pub fn runs_seen(sample: &DecodeSample, skip: SkipFrames) -> bool {
 /// Codecs whose B-frames no picture refers to (MPEG-1 and -2, MPEG-4 Part 2, VC-1): `noref`
 /// leaves out exactly their B-frames.
 pub const UNREFERENCED_B_FRAMES: &[&str] = &["mpeg1video", "mpeg2video", "mpeg4", "vc1", "wmv3"];
+
+/// True when a stream of `codec` may be decoded from its anchors alone (`bidir`): H.264,
+/// whose B-frames x264's P-frames never refer to (a stream whose do is noticed, see above),
+/// and the codecs whose B-frames nothing refers to — where `noref` leaves out the same
+/// frames but only one in a row may go, and broadcast MPEG-2 has two.
+pub fn anchors_may_do(codec: &str) -> bool {
+    codec == "h264" || UNREFERENCED_B_FRAMES.contains(&codec)
+}
 
 /// True when the listed packets (in the order stored, the decoder's) show that `skip`
 /// would leave out more frames in a row than it may: decoding with it would only be started
@@ -239,7 +248,7 @@ mod tests {
         // I b b P b b P: two in a row would cost a cut its frame
         let sparse = sample(frames((0..120).step_by(3)), 120);
         assert_eq!(plan(&sparse, NONREF), None);
-        assert_eq!(fallback(NONREF), SkipFrames::None);
+        assert_eq!(fallback(NONREF, H264), SkipFrames::None);
         assert_eq!(plan(&sparse, SkipFrames::None), Some(DecodePlan::FULL));
     }
 
@@ -256,7 +265,8 @@ mod tests {
         let wide = sample(frames((0..120).step_by(5)), 120);
         assert_eq!(plan(&wide, BIDIR), None);
         assert!(runs_seen(&wide, BIDIR));
-        assert_eq!(fallback(BIDIR), NONREF);
+        assert_eq!(fallback(BIDIR, H264), NONREF);
+        assert_eq!(fallback(BIDIR, "mpeg2video"), SkipFrames::None);
     }
 
     #[test]

@@ -268,7 +268,7 @@ async fn run_pass(
     // the most skipping the codec may allow first (see `decode`)
     let mut skip = if !sampled {
         SkipFrames::None
-    } else if settings.skip_b_frames && anchors && media.video_codec == "h264" {
+    } else if settings.skip_b_frames && anchors && decode::anchors_may_do(&media.video_codec) {
         SkipFrames::Bidir
     } else {
         SkipFrames::NonRef
@@ -281,7 +281,7 @@ async fn run_pass(
         .as_ref()
         .is_some_and(|listed| decode::ruled_out(listed, skip, &media.video_codec))
     {
-        skip = decode::fallback(skip);
+        skip = decode::fallback(skip, &media.video_codec);
     }
     let mut source = start(skip)?;
     let plan = if sampled && skip != SkipFrames::None {
@@ -320,7 +320,7 @@ async fn run_pass(
                 break plan;
             }
             // too much left out: start again, from the start, with less
-            skip = decode::fallback(skip);
+            skip = decode::fallback(skip, &media.video_codec);
             drop(source);
             source = start(skip)?;
             if skip == SkipFrames::None {
@@ -422,32 +422,7 @@ async fn run_pass(
     // dropped frames)
     let fps = if media.fps > 0.0 { media.fps } else { 25.0 };
     let mut checks = (plan.skip == SkipFrames::Bidir).then(|| {
-        let (refine_tools, input, start_time) = (
-            tools.clone(),
-            vidsight_media::input_url(path),
-            media.start_time,
-        );
-        let refiner = refine::Refiner {
-            command: std::sync::Arc::new(move |part: &source::Part, skip: SkipFrames| {
-                let part = (part, start_time);
-                let size = (width, height);
-                decode_command(&refine_tools, &input, part, size, lowres, skip, Some(1))
-            }),
-            lead: match source::seeking(&media.container) {
-                source::Seeking::Near => source::NEAR_SEEK_LEAD,
-                _ => 0.0,
-            },
-            decoders,
-            frame_bytes,
-            fps,
-            measure: move |yuv: &[u8]| {
-                let mut rgb = Vec::new();
-                frames::yuv420_to_half_rgb(yuv, width as usize, height as usize, &mut rgb);
-                let mut signature = HsvFrame::default();
-                signature.fill_from_rgb_sampled(&rgb, grid_width, step);
-                signature
-            },
-        };
+        let refiner = refiner(tools, path, media, (width, height), lowres, decoders, step);
         let most = REFINE_BASE + (media.duration.max(0.0) / 60.0 * REFINE_PER_MINUTE) as usize;
         refine::Checks::new(refiner, most)
     });
@@ -456,36 +431,36 @@ async fn run_pass(
     let mut times: Vec<f64> = Vec::new();
     let mut keyframes: Vec<f64> = Vec::new();
     let mut transitions_seen = 0;
-    let mut check_new_cuts =
-        |transitions: &[Boundary],
-         (times, keyframes): (&[f64], &[f64]),
-         checks: &mut Option<refine::Checks<_, _>>| {
-            let Some(checks) = checks.as_mut() else {
-                return;
-            };
-            for boundary in &transitions[transitions_seen..] {
-                if let Boundary::Cut { frame, .. } = boundary {
-                    let (Some(before), Some(at)) = (
-                        frame
-                            .checked_sub(1)
-                            .and_then(|index| times.get(index as usize)),
-                        times.get(*frame as usize),
-                    ) else {
-                        continue;
-                    };
-                    if (at - before) * fps > refine::MAX_ALIGNED_SPAN {
-                        let keyframe = keyframes.partition_point(|key| key <= before);
-                        checks.start(refine::Gap {
-                            frame: *frame,
-                            before: *before,
-                            at: *at,
-                            keyframe: keyframe.checked_sub(1).map(|index| keyframes[index]),
-                        });
-                    }
+    let mut check_new_cuts = |transitions: &[Boundary],
+                              (times, keyframes): (&[f64], &[f64]),
+                              checks: &mut Option<refine::Checks>| {
+        let Some(checks) = checks.as_mut() else {
+            return;
+        };
+        checks.tick();
+        for boundary in &transitions[transitions_seen..] {
+            if let Boundary::Cut { frame, .. } = boundary {
+                let (Some(before), Some(at)) = (
+                    frame
+                        .checked_sub(1)
+                        .and_then(|index| times.get(index as usize)),
+                    times.get(*frame as usize),
+                ) else {
+                    continue;
+                };
+                if (at - before) * fps > refine::MAX_ALIGNED_SPAN {
+                    let keyframe = keyframes.partition_point(|key| key <= before);
+                    checks.start(refine::Gap {
+                        frame: *frame,
+                        before: *before,
+                        at: *at,
+                        keyframe: keyframe.checked_sub(1).map(|index| keyframes[index]),
+                    });
                 }
             }
-            transitions_seen = transitions.len();
-        };
+        }
+        transitions_seen = transitions.len();
+    };
     loop {
         let source::Decoded {
             picture: yuv,
@@ -1051,12 +1026,146 @@ fn decode_command(
     tools: &MediaTools,
     input: &str,
     (part, start_time): (&source::Part, f64),
-    (width, height): (u32, u32),
+    size: (u32, u32),
     lowres: u8,
     skip: SkipFrames,
     threads: Option<u32>,
 ) -> tokio::process::Command {
-    let mut command = tools.decoder_command(skip, threads);
+    let mut command = tools.ffmpeg_command();
+    command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
+    let frames = part_input(
+        &mut command,
+        tools,
+        input,
+        (part, start_time),
+        lowres,
+        skip,
+        threads,
+    );
+    // showinfo reports each frame's timestamp, and measures the whole picture it is given:
+    // it gets a 2×2 corner (crop only moves pointers), the pictures go out untouched
+    command
+        .arg("-filter_complex")
+        .arg(format!(
+            "[0:v:0]{frames}{},split[frames][times];[times]crop=2:2:0:0,showinfo=checksum=0,nullsink",
+            picture_filters(size)
+        ))
+        .args(["-map", "[frames]", "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "pipe:1"]);
+    command
+}
+
+/// How the pass's cuts between anchors are checked (see `refine`): their stretches decoded
+/// as the pass decodes (`size`, `lowres` halvings), measured as it measures (every `step`th
+/// pixel of the half-size grid).
+fn refiner(
+    tools: &MediaTools,
+    path: &Path,
+    media: &MediaInfo,
+    (width, height): (u32, u32),
+    lowres: u8,
+    decoders: usize,
+    step: usize,
+) -> refine::Refiner {
+    let (tools, input, start_time) = (
+        tools.clone(),
+        vidsight_media::input_url(path),
+        media.start_time,
+    );
+    refine::Refiner {
+        command: Box::new(move |parts: &[source::Part], skip: SkipFrames| {
+            let parts = (parts, start_time);
+            stretches_command(&tools, &input, parts, (width, height), lowres, skip)
+        }),
+        // where nothing refers to B-frames, leaving out the frames nothing refers to leaves
+        // out every B-frame, several in a row: every frame at once
+        first_skip: if decode::UNREFERENCED_B_FRAMES.contains(&media.video_codec.as_str()) {
+            SkipFrames::None
+        } else {
+            SkipFrames::NonRef
+        },
+        lead: match source::seeking(&media.container) {
+            source::Seeking::Near => source::NEAR_SEEK_LEAD,
+            _ => 0.0,
+        },
+        decoders,
+        frame_bytes: frames::yuv420_len(width as usize, height as usize),
+        fps: if media.fps > 0.0 { media.fps } else { 25.0 },
+        measure: Box::new(move |yuv: &[u8]| {
+            let mut rgb = Vec::new();
+            frames::yuv420_to_half_rgb(yuv, width as usize, height as usize, &mut rgb);
+            let mut signature = HsvFrame::default();
+            signature.fill_from_rgb_sampled(&rgb, width as usize / 2, step);
+            signature
+        }),
+    }
+}
+
+/// One ffmpeg that decodes several short `parts` of `input` (the stretches of cuts checked
+/// between anchors, see `refine`), each an input of its own, as [`decode_command`] decodes
+/// one: the pictures of the first part, then of the second, … on stdout; on stderr each
+/// part's timestamps from its own showinfo, named `showinfo@sN` for the part's index. A
+/// process costs about as much to start (libraries loaded, the file opened) as decoding a
+/// stretch: 23 stretches of an MPEG-TS took 2.4 s one process each, 0.9 s in one.
+/// The parts must agree on seeking near a time or onto a keyframe (`-copyts` is global).
+fn stretches_command(
+    tools: &MediaTools,
+    input: &str,
+    (parts, start_time): (&[source::Part], f64),
+    size: (u32, u32),
+    lowres: u8,
+    skip: SkipFrames,
+) -> tokio::process::Command {
+    let mut command = tools.ffmpeg_command();
+    command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
+    let mut graph = Vec::with_capacity(parts.len() + 1);
+    for (index, part) in parts.iter().enumerate() {
+        // one thread each: the stretches are decoded one after the other, beside the pass
+        let frames = part_input(
+            &mut command,
+            tools,
+            input,
+            (part, start_time),
+            lowres,
+            skip,
+            Some(1),
+        );
+        graph.push(format!(
+            "[{index}:v:0]{frames}{},split[f{index}][t{index}];\
+             [t{index}]crop=2:2:0:0,showinfo@s{index}=checksum=0,nullsink",
+            picture_filters(size)
+        ));
+    }
+    let labels: String = (0..parts.len())
+        .map(|index| format!("[f{index}]"))
+        .collect();
+    graph.push(format!("{labels}concat=n={}:v=1:a=0[frames]", parts.len()));
+    command
+        .arg("-filter_complex")
+        .arg(graph.join(";"))
+        .args(["-map", "[frames]", "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "pipe:1"]);
+    command
+}
+
+/// The pictures as the analysis measures them: `size`, square pixels, YUV 4:2:0.
+fn picture_filters((width, height): (u32, u32)) -> String {
+    format!("scale={width}:{height}:flags=area,setsar=1,format=yuv420p")
+}
+
+/// Adds `part` of `input` as the command's next input: the decoder's options (each applies
+/// to the input it precedes), then where decoding starts. Returns the filters that put its
+/// frames on the part's own clock and end them where the part ends.
+fn part_input(
+    command: &mut tokio::process::Command,
+    tools: &MediaTools,
+    input: &str,
+    (part, start_time): (&source::Part, f64),
+    lowres: u8,
+    skip: SkipFrames,
+    threads: Option<u32>,
+) -> String {
+    command.args(tools.decoder_input_options(skip, threads));
     if lowres > 0 {
         command.args(["-lowres", &lowres.to_string()]);
     }
@@ -1084,17 +1193,7 @@ fn decode_command(
         None if part.start > 0.0 || part.lead > 0.0 => "trim=start=-0.0005,".to_owned(),
         None => String::new(),
     };
-    // showinfo reports each frame's timestamp, and measures the whole picture it is given:
-    // it gets a 2×2 corner (crop only moves pointers), the pictures go out untouched
-    command
-        .arg("-filter_complex")
-        .arg(format!(
-            "[0:v:0]{clock}{trim}scale={width}:{height}:flags=area,setsar=1,format=yuv420p,split[frames][times];\
-             [times]crop=2:2:0:0,showinfo=checksum=0,nullsink"
-        ))
-        .args(["-map", "[frames]", "-fps_mode", "passthrough"])
-        .args(["-f", "rawvideo", "pipe:1"]);
-    command
+    format!("{clock}{trim}")
 }
 
 /// Reads how the stream is laid out (one ffprobe run, nothing decoded): the `count` parts
@@ -1812,8 +1911,67 @@ mod tests {
         assert!(at("-lowres") < at("-i"), "{args:?}");
     }
 
+    /// Stretches decoded together, by one process, are what each decoded by a process of its
+    /// own is; one that has no frame where its gap says it starts costs the others nothing.
+    #[tokio::test]
+    async fn stretches_decoded_together_are_those_decoded_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // anchors every fourth frame at 25 fps (I b B b P …): the cuts at frames 75, 150
+        // and 225 fall between 72 and 76, 148 and 152, 224 and 228
+        let clip = clip_with(dir.path(), 3, "scenecut=0:b-adapt=0:keyint=300");
+        let tools = MediaTools::default();
+        let media = tools.probe(&clip).await.unwrap();
+        let size = analysis_frame_size(&media, 480);
+        let refiner = std::sync::Arc::new(refiner(&tools, &clip, &media, size, 0, 1, 1));
+        let gap = |before: f64, at: f64| refine::Gap {
+            frame: (at * 25.0).round() as u64,
+            before,
+            at,
+            keyframe: Some(0.0),
+        };
+        // a cut, none (the mandelbrot's zoom), no frame at 4.01 s, two cuts
+        let gaps = [
+            gap(2.88, 3.04),
+            gap(4.0, 4.16),
+            gap(4.01, 4.17),
+            gap(5.92, 6.08),
+            gap(8.96, 9.12),
+        ];
+        let together = refiner
+            .decode_together(&gaps, SkipFrames::NonRef)
+            .await
+            .expect("one process decodes them all");
+        assert_eq!(together.len(), gaps.len());
+        for (gap, stretch) in gaps.iter().zip(&together) {
+            let alone = refiner
+                .decode_together(std::slice::from_ref(gap), SkipFrames::NonRef)
+                .await
+                .unwrap();
+            assert_eq!(&alone[0], stretch, "{gap:?}");
+        }
+        assert!(together[2].is_none(), "{:?}", together[2]);
+        // what they show: the cuts within a frame (non-reference frames left out), no cut
+        let placed: Vec<(u64, refine::Placed)> = refiner.clone().place(gaps.to_vec()).await;
+        let on = |frame: u64| {
+            placed
+                .iter()
+                .find(|found| found.0 == frame)
+                .map(|found| found.1)
+        };
+        let at = |frame: u64| match on(frame) {
+            Some(refine::Placed::At(time)) => time,
+            other => panic!("{frame}: {other:?}"),
+        };
+        assert_eq!(placed.len(), 4, "{placed:?}");
+        assert_eq!(on(104), Some(refine::Placed::NotACut));
+        for (frame, time) in [(76, 3.04), (152, 6.0), (228, 9.04)] {
+            assert!((at(frame) - time).abs() < 1e-3, "{placed:?}");
+        }
+    }
+
     /// MPEG-2 with B-frames in MPEG-TS, as broadcast: decoded at half its size (the frame
-    /// size asked for is half the picture's), every frame (its B-frames come two in a row).
+    /// size asked for is half the picture's), its anchors only (nothing refers to its
+    /// B-frames, two in a row), the cuts between them put on their frames.
     #[tokio::test]
     async fn mpeg2_decoded_halved_finds_its_cuts_on_their_frames() {
         let dir = tempfile::tempdir().unwrap();
@@ -1844,13 +2002,29 @@ mod tests {
         let output = analyze(&tools, &path, &media, &halved, &|_| {})
             .await
             .unwrap();
-        assert_eq!(output.frames, 225, "{:?}", output.decoding);
-        assert_eq!(output.decoding.skipped, SkipFrames::None);
-        let cuts = cut_times(&output);
-        assert_eq!(cuts.len(), 2, "{cuts:?}");
-        // the TS's clock starts 1.4 s in; times count from its start
-        for (expected, found) in [3.0, 6.0].iter().zip(&cuts) {
-            assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
+        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
+        // I B B P B B P …: a third of the frames (the encoder's scene-change I-frames aside)
+        assert!(
+            output.frames < 225 / 2,
+            "{} {:?}",
+            output.frames,
+            output.decoding
+        );
+        // the same with every frame decoded: the same cuts
+        let mut every = halved.clone();
+        every.skip_b_frames = false;
+        let whole = analyze(&tools, &path, &media, &every, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(whole.frames, 225, "{:?}", whole.decoding);
+        assert_eq!(whole.decoding.skipped, SkipFrames::None);
+        for output in [&output, &whole] {
+            let cuts = cut_times(output);
+            assert_eq!(cuts.len(), 2, "{cuts:?}");
+            // the TS's clock starts 1.4 s in; times count from its start
+            for (expected, found) in [3.0, 6.0].iter().zip(&cuts) {
+                assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
+            }
         }
         // the keyframes are the frame size asked for
         let size = images::jpeg_size(&output.keyframes[0].jpeg);

@@ -26,11 +26,12 @@
 //! whose stretch is not decoded, or cannot be (no frame where its anchor should be), stays as
 //! the pass found it, on its anchor, at most three frames late.
 use crate::frames::HsvFrame;
-use crate::source::{FrameSource, Part, PartCommand};
+use crate::source::Part;
 use std::collections::HashMap;
+use std::process::Stdio;
 use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use vidsight_media::SkipFrames;
 
@@ -72,23 +73,38 @@ pub const CUT_SHARE: f64 = 0.7;
 /// over the 18 random fields whose steps were printed.
 pub const STANDS_OUT: f64 = 1.1;
 
-/// Pictures decoded ahead of the reader in a stretch (a stretch is a few frames).
-const READ_AHEAD: usize = 16;
+/// Stretches one process decodes at most. A process costs about what decoding a stretch
+/// does (see `stretches_command` in the crate root); the pictures of a batch's later
+/// stretches wait in its filter graph until the earlier ones are out (a few frames each).
+pub const MAX_BATCH: usize = 8;
+
+/// Frames a stretch brings at most (it is a few frames; more is a stream whose timestamps
+/// are not what the pass saw): a process that writes more is given up.
+const MAX_STRETCH_FRAMES: usize = 32;
+
+/// An ffmpeg decoding parts (scaled like the pass), each an input of its own, leaving out
+/// the frames given: the pictures of the first part, then of the second, … on stdout; each
+/// part's frame times from a showinfo named `showinfo@sN` on stderr.
+pub type StretchesCommand = Box<dyn Fn(&[Part], SkipFrames) -> Command + Send + Sync>;
+
+/// The colour signature the detectors compare frames by, of a picture.
+pub type Measure = Box<dyn Fn(&[u8]) -> HsvFrame + Send + Sync>;
 
 /// How the stretches are decoded and measured.
-pub struct Refiner<C, M> {
-    /// An ffmpeg decoding a part (scaled like the pass), leaving out the frames given.
-    pub command: Arc<C>,
+pub struct Refiner {
+    pub command: StretchesCommand,
     /// Seconds before the keyframe a stretch is decoded from that its process seeks to,
     /// where seeking lands only near a time (see [`Part::lead`]); 0 where it lands on the
     /// keyframe before it.
     pub lead: f64,
+    /// What a stretch is first decoded leaving out: the frames nothing refers to, or none
+    /// where that is every B-frame (MPEG-2's, two in a row, would be left out again).
+    pub first_skip: SkipFrames,
     /// Processes side by side.
     pub decoders: usize,
     pub frame_bytes: usize,
     pub fps: f64,
-    /// The colour signature the detectors compare frames by.
-    pub measure: M,
+    pub measure: Measure,
 }
 
 /// A stretch decoded again: each frame's time after its first and its change from the frame
@@ -99,137 +115,241 @@ pub struct Stretch {
     pub across: f64,
 }
 
-impl<C, M> Refiner<C, M>
-where
-    C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
-    M: Fn(&[u8]) -> HsvFrame + Send + Sync + 'static,
-{
-    /// What `gap`'s stretch shows, by the gap's `frame`; None when it could not be decoded.
-    pub async fn place(self: Arc<Self>, gap: Gap) -> Option<(u64, Placed)> {
-        let decode = |skip| {
-            decode_gap(
-                gap,
-                &self.command,
-                skip,
-                self.lead,
-                self.frame_bytes,
-                self.fps,
-                &self.measure,
-            )
-        };
-        let mut stretch = decode(SkipFrames::NonRef).await?;
-        if most_left_out(&stretch.steps, gap, self.fps) > 1 {
-            stretch = decode(SkipFrames::None).await?;
+impl Refiner {
+    /// What the stretches of `gaps` show, by each gap's `frame` (none for a stretch that
+    /// could not be decoded).
+    pub async fn place(self: Arc<Self>, gaps: Vec<Gap>) -> Vec<(u64, Placed)> {
+        let mut stretches = self.decode(&gaps, self.first_skip).await;
+        if self.first_skip != SkipFrames::None {
+            // a stretch that left out more than one frame in a row (no B-pyramid), again
+            // with every frame
+            let again: Vec<usize> = (0..gaps.len())
+                .filter(|index| {
+                    stretches[*index].as_ref().is_some_and(|found| {
+                        most_left_out(&found.steps, gaps[*index], self.fps) > 1
+                    })
+                })
+                .collect();
+            if !again.is_empty() {
+                let those: Vec<Gap> = again.iter().map(|index| gaps[*index]).collect();
+                let decoded = self.decode(&those, SkipFrames::None).await;
+                for (index, stretch) in again.into_iter().zip(decoded) {
+                    stretches[index] = stretch;
+                }
+            }
         }
-        verdict(&stretch, gap, self.fps).map(|placed| (gap.frame, placed))
+        gaps.iter()
+            .zip(&stretches)
+            .filter_map(|(gap, stretch)| {
+                Some((gap.frame, verdict(stretch.as_ref()?, *gap, self.fps)?))
+            })
+            .collect()
     }
+
+    /// The stretches of `gaps`, decoded by one process; where that fails as a whole, each
+    /// by a process of its own (a stretch that cannot be decoded costs the others nothing).
+    async fn decode(&self, gaps: &[Gap], skip: SkipFrames) -> Vec<Option<Stretch>> {
+        if let Some(stretches) = self.decode_together(gaps, skip).await {
+            return stretches;
+        }
+        if gaps.len() == 1 {
+            return vec![None];
+        }
+        let mut stretches = Vec::with_capacity(gaps.len());
+        for gap in gaps {
+            let alone = self.decode_together(std::slice::from_ref(gap), skip).await;
+            stretches.push(alone.and_then(|mut one| one.pop()).flatten());
+        }
+        stretches
+    }
+
+    /// The stretches of `gaps` decoded by one process (None for a stretch that does not
+    /// start on the anchor the pass decoded); None when the process failed, or what it
+    /// wrote does not add up.
+    pub(crate) async fn decode_together(
+        &self,
+        gaps: &[Gap],
+        skip: SkipFrames,
+    ) -> Option<Vec<Option<Stretch>>> {
+        let half_frame = 0.5 / self.fps.max(1.0);
+        let parts: Vec<Part> = gaps
+            .iter()
+            .map(|gap| Part {
+                start: gap.before,
+                end: Some(gap.at + half_frame),
+                // near a time, the process must land before the keyframe, not only before
+                // the stretch (an MPEG-TS whose keyframes are two seconds apart lost most of
+                // its checks): it decodes from there, as it would from an index's keyframe
+                lead: match gap.keyframe {
+                    Some(keyframe) if self.lead > 0.0 => {
+                        self.lead + (gap.before - keyframe).max(0.0)
+                    }
+                    _ => self.lead,
+                },
+            })
+            .collect();
+        let mut command = (self.command)(&parts, skip);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().ok()?;
+        let (stdout, stderr) = (child.stdout.take()?, child.stderr.take()?);
+        let limit = (gaps.len() * MAX_STRETCH_FRAMES * self.frame_bytes) as u64;
+        // the pictures are read whole (a batch is a few frames a stretch); past the limit
+        // the pipe is closed, and ffmpeg ends
+        let pictures = async move {
+            let mut pictures = Vec::new();
+            stdout
+                .take(limit + 1)
+                .read_to_end(&mut pictures)
+                .await
+                .map(|_| pictures)
+        };
+        let (pictures, times) = tokio::join!(pictures, stretch_times(stderr, gaps.len()));
+        let pictures = pictures.ok().filter(|read| read.len() as u64 <= limit)?;
+        if !child.wait().await.ok()?.success() {
+            return None;
+        }
+        let decoded: usize = times.iter().map(Vec::len).sum();
+        if pictures.len() != decoded * self.frame_bytes {
+            return None;
+        }
+        let mut pictures = pictures.chunks_exact(self.frame_bytes);
+        let mut stretches = Vec::with_capacity(gaps.len());
+        for ((gap, part), times) in gaps.iter().zip(&parts).zip(times) {
+            let (mut first, mut previous): (Option<HsvFrame>, Option<HsvFrame>) = (None, None);
+            let mut stretch = Some(Stretch::default());
+            for time in times {
+                let picture = pictures.next()?;
+                let (current, time) = ((self.measure)(picture), part.start + time);
+                match (&previous, stretch.as_mut()) {
+                    // the stretch must start on the anchor the pass decoded
+                    (None, _) if (time - gap.before).abs() > half_frame => stretch = None,
+                    (None, _) => first = Some(current.clone()),
+                    (Some(previous), Some(found)) => {
+                        found.steps.push((time, current.difference(previous)))
+                    }
+                    (Some(_), None) => {}
+                }
+                previous = Some(current);
+            }
+            if let (Some(found), Some(first), Some(last)) = (stretch.as_mut(), &first, &previous) {
+                found.across = last.difference(first);
+            }
+            stretches.push(stretch);
+        }
+        Some(stretches)
+    }
+}
+
+/// Each stretch's frame times (on its part's clock), from the stderr of a process that
+/// decodes `count` of them: the lines of the showinfo named `showinfo@sN` are stretch N's.
+async fn stretch_times(stderr: tokio::process::ChildStderr, count: usize) -> Vec<Vec<f64>> {
+    let mut times = vec![Vec::new(); count];
+    let mut time_bases = vec![None; count];
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Some(index) = stretch_index(&line).filter(|index| *index < count) else {
+            continue;
+        };
+        if let Some(time_base) = vidsight_media::showinfo_time_base(&line) {
+            time_bases[index] = Some(time_base);
+        } else if let Some(time) = vidsight_media::showinfo_frame_time(&line) {
+            // exact from the integer timestamp when the time base is known
+            let exact = vidsight_media::showinfo_frame_pts(&line)
+                .zip(time_bases[index])
+                .map(|(pts, time_base)| pts as f64 * time_base);
+            times[index].push(exact.unwrap_or(time));
+        }
+    }
+    times
+}
+
+/// N, for a line of the showinfo named `showinfo@sN`.
+fn stretch_index(line: &str) -> Option<usize> {
+    const NAME: &str = "[showinfo@s";
+    let rest = &line[line.find(NAME)? + NAME.len()..];
+    let digits = rest.find(|character: char| !character.is_ascii_digit())?;
+    rest[..digits].parse().ok()
 }
 
 /// Stretches decoded while the pass goes on, as its cuts are found: one process at a time
 /// beside the pass's (the pass's last parts leave cores idle, and the checks fill them),
-/// `decoders` once the pass is over; at most `most` of them, the first found.
-pub struct Checks<C, M> {
-    refiner: Arc<Refiner<C, M>>,
-    slots: Arc<Semaphore>,
-    running: JoinSet<Option<(u64, Placed)>>,
+/// `decoders` once the pass is over; the stretches found while a process runs wait for the
+/// next, which decodes them together (at most [`MAX_BATCH`]); at most `most` stretches, the
+/// first found.
+pub struct Checks {
+    refiner: Arc<Refiner>,
+    waiting: Vec<Gap>,
+    running: JoinSet<Vec<(u64, Placed)>>,
+    /// Processes at a time.
+    slots: usize,
+    placed: HashMap<u64, Placed>,
     started: usize,
     most: usize,
 }
 
-impl<C, M> Checks<C, M>
-where
-    C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
-    M: Fn(&[u8]) -> HsvFrame + Send + Sync + 'static,
-{
-    pub fn new(refiner: Refiner<C, M>, most: usize) -> Self {
+impl Checks {
+    pub fn new(refiner: Refiner, most: usize) -> Self {
         Self {
             refiner: Arc::new(refiner),
-            slots: Arc::new(Semaphore::new(1)),
+            waiting: Vec::new(),
             running: JoinSet::new(),
+            slots: 1,
+            placed: HashMap::new(),
             started: 0,
             most,
         }
     }
 
-    /// Starts checking `gap` (nothing past the most allowed).
+    /// Checks `gap` (nothing past the most allowed): at once when no process is running,
+    /// else with the next.
     pub fn start(&mut self, gap: Gap) {
         if self.started >= self.most {
             return;
         }
         self.started += 1;
-        let (refiner, slots) = (self.refiner.clone(), self.slots.clone());
-        self.running.spawn(async move {
-            let _slot = slots.acquire_owned().await.ok()?;
-            refiner.place(gap).await
-        });
+        self.waiting.push(gap);
+        self.tick();
     }
 
-    /// What every stretch started showed, the pass being over (dropped unfinished, the
-    /// checks stop and their processes are killed).
-    pub async fn finish(mut self) -> HashMap<u64, Placed> {
-        self.slots
-            .add_permits(self.refiner.decoders.max(1).saturating_sub(1));
-        let mut placed = HashMap::new();
-        while let Some(result) = self.running.join_next().await {
-            if let Ok(Some((frame, verdict))) = result {
-                placed.insert(frame, verdict);
+    /// Takes what the processes that ended found, and starts the stretches waiting where a
+    /// process may run: the pass calls this as it goes.
+    pub fn tick(&mut self) {
+        while let Some(ended) = self.running.try_join_next() {
+            if let Ok(found) = ended {
+                self.placed.extend(found);
             }
         }
-        placed
+        self.launch();
     }
-}
 
-/// The stretch of `gap` decoded again; None when it could not be decoded from its first
-/// anchor.
-async fn decode_gap<C, M>(
-    gap: Gap,
-    command: &Arc<C>,
-    skip: SkipFrames,
-    lead: f64,
-    frame_bytes: usize,
-    fps: f64,
-    measure: &M,
-) -> Option<Stretch>
-where
-    C: Fn(&Part, SkipFrames) -> Command + Send + Sync + 'static,
-    M: Fn(&[u8]) -> HsvFrame,
-{
-    let half_frame = 0.5 / fps.max(1.0);
-    // near a time, the process must land before the keyframe, not only before the stretch
-    // (an MPEG-TS whose keyframes are two seconds apart lost most of its checks): it decodes
-    // from there, as it would from an index's keyframe
-    let lead = match gap.keyframe {
-        Some(keyframe) if lead > 0.0 => lead + (gap.before - keyframe).max(0.0),
-        _ => lead,
-    };
-    let part = Part {
-        start: gap.before,
-        end: Some(gap.at + half_frame),
-        lead,
-    };
-    let command = command.clone();
-    let boxed: PartCommand = Box::new(move |part: &Part| command(part, skip));
-    let mut source =
-        FrameSource::start(vec![part], boxed, None, 1, frame_bytes, READ_AHEAD, fps).ok()?;
-    let (mut first, mut previous): (Option<HsvFrame>, Option<HsvFrame>) = (None, None);
-    let mut stretch = Stretch::default();
-    while let Some(frame) = source.next().await.ok()? {
-        let (current, time) = (measure(&frame.picture), frame.time);
-        source.recycle(frame.picture);
-        match &previous {
-            // the stretch must start on the anchor the pass decoded
-            None if (time - gap.before).abs() > half_frame => return None,
-            None => first = Some(current.clone()),
-            Some(previous) => stretch.steps.push((time, current.difference(previous))),
+    /// Shares the stretches waiting among the processes that may start.
+    fn launch(&mut self) {
+        while self.running.len() < self.slots && !self.waiting.is_empty() {
+            let free = self.slots - self.running.len();
+            let size = self.waiting.len().div_ceil(free).min(MAX_BATCH);
+            let batch: Vec<Gap> = self.waiting.drain(..size).collect();
+            let refiner = self.refiner.clone();
+            self.running.spawn(refiner.place(batch));
         }
-        previous = Some(current);
     }
-    source.finish().await.ok()?;
-    stretch.across = match (&first, &previous) {
-        (Some(first), Some(last)) => last.difference(first),
-        _ => 0.0,
-    };
-    Some(stretch)
+
+    /// What every stretch showed, the pass being over (dropped unfinished, the checks stop
+    /// and their processes are killed).
+    pub async fn finish(mut self) -> HashMap<u64, Placed> {
+        self.slots = self.refiner.decoders.max(1);
+        loop {
+            self.launch();
+            match self.running.join_next().await {
+                Some(Ok(found)) => self.placed.extend(found),
+                Some(Err(_)) => {}
+                None => break,
+            }
+        }
+        self.placed
+    }
 }
 
 /// The most frames left out in a row between the frames decoded in the stretch.
@@ -375,6 +495,24 @@ mod tests {
         assert_eq!(verdict(&motion, GAP, FPS), Some(Placed::NotACut));
         let two_frames = stretch(&[(1.0333, 20.0), (1.1, 75.0), (1.1333, 20.0)], 80.0);
         assert_eq!(verdict(&two_frames, GAP, FPS), Some(Placed::At(1.1)));
+    }
+
+    #[test]
+    fn a_stretch_is_told_by_the_name_of_its_showinfo() {
+        let frame =
+            "[showinfo@s12 @ 0x55d44d8d4580] n:   1 pts:   3000 pts_time:0.0333333 pos: 2596468";
+        assert_eq!(stretch_index(frame), Some(12));
+        assert_eq!(
+            stretch_index("[showinfo@s0 @ 0x5] config in time_base: 1/90000"),
+            Some(0)
+        );
+        // the pass's own, unnamed, and other filters are not a stretch's
+        assert_eq!(
+            stretch_index("[Parsed_showinfo_5 @ 0x5] n:   0 pts: 0"),
+            None
+        );
+        assert_eq!(stretch_index("[showinfo@s @ 0x5] n:   0"), None);
+        assert_eq!(stretch_index("[concat @ 0x5] something"), None);
     }
 
     #[test]

@@ -90,32 +90,25 @@ impl MediaTools {
         process::limited_command(&self.ffmpeg, &self.limits)
     }
 
-    /// An ffmpeg that decodes `path` for measuring: quiet but for filter output (info
-    /// level), local files only, the configured threads, no deblocking (it smooths block
-    /// edges for the eye; on downscaled pictures it changes nothing the detectors measure,
-    /// and skipping it saves about a fifth of H.264 decoding), and the frames `skip` says
-    /// left out. Input options only: the caller adds `-i` and the outputs.
+    /// The input options of an ffmpeg that decodes a file for measuring: local files only,
+    /// the configured threads, no deblocking (it smooths block edges for the eye; on
+    /// downscaled pictures it changes nothing the detectors measure, and skipping it saves
+    /// about a fifth of H.264 decoding), and the frames `skip` says left out. They apply to
+    /// the one `-i` they precede: a command that reads several inputs gives them before each.
     ///
     /// `threads` overrides the configured decoder threads (one per process when several
     /// processes decode parts of a video side by side).
-    pub fn decoder_command(
-        &self,
-        skip: SkipFrames,
-        threads: Option<u32>,
-    ) -> tokio::process::Command {
-        let mut command = self.ffmpeg_command();
-        command
-            .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
-            .args(["-protocol_whitelist", "file"]);
+    pub fn decoder_input_options(&self, skip: SkipFrames, threads: Option<u32>) -> Vec<String> {
+        let mut options = vec!["-protocol_whitelist".to_owned(), "file".to_owned()];
         let threads = threads.unwrap_or(self.threads);
         if threads > 0 {
-            command.args(["-threads", &threads.to_string()]);
+            options.extend(["-threads".to_owned(), threads.to_string()]);
         }
-        command.args(["-skip_loop_filter", "all"]);
+        options.extend(["-skip_loop_filter".to_owned(), "all".to_owned()]);
         if let Some(value) = skip.ffmpeg_value() {
-            command.args(["-skip_frame", value]);
+            options.extend(["-skip_frame".to_owned(), value.to_owned()]);
         }
-        command
+        options
     }
 
     /// Reads the technical facts of a file. Fails with a client error code when the file is
@@ -599,18 +592,24 @@ fn reports_partial_data(stderr: &[u8]) -> bool {
 /// The time (seconds) of the frame a showinfo line reports, if it reports one (showinfo
 /// also prints its configuration and side data).
 pub fn showinfo_frame_time(line: &str) -> Option<f64> {
-    if !line.contains("Parsed_showinfo") || !line.contains(" n:") {
+    if !is_showinfo(line) || !line.contains(" n:") {
         return None;
     }
     let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
     rest.split_whitespace().next()?.parse().ok()
 }
 
+/// True for a line showinfo printed: unnamed (`Parsed_showinfo_N`), or named in the
+/// filter graph (`showinfo@name`, one per input of a command that reads several).
+fn is_showinfo(line: &str) -> bool {
+    line.contains("Parsed_showinfo") || line.contains("[showinfo@")
+}
+
 /// The integer timestamp of the frame a showinfo line reports (`pts:`): with the time base
 /// of [`showinfo_time_base`], the exact time, where `pts_time` has six significant digits
 /// (10 ms steps past 1000 s).
 pub fn showinfo_frame_pts(line: &str) -> Option<i64> {
-    if !line.contains("Parsed_showinfo") || !line.contains(" n:") {
+    if !is_showinfo(line) || !line.contains(" n:") {
         return None;
     }
     let rest = &line[line.find(" pts:")? + " pts:".len()..];
@@ -620,7 +619,7 @@ pub fn showinfo_frame_pts(line: &str) -> Option<i64> {
 /// Seconds per timestamp unit of the frames showinfo reports, from its `config in
 /// time_base: N/D` line.
 pub fn showinfo_time_base(line: &str) -> Option<f64> {
-    if !line.contains("Parsed_showinfo") {
+    if !is_showinfo(line) {
         return None;
     }
     let rest = &line[line.find("config in time_base:")? + "config in time_base:".len()..];
