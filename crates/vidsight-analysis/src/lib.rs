@@ -268,7 +268,10 @@ async fn run_pass(
     // the most skipping the codec may allow first (see `decode`)
     let mut skip = if !sampled {
         SkipFrames::None
-    } else if settings.skip_b_frames && anchors && decode::anchors_may_do(&media.video_codec) {
+    } else if settings.skip_b_frames
+        && anchors
+        && decode::anchors_may_do(&media.video_codec, &media.container)
+    {
         SkipFrames::Bidir
     } else {
         SkipFrames::NonRef
@@ -1938,13 +1941,13 @@ mod tests {
             gap(8.96, 9.12),
         ];
         let together = refiner
-            .decode_together(&gaps, SkipFrames::NonRef)
+            .decode_together(&gaps, SkipFrames::NonRef, 0.0)
             .await
             .expect("one process decodes them all");
         assert_eq!(together.len(), gaps.len());
         for (gap, stretch) in gaps.iter().zip(&together) {
             let alone = refiner
-                .decode_together(std::slice::from_ref(gap), SkipFrames::NonRef)
+                .decode_together(std::slice::from_ref(gap), SkipFrames::NonRef, 0.0)
                 .await
                 .unwrap();
             assert_eq!(&alone[0], stretch, "{gap:?}");

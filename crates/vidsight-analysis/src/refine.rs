@@ -73,6 +73,14 @@ pub const CUT_SHARE: f64 = 0.7;
 /// over the 18 random fields whose steps were printed.
 pub const STANDS_OUT: f64 = 1.1;
 
+/// Seconds before its keyframe a stretch's process first seeks to where seeking lands only
+/// near a time. The timestamp search of an MPEG-TS lands on the keyframe at or before the
+/// time asked (20 keyframes of an MPEG-2 TS, asked for 0 to 0.1 s early: each time on it);
+/// a second early, as the pass's parts seek, decoded two GOPs more, and stretches cost 40 %
+/// more. A stretch whose process landed after its keyframe (its first frame is not the
+/// anchor) is decoded again from [`Refiner::lead`] before it.
+const CLOSE_LEAD: f64 = 0.25;
+
 /// Stretches one process decodes at most. A process costs about what decoding a stretch
 /// does (see `stretches_command` in the crate root); the pictures of a batch's later
 /// stretches wait in its filter graph until the earlier ones are out (a few frames each).
@@ -119,24 +127,27 @@ impl Refiner {
     /// What the stretches of `gaps` show, by each gap's `frame` (none for a stretch that
     /// could not be decoded).
     pub async fn place(self: Arc<Self>, gaps: Vec<Gap>) -> Vec<(u64, Placed)> {
-        let mut stretches = self.decode(&gaps, self.first_skip).await;
+        let close = self.lead.min(CLOSE_LEAD);
+        let mut stretches = self.decode(&gaps, self.first_skip, close).await;
+        if close < self.lead {
+            // a process that landed after the keyframe (its first frame is not the anchor):
+            // again, from further back
+            let missed = (0..gaps.len()).filter(|index| stretches[*index].is_none());
+            let missed: Vec<usize> = missed.collect();
+            self.again(&gaps, &mut stretches, missed, self.first_skip, self.lead)
+                .await;
+        }
         if self.first_skip != SkipFrames::None {
             // a stretch that left out more than one frame in a row (no B-pyramid), again
             // with every frame
-            let again: Vec<usize> = (0..gaps.len())
-                .filter(|index| {
-                    stretches[*index].as_ref().is_some_and(|found| {
-                        most_left_out(&found.steps, gaps[*index], self.fps) > 1
-                    })
-                })
-                .collect();
-            if !again.is_empty() {
-                let those: Vec<Gap> = again.iter().map(|index| gaps[*index]).collect();
-                let decoded = self.decode(&those, SkipFrames::None).await;
-                for (index, stretch) in again.into_iter().zip(decoded) {
-                    stretches[index] = stretch;
-                }
-            }
+            let sparse = (0..gaps.len()).filter(|index| {
+                stretches[*index]
+                    .as_ref()
+                    .is_some_and(|found| most_left_out(&found.steps, gaps[*index], self.fps) > 1)
+            });
+            let sparse: Vec<usize> = sparse.collect();
+            self.again(&gaps, &mut stretches, sparse, SkipFrames::None, self.lead)
+                .await;
         }
         gaps.iter()
             .zip(&stretches)
@@ -146,10 +157,29 @@ impl Refiner {
             .collect()
     }
 
+    /// Decodes the stretches of the gaps at `which` again, so.
+    async fn again(
+        &self,
+        gaps: &[Gap],
+        stretches: &mut [Option<Stretch>],
+        which: Vec<usize>,
+        skip: SkipFrames,
+        lead: f64,
+    ) {
+        if which.is_empty() {
+            return;
+        }
+        let those: Vec<Gap> = which.iter().map(|index| gaps[*index]).collect();
+        let decoded = self.decode(&those, skip, lead).await;
+        for (index, stretch) in which.into_iter().zip(decoded) {
+            stretches[index] = stretch;
+        }
+    }
+
     /// The stretches of `gaps`, decoded by one process; where that fails as a whole, each
     /// by a process of its own (a stretch that cannot be decoded costs the others nothing).
-    async fn decode(&self, gaps: &[Gap], skip: SkipFrames) -> Vec<Option<Stretch>> {
-        if let Some(stretches) = self.decode_together(gaps, skip).await {
+    async fn decode(&self, gaps: &[Gap], skip: SkipFrames, lead: f64) -> Vec<Option<Stretch>> {
+        if let Some(stretches) = self.decode_together(gaps, skip, lead).await {
             return stretches;
         }
         if gaps.len() == 1 {
@@ -157,7 +187,9 @@ impl Refiner {
         }
         let mut stretches = Vec::with_capacity(gaps.len());
         for gap in gaps {
-            let alone = self.decode_together(std::slice::from_ref(gap), skip).await;
+            let alone = self
+                .decode_together(std::slice::from_ref(gap), skip, lead)
+                .await;
             stretches.push(alone.and_then(|mut one| one.pop()).flatten());
         }
         stretches
@@ -170,6 +202,7 @@ impl Refiner {
         &self,
         gaps: &[Gap],
         skip: SkipFrames,
+        lead: f64,
     ) -> Option<Vec<Option<Stretch>>> {
         let half_frame = 0.5 / self.fps.max(1.0);
         let parts: Vec<Part> = gaps
@@ -181,10 +214,8 @@ impl Refiner {
                 // the stretch (an MPEG-TS whose keyframes are two seconds apart lost most of
                 // its checks): it decodes from there, as it would from an index's keyframe
                 lead: match gap.keyframe {
-                    Some(keyframe) if self.lead > 0.0 => {
-                        self.lead + (gap.before - keyframe).max(0.0)
-                    }
-                    _ => self.lead,
+                    Some(keyframe) if lead > 0.0 => lead + (gap.before - keyframe).max(0.0),
+                    _ => lead,
                 },
             })
             .collect();
