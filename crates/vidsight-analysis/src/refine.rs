@@ -16,11 +16,12 @@
 //!
 //! The stretch's process starts where the pass's decoding of it could: at the last keyframe
 //! before it (seeking in an index lands there; seeking near a time, as in MPEG-TS, lands
-//! [`Refiner::lead`] before that keyframe).
+//! [`CLOSE_LEAD`] before that keyframe, or [`Refiner::lead`] when that landed after it).
 //!
 //! A stretch is decoded as soon as the pass decides its cut, one process at a time beside the
-//! pass's (see [`Checks`]), as many as there are decoders once it is over; at most a number of
-//! them per minute of video
+//! pass's (see [`Checks`]), as many as there are decoders once it is over; the stretches found
+//! while a process runs are decoded together by the next, one input each (starting a process
+//! costs about what decoding a stretch does); at most a number of them per minute of video
 //! (a stream with few keyframes and many cuts could otherwise cost more than the pass it
 //! refines; a count, not a time, so the answer does not depend on the machine's load): a cut
 //! whose stretch is not decoded, or cannot be (no frame where its anchor should be), stays as
