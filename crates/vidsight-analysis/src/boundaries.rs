@@ -252,6 +252,9 @@ const SHORT_GRADUAL_SECONDS: f64 = 0.4;
 const GRADUAL_MAX_RESIDUAL: f64 = 0.3;
 /// …and at most this when frames were left out (see [`Even`]).
 const EVEN_MAX_RESIDUAL: f64 = 0.2;
+/// The most the weights of the pictures either side of a dip through black add up to at its
+/// darkest frame (a dissolve's add up to one all the way).
+const DIP_DEPTH: f64 = 0.6;
 
 impl BoundaryDetector {
     pub fn new(settings: BoundarySettings) -> Self {
@@ -681,7 +684,7 @@ impl BoundaryDetector {
                 if self.last_cut.is_some_and(|cut| cut > first && cut <= last) {
                     continue;
                 }
-                if let Some(found) = self.fit(first, last) {
+                if let Some(found) = self.fit(first, last).or_else(|| self.fit_dip(first, last)) {
                     let better = match &best {
                         None => true,
                         Some(current) => {
@@ -840,6 +843,142 @@ impl BoundaryDetector {
             _ => return None,
         };
         Some((residual, start, end, change, kind))
+    }
+
+    /// Tests frames `first+1 ..= last-1` against a dip through black between `first` and
+    /// `last` (an editor's "dip to black", ffmpeg's `xfade=fadeblack`): the picture before
+    /// dims while the one after comes up, the frames between darker than either, which the
+    /// dissolve model (a mix whose two weights add up to one) does not fit, and which never
+    /// reaches a black frame to be told as a fade out and a fade in. Each frame is fitted as
+    /// `a·before + b·after`: `a` falls from 1 to 0 and `b` rises from 0 to 1, each about
+    /// monotonically and without a step (a cut to or from the dark), their sum under
+    /// [`DIP_DEPTH`] at the darkest frame; the pixels go one way into the darkest frame and
+    /// one way out of it. Told as a dissolve: one boundary, the pictures mixed (through
+    /// dark).
+    fn fit_dip(&self, first: u64, last: u64) -> Option<(f64, u64, u64, f64, GradualKind)> {
+        let before = self.thumb(first)?;
+        let after = self.thumb(last)?;
+        let change = before.difference(after);
+        if change < GRADUAL_MIN_CHANGE || before.uniform().is_some() || after.uniform().is_some() {
+            return None;
+        }
+        let (_, delta_energy) = change_between(after, before);
+        let delta_rms = (delta_energy / THUMB as f64).sqrt();
+        // the same picture, dimmed or brightened: no transition
+        if delta_energy <= 0.0 || gain_offset_residual(before, after) < 0.35 * delta_rms {
+            return None;
+        }
+        let dot = |x: &Thumb, y: &Thumb| -> f64 {
+            x.0.iter()
+                .zip(&y.0)
+                .map(|(p, q)| *p as f64 * *q as f64)
+                .sum()
+        };
+        let (aa, bb, ab) = (dot(before, before), dot(after, after), dot(before, after));
+        let determinant = aa * bb - ab * ab;
+        // pictures too alike in shape for a frame to be told as so much of each
+        if determinant <= 0.02 * aa * bb {
+            return None;
+        }
+        let measured = (first + 1..last)
+            .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
+            .count()
+            .max(1) as f64;
+        let mut weights = Vec::new();
+        let mut residual_sum = 0.0;
+        for index in first + 1..last {
+            let frame = self.frame(index)?;
+            let (fa, fb) = (dot(&frame.thumb, before), dot(&frame.thumb, after));
+            let a = (fa * bb - fb * ab) / determinant;
+            let b = (fb * aa - fa * ab) / determinant;
+            weights.push((a, b));
+            if !frame.real {
+                continue;
+            }
+            let error: f64 = frame
+                .thumb
+                .0
+                .iter()
+                .zip(&before.0)
+                .zip(&after.0)
+                .map(|((value, p), q)| (*value as f64 - a * *p as f64 - b * *q as f64).powi(2))
+                .sum();
+            residual_sum += (error / THUMB as f64).sqrt();
+            if residual_sum / measured / delta_rms > GRADUAL_MAX_RESIDUAL {
+                return None;
+            }
+        }
+        let residual = residual_sum / measured / delta_rms;
+        // the weight of the picture before: 1, falling, 0; of the one after: 0, rising, 1
+        let path = |weight: fn(&(f64, f64)) -> f64, from: f64, to: f64| -> Vec<f64> {
+            let mut path = vec![from];
+            path.extend(weights.iter().map(weight));
+            path.push(to);
+            path
+        };
+        let falling = path(|w| w.0, 1.0, 0.0);
+        let rising = path(|w| w.1, 0.0, 1.0);
+        let back = |path: &[f64], sign: f64| -> f64 {
+            path.windows(2)
+                .map(|pair| (sign * (pair[1] - pair[0])).max(0.0))
+                .sum()
+        };
+        let step = |path: &[f64], sign: f64| -> f64 {
+            path.windows(2)
+                .map(|pair| sign * (pair[0] - pair[1]))
+                .fold(0.0f64, f64::max)
+        };
+        if back(&falling, 1.0) > 0.25 || back(&rising, -1.0) > 0.25 {
+            return None;
+        }
+        if step(&falling, 1.0) > 0.45 || step(&rising, -1.0) > 0.45 {
+            return None;
+        }
+        // darker than both between them (and never lighter than their mix)
+        let (darkest, depth) = weights
+            .iter()
+            .map(|(a, b)| a + b)
+            .enumerate()
+            .min_by(|x, y| x.1.total_cmp(&y.1))?;
+        if depth > DIP_DEPTH || weights.iter().any(|(a, b)| a + b > 1.2) {
+            return None;
+        }
+        let dark = first + 1 + darkest as u64;
+        let start = first + 1 + weights.iter().position(|(a, _)| *a < 0.92).unwrap_or(0) as u64;
+        let end = first + 1 + weights.iter().rposition(|(_, b)| *b < 0.92)? as u64;
+        // through black, and long enough on both sides: a fade out and a fade in, which the
+        // dissolve model finds (xfade's dip goes dark in a quarter of its time: too short a
+        // fade)
+        if self.thumb(dark)?.uniform().is_some()
+            && dark.saturating_sub(start) > MIN_GRADUAL
+            && end.saturating_sub(dark) > MIN_GRADUAL
+        {
+            return None;
+        }
+        if end < start + MIN_GRADUAL
+            || (((end - start) as f64) < SHORT_GRADUAL_SECONDS * self.fps
+                && change < 2.0 * GRADUAL_MIN_CHANGE)
+        {
+            return None;
+        }
+        if !self.cuts {
+            let decoded = (start..=end)
+                .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
+                .count();
+            if decoded < 3 || residual > EVEN_MAX_RESIDUAL {
+                return None;
+            }
+        }
+        // one way into the dark, one way out of it (motion sends pixels back and forth)
+        let dark_thumb = self.thumb(dark)?;
+        let (into, _) = change_between(dark_thumb, before);
+        let (out_of, _) = change_between(after, dark_thumb);
+        if self.monotonic_share(first, dark, &into) < 0.7
+            || self.monotonic_share(dark, last, &out_of) < 0.7
+        {
+            return None;
+        }
+        Some((residual, start, end, change, GradualKind::Dissolve))
     }
 
     /// The share of the pixels that change a lot between `first` and `last` whose values move
@@ -1071,6 +1210,83 @@ mod tests {
             [GradualKind::FadeOut, GradualKind::FadeIn],
             "{found:?}"
         );
+    }
+
+    /// `a·A + b·B`, rounded.
+    fn weighed(a: &Thumb, b: &Thumb, (wa, wb): (f64, f64)) -> Thumb {
+        Thumb(
+            a.0.iter()
+                .zip(&b.0)
+                .map(|(x, y)| (wa * *x as f64 + wb * *y as f64).round().clamp(0.0, 255.0) as u8)
+                .collect(),
+        )
+    }
+
+    /// A dip through black as `xfade=fadeblack` makes one over 20 frames: the picture before
+    /// gone dark within six, the one after up over fourteen, never a black frame.
+    fn dip(a: &Thumb, b: &Thumb) -> Vec<Thumb> {
+        (1..=20)
+            .map(|step| {
+                let t = step as f64;
+                let weights = ((1.0 - t / 6.0).max(0.0), ((t - 4.0) / 16.0).clamp(0.0, 1.0));
+                weighed(a, b, weights)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dip_through_black_is_one_transition() {
+        let (a, b) = (picture(1), picture(2));
+        let mut frames = vec![a.clone(); 40];
+        frames.extend(dip(&a, &b));
+        frames.extend(vec![b.clone(); 40]);
+        let found = run(frames.clone(), scores_of(&frames));
+        match found.as_slice() {
+            [Boundary::Gradual {
+                kind: GradualKind::Dissolve,
+                start,
+                end,
+                ..
+            }] => {
+                assert!((39..=42).contains(start), "{found:?}");
+                assert!((55..=61).contains(end), "{found:?}");
+            }
+            _ => panic!("{found:?}"),
+        }
+        // the same seen on anchors only
+        let (found, positions) = run_anchors(&frames);
+        match found.as_slice() {
+            [Boundary::Gradual { start, end, .. }] => {
+                let (start, end) = (positions[*start as usize], positions[*end as usize]);
+                assert!((37..=44).contains(&start), "{start} {found:?}");
+                assert!((54..=63).contains(&end), "{end} {found:?}");
+            }
+            _ => panic!("{found:?}"),
+        }
+    }
+
+    #[test]
+    fn the_same_picture_dimmed_and_back_is_no_transition() {
+        // the lights go down and up again, or the picture dips into another of the same
+        // shape, brighter: neither is a dip from one shot into the next
+        let a = picture(1);
+        let brighter = Thumb(a.0.iter().map(|v| (*v as f64 * 0.6 + 60.0) as u8).collect());
+        for other in [a.clone(), brighter] {
+            let mut frames = vec![a.clone(); 40];
+            frames.extend(dip(&a, &other));
+            frames.extend(vec![other.clone(); 40]);
+            let found = run(frames.clone(), scores_of(&frames));
+            assert!(
+                found.iter().all(|boundary| !matches!(
+                    boundary,
+                    Boundary::Gradual {
+                        kind: GradualKind::Dissolve,
+                        ..
+                    }
+                )),
+                "{found:?}"
+            );
+        }
     }
 
     #[test]
