@@ -934,6 +934,19 @@ impl BoundaryDetector {
         if step(&falling, 1.0) > 0.45 || step(&rising, -1.0) > 0.45 {
             return None;
         }
+        // the fall and the rise seen midway on decoded frames, not only on the mixes that
+        // stand in for frames left out: seen on anchors, a cut into a dark shot and out of it
+        // again falls and rises through those mixes alone (two cuts of the MPEG-2 speed
+        // minute were taken for dips so)
+        let midway = |weight: fn(&(f64, f64)) -> f64| {
+            (first + 1..last).zip(&weights).any(|(index, pair)| {
+                self.frame(index).is_some_and(|frame| frame.real)
+                    && (0.2..=0.8).contains(&weight(pair))
+            })
+        };
+        if !midway(|w| w.0) || !midway(|w| w.1) {
+            return None;
+        }
         // darker than both between them (and never lighter than their mix)
         let (darkest, depth) = weights
             .iter()

@@ -1972,6 +1972,46 @@ mod tests {
         }
     }
 
+    /// A second of black between two cuts, decoded from the anchors: two cuts, not a dip
+    /// through black (its fall and rise are seen only on the mixes that stand in for the
+    /// frames left out).
+    #[tokio::test]
+    async fn a_second_of_black_between_two_cuts_is_two_cuts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("black.ts");
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30:duration=3[a];\
+             color=black:size=640x360:rate=30:duration=1[b];\
+             mandelbrot=size=640x360:rate=30,trim=duration=3[c];\
+             [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
+            "-c:v",
+            "mpeg2video",
+            "-q:v",
+            "4",
+            "-bf",
+            "2",
+            "-g",
+            "12",
+            path.to_str().unwrap(),
+        ]);
+        let output = analyse_clip(&path).await;
+        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
+        let kinds: Vec<(TransitionKind, f64)> = output
+            .insights
+            .transitions
+            .iter()
+            .map(|t| (t.kind, t.start))
+            .collect();
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
+        for ((kind, start), expected) in kinds.iter().zip([3.0, 4.0]) {
+            assert_eq!(*kind, TransitionKind::Cut, "{kinds:?}");
+            assert!((start - expected).abs() < 1e-3, "{kinds:?}");
+        }
+    }
+
     /// MPEG-2 with B-frames in MPEG-TS, as broadcast: decoded at half its size (the frame
     /// size asked for is half the picture's), its anchors only (nothing refers to its
     /// B-frames, two in a row), the cuts between them put on their frames.
