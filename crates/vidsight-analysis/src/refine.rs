@@ -91,10 +91,10 @@ pub const MAX_BATCH: usize = 8;
 /// are not what the pass saw): a process that writes more is given up.
 const MAX_STRETCH_FRAMES: usize = 32;
 
-/// An ffmpeg decoding parts (scaled like the pass), each an input of its own, leaving out
-/// the frames given: the pictures of the first part, then of the second, … on stdout; each
-/// part's frame times from a showinfo named `showinfo@sN` on stderr.
-pub type StretchesCommand = Box<dyn Fn(&[Part], SkipFrames) -> Command + Send + Sync>;
+/// An ffmpeg decoding spans (scaled like the pass), each an input of its own, leaving out
+/// the frames given: the pictures kept of the first span, then of the second, … on stdout;
+/// each span's frame times from a showinfo named `showinfo@sN` on stderr.
+pub type StretchesCommand = Box<dyn Fn(&[Span], SkipFrames) -> Command + Send + Sync>;
 
 /// The colour signature the detectors compare frames by, of a picture.
 pub type Measure = Box<dyn Fn(&[u8]) -> HsvFrame + Send + Sync>;
@@ -206,9 +206,23 @@ impl Refiner {
         lead: f64,
     ) -> Option<Vec<Option<Stretch>>> {
         let half_frame = 0.5 / self.fps.max(1.0);
-        let parts: Vec<Part> = gaps
-            .iter()
-            .map(|gap| Part {
+        // stretches after the same keyframe, one after the other, are one input: decoded
+        // from that keyframe once (a stream whose keyframes are seconds apart has several
+        // cuts between two), only their own frames kept
+        let mut spans: Vec<(Span, Vec<usize>)> = Vec::new();
+        for (index, gap) in gaps.iter().enumerate() {
+            if let Some((span, members)) = spans.last_mut() {
+                let last = &gaps[*members.last().expect("a span has a stretch")];
+                if gap.keyframe.is_some() && gap.keyframe == last.keyframe && gap.before > last.at {
+                    span.part.end = Some(gap.at + half_frame);
+                    let from = gap.before - span.part.start;
+                    span.keep
+                        .push((from - half_frame, gap.at - span.part.start + half_frame));
+                    members.push(index);
+                    continue;
+                }
+            }
+            let part = Part {
                 start: gap.before,
                 end: Some(gap.at + half_frame),
                 // near a time, the process must land before the keyframe, not only before
@@ -218,9 +232,12 @@ impl Refiner {
                     Some(keyframe) if lead > 0.0 => lead + (gap.before - keyframe).max(0.0),
                     _ => lead,
                 },
-            })
-            .collect();
-        let mut command = (self.command)(&parts, skip);
+            };
+            let keep = vec![(-half_frame, gap.at - gap.before + half_frame)];
+            spans.push((Span { part, keep }, vec![index]));
+        }
+        let inputs: Vec<Span> = spans.iter().map(|(span, _)| span.clone()).collect();
+        let mut command = (self.command)(&inputs, skip);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -238,7 +255,7 @@ impl Refiner {
                 .await
                 .map(|_| pictures)
         };
-        let (pictures, times) = tokio::join!(pictures, stretch_times(stderr, gaps.len()));
+        let (pictures, times) = tokio::join!(pictures, stretch_times(stderr, inputs.len()));
         let pictures = pictures.ok().filter(|read| read.len() as u64 <= limit)?;
         if !child.wait().await.ok()?.success() {
             return None;
@@ -248,31 +265,54 @@ impl Refiner {
             return None;
         }
         let mut pictures = pictures.chunks_exact(self.frame_bytes);
-        let mut stretches = Vec::with_capacity(gaps.len());
-        for ((gap, part), times) in gaps.iter().zip(&parts).zip(times) {
-            let (mut first, mut previous): (Option<HsvFrame>, Option<HsvFrame>) = (None, None);
-            let mut stretch = Some(Stretch::default());
+        let mut stretches = vec![None; gaps.len()];
+        for ((span, members), times) in spans.iter().zip(times) {
+            // each frame measured once, on the file's clock
+            let mut measured = Vec::with_capacity(times.len());
             for time in times {
                 let picture = pictures.next()?;
-                let (current, time) = ((self.measure)(picture), part.start + time);
-                match (&previous, stretch.as_mut()) {
-                    // the stretch must start on the anchor the pass decoded
-                    (None, _) if (time - gap.before).abs() > half_frame => stretch = None,
-                    (None, _) => first = Some(current.clone()),
-                    (Some(previous), Some(found)) => {
-                        found.steps.push((time, current.difference(previous)))
-                    }
-                    (Some(_), None) => {}
-                }
-                previous = Some(current);
+                measured.push((span.part.start + time, (self.measure)(picture)));
             }
-            if let (Some(found), Some(first), Some(last)) = (stretch.as_mut(), &first, &previous) {
-                found.across = last.difference(first);
+            for index in members {
+                let gap = gaps[*index];
+                let inside = measured.iter().filter(|(time, _)| {
+                    *time > gap.before - half_frame && *time < gap.at + half_frame
+                });
+                stretches[*index] = stretch_of(gap, inside, half_frame);
             }
-            stretches.push(stretch);
         }
         Some(stretches)
     }
+}
+
+/// Part of the video one input of a check's process decodes, and the windows of it (on the
+/// part's clock, from its start) whose frames it keeps: one stretch's, or several after the
+/// same keyframe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub part: Part,
+    pub keep: Vec<(f64, f64)>,
+}
+
+/// The stretch of `gap` from its frames (time, signature), in order; None when the first is
+/// not the anchor the pass decoded.
+fn stretch_of<'a>(
+    gap: Gap,
+    frames: impl Iterator<Item = &'a (f64, HsvFrame)>,
+    half_frame: f64,
+) -> Option<Stretch> {
+    let (mut first, mut previous): (Option<&HsvFrame>, Option<&HsvFrame>) = (None, None);
+    let mut stretch = Stretch::default();
+    for (time, current) in frames {
+        match previous {
+            None if (time - gap.before).abs() > half_frame => return None,
+            None => first = Some(current),
+            Some(previous) => stretch.steps.push((*time, current.difference(previous))),
+        }
+        previous = Some(current);
+    }
+    stretch.across = first?.difference(previous?);
+    Some(stretch)
 }
 
 /// Each stretch's frame times (on its part's clock), from the stderr of a process that
