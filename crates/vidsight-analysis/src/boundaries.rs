@@ -789,28 +789,8 @@ impl BoundaryDetector {
                 .iter()
                 .rposition(|alpha| *alpha > 0.08)
                 .unwrap_or(alphas.len() - 1) as u64;
-        // five frames or fewer is a cut (TRECVID's line), or a cut the encoder smeared (or
-        // the interpolation, over the frames left out between two pushed)
-        if end < start + MIN_GRADUAL {
+        if !self.stands_as_gradual((start, end), change, residual) {
             return None;
-        }
-        // a change of a few frames between two alike pictures is more often a movement (a
-        // head turning) than a transition: a short one must change twice as much
-        if ((end - start) as f64) < SHORT_GRADUAL_SECONDS * self.fps
-            && change < 2.0 * GRADUAL_MIN_CHANGE
-        {
-            return None;
-        }
-        // frames left out: the model is judged on fewer pictures, and motion fits it by
-        // chance more often; a transition shows in three decoded frames at least, and
-        // fits closely
-        if !self.cuts {
-            let decoded = (start..=end)
-                .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
-                .count();
-            if decoded < 3 || residual > EVEN_MAX_RESIDUAL {
-                return None;
-            }
         }
         // a cut inside the window (not decided yet) fits the model as a step: α drops at
         // once. In a gradual transition it falls a little each frame (motion moves pixels,
@@ -843,6 +823,35 @@ impl BoundaryDetector {
             _ => return None,
         };
         Some((residual, start, end, change, kind))
+    }
+
+    /// True when a transition from `start` to `end` that changes the picture by `change`,
+    /// fitted with `residual`, is long enough and seen closely enough to be one.
+    fn stands_as_gradual(&self, (start, end): (u64, u64), change: f64, residual: f64) -> bool {
+        // five frames or fewer is a cut (TRECVID's line), or a cut the encoder smeared (or
+        // the interpolation, over the frames left out between two pushed)
+        if end < start + MIN_GRADUAL {
+            return false;
+        }
+        // a change of a few frames between two alike pictures is more often a movement (a
+        // head turning) than a transition: a short one must change twice as much
+        if ((end - start) as f64) < SHORT_GRADUAL_SECONDS * self.fps
+            && change < 2.0 * GRADUAL_MIN_CHANGE
+        {
+            return false;
+        }
+        // frames left out: the model is judged on fewer pictures, and motion fits it by
+        // chance more often; a transition shows in three decoded frames at least, and
+        // fits closely
+        if !self.cuts {
+            let decoded = (start..=end)
+                .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
+                .count();
+            if decoded < 3 || residual > EVEN_MAX_RESIDUAL {
+                return false;
+            }
+        }
+        true
     }
 
     /// Tests frames `first+1 ..= last-1` against a dip through black between `first` and
@@ -968,19 +977,8 @@ impl BoundaryDetector {
         {
             return None;
         }
-        if end < start + MIN_GRADUAL
-            || (((end - start) as f64) < SHORT_GRADUAL_SECONDS * self.fps
-                && change < 2.0 * GRADUAL_MIN_CHANGE)
-        {
+        if !self.stands_as_gradual((start, end), change, residual) {
             return None;
-        }
-        if !self.cuts {
-            let decoded = (start..=end)
-                .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
-                .count();
-            if decoded < 3 || residual > EVEN_MAX_RESIDUAL {
-                return None;
-            }
         }
         // one way into the dark, one way out of it (motion sends pixels back and forth)
         let dark_thumb = self.thumb(dark)?;
@@ -1163,16 +1161,24 @@ mod tests {
             frames.push(blend(&a, &b, 1.0 - step as f64 / 21.0));
         }
         frames.extend(vec![b.clone(); 40]);
-        let found = run(frames.clone(), scores_of(&frames));
-        match found.as_slice() {
+        one_dissolve(&run(frames.clone(), scores_of(&frames)), 39..=42, 57..=61);
+    }
+
+    /// `found` is one dissolve, starting and ending in the ranges given.
+    fn one_dissolve(
+        found: &[Boundary],
+        starts: std::ops::RangeInclusive<u64>,
+        ends: std::ops::RangeInclusive<u64>,
+    ) {
+        match found {
             [Boundary::Gradual {
                 kind: GradualKind::Dissolve,
                 start,
                 end,
                 ..
             }] => {
-                assert!((39..=42).contains(start), "{found:?}");
-                assert!((57..=61).contains(end), "{found:?}");
+                assert!(starts.contains(start), "{found:?}");
+                assert!(ends.contains(end), "{found:?}");
             }
             _ => panic!("{found:?}"),
         }
@@ -1253,19 +1259,7 @@ mod tests {
         let mut frames = vec![a.clone(); 40];
         frames.extend(dip(&a, &b));
         frames.extend(vec![b.clone(); 40]);
-        let found = run(frames.clone(), scores_of(&frames));
-        match found.as_slice() {
-            [Boundary::Gradual {
-                kind: GradualKind::Dissolve,
-                start,
-                end,
-                ..
-            }] => {
-                assert!((39..=42).contains(start), "{found:?}");
-                assert!((55..=61).contains(end), "{found:?}");
-            }
-            _ => panic!("{found:?}"),
-        }
+        one_dissolve(&run(frames.clone(), scores_of(&frames)), 39..=42, 55..=61);
         // the same seen on anchors only
         let (found, positions) = run_anchors(&frames);
         match found.as_slice() {

@@ -1992,31 +1992,33 @@ mod tests {
         }
     }
 
+    /// The lavfi `graph` as broadcast MPEG-2 in MPEG-TS at `path`: two B-frames in a row,
+    /// a GOP of 12.
+    fn broadcast_ts(path: &Path, graph: &str) -> std::path::PathBuf {
+        let (codec, gop) = (
+            ["-c:v", "mpeg2video", "-q:v", "4"],
+            ["-bf", "2", "-g", "12"],
+        );
+        let mut args = vec!["-f", "lavfi", "-i", graph];
+        args.extend(codec.iter().chain(&gop));
+        args.push(path.to_str().unwrap());
+        testing::ffmpeg(&args);
+        path.to_path_buf()
+    }
+
     /// A second of black between two cuts, decoded from the anchors: two cuts, not a dip
     /// through black (its fall and rise are seen only on the mixes that stand in for the
     /// frames left out).
     #[tokio::test]
     async fn a_second_of_black_between_two_cuts_is_two_cuts() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("black.ts");
-        testing::ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
+        let path = broadcast_ts(
+            &dir.path().join("black.ts"),
             "testsrc2=size=640x360:rate=30:duration=3[a];\
              color=black:size=640x360:rate=30:duration=1[b];\
              mandelbrot=size=640x360:rate=30,trim=duration=3[c];\
              [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
-            "-c:v",
-            "mpeg2video",
-            "-q:v",
-            "4",
-            "-bf",
-            "2",
-            "-g",
-            "12",
-            path.to_str().unwrap(),
-        ]);
+        );
         let output = analyse_clip(&path).await;
         assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
         let kinds: Vec<(TransitionKind, f64)> = output
@@ -2038,25 +2040,13 @@ mod tests {
     #[tokio::test]
     async fn mpeg2_decoded_halved_finds_its_cuts_on_their_frames() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("broadcast.ts");
-        testing::ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
+        let path = broadcast_ts(
+            &dir.path().join("broadcast.ts"),
             "testsrc2=size=960x540:rate=25:duration=3[a];\
              mandelbrot=size=960x540:rate=25,trim=duration=3[b];\
              testsrc=size=960x540:rate=25:duration=3,hue=h=90,vflip[c];\
              [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
-            "-c:v",
-            "mpeg2video",
-            "-q:v",
-            "4",
-            "-bf",
-            "2",
-            "-g",
-            "12",
-            path.to_str().unwrap(),
-        ]);
+        );
         let tools = MediaTools::default();
         let media = tools.probe(&path).await.unwrap();
         let mut halved = settings();
