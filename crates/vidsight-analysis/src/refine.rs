@@ -20,8 +20,9 @@
 //!
 //! A stretch is decoded as soon as the pass decides its cut, one process at a time beside the
 //! pass's (see [`Checks`]), as many as there are decoders once it is over; the stretches found
-//! while a process runs are decoded together by the next, one input each (starting a process
-//! costs about what decoding a stretch does); at most a number of them per minute of video
+//! while a process runs are decoded together by the next, one input each, or one for those
+//! after the same keyframe (starting a process costs about what decoding a stretch does, and
+//! a stretch what decoding from its keyframe does); at most a number of them per minute of video
 //! (a stream with few keyframes and many cuts could otherwise cost more than the pass it
 //! refines; a count, not a time, so the answer does not depend on the machine's load): a cut
 //! whose stretch is not decoded, or cannot be (no frame where its anchor should be), stays as
