@@ -35,9 +35,18 @@ fn number_after(line: &str, marker: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
+/// A frame's time in seconds: exact from its integer timestamp `pts` when the `time_base`
+/// is known, else showinfo's printed `time` (six significant digits).
+pub fn frame_time(time: f64, pts: Option<i64>, time_base: Option<f64>) -> f64 {
+    match (pts, time_base) {
+        (Some(pts), Some(time_base)) => pts as f64 * time_base,
+        _ => time,
+    }
+}
+
 /// Classifies one stderr line. `in_summary` is true after the ebur128 "Summary:" line.
 pub fn parse_line(line: &str, in_summary: &mut bool) -> LogEvent {
-    if line.contains("Parsed_showinfo") {
+    if vidsight_media::is_showinfo(line) {
         if let Some(time_base) = vidsight_media::showinfo_time_base(line) {
             return LogEvent::TimeBase(time_base);
         }

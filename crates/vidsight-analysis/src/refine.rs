@@ -28,6 +28,7 @@
 //! whose stretch is not decoded, or cannot be (no frame where its anchor should be), stays as
 //! the pass found it, on its anchor, at most three frames late.
 use crate::frames::HsvFrame;
+use crate::logparse::{self, LogEvent};
 use crate::source::Part;
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -326,14 +327,12 @@ async fn stretch_times(stderr: tokio::process::ChildStderr, count: usize) -> Vec
         let Some(index) = stretch_index(&line).filter(|index| *index < count) else {
             continue;
         };
-        if let Some(time_base) = vidsight_media::showinfo_time_base(&line) {
-            time_bases[index] = Some(time_base);
-        } else if let Some(time) = vidsight_media::showinfo_frame_time(&line) {
-            // exact from the integer timestamp when the time base is known
-            let exact = vidsight_media::showinfo_frame_pts(&line)
-                .zip(time_bases[index])
-                .map(|(pts, time_base)| pts as f64 * time_base);
-            times[index].push(exact.unwrap_or(time));
+        match logparse::parse_line(&line, &mut false) {
+            LogEvent::TimeBase(time_base) => time_bases[index] = Some(time_base),
+            LogEvent::Frame { time, pts, .. } => {
+                times[index].push(logparse::frame_time(time, pts, time_bases[index]))
+            }
+            _ => {}
         }
     }
     times

@@ -19,7 +19,7 @@
 //! (open-GOP leading pictures) are trimmed too, so no frame is seen twice or lost at a
 //! seam. Should parts still not meet (a stream whose timestamps jump), the analysis is
 //! told ([`SEAM_SLACK_SECONDS`]) and starts again in one process.
-use crate::logparse::{parse_line, LogEvent};
+use crate::logparse::{frame_time, parse_line, LogEvent};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -534,11 +534,7 @@ async fn read_stderr(
         match parse_line(line, &mut in_summary) {
             LogEvent::TimeBase(seconds) => time_base = Some(seconds),
             LogEvent::Frame { time, pts, key } => {
-                // exact from the integer timestamp when the time base is known
-                let time = match (pts, time_base) {
-                    (Some(pts), Some(time_base)) => pts as f64 * time_base,
-                    _ => time,
-                };
+                let time = frame_time(time, pts, time_base);
                 findings.frame_times.push(offset + time);
                 let _ = times.send((time, key));
             }

@@ -601,7 +601,7 @@ pub fn showinfo_frame_time(line: &str) -> Option<f64> {
 
 /// True for a line showinfo printed: unnamed (`Parsed_showinfo_N`), or named in the
 /// filter graph (`showinfo@name`, one per input of a command that reads several).
-fn is_showinfo(line: &str) -> bool {
+pub fn is_showinfo(line: &str) -> bool {
     line.contains("Parsed_showinfo") || line.contains("[showinfo@")
 }
 
