@@ -169,8 +169,11 @@ struct Frame {
     index: u64,
     score: f64,
     thumb: Thumb,
-    /// Decoded (not a stand-in for a frame left out, see [`Even`]).
+    /// Decoded (not a stand-in for a frame left out, see [`Even`], nor for a flash, see
+    /// [`BoundaryDetector::smooth_flash`]).
     real: bool,
+    /// The picture decoded, where `thumb` stands in for a flash (cuts are judged on it).
+    flash: Option<Thumb>,
     /// Its index in the even detector (when there is one).
     even_index: u64,
     /// Stream frames since the frame pushed before it (1 when none were left out; at most
@@ -203,6 +206,8 @@ pub struct BoundaryDetector {
     halves: Vec<u64>,
     /// Frames either side of a centre for the quick long-range difference.
     quick: u64,
+    /// …and for the slow one ([`SLOW_REACH`]).
+    slow: u64,
     /// Frames per second (`settings.fps`, or 25 when that is not usable).
     fps: f64,
     /// Where the frame pushed last is in the stream (see [`push_at`](Self::push_at)).
@@ -217,6 +222,7 @@ impl Frame {
             score: 0.0,
             thumb,
             real,
+            flash: None,
             even_index: index,
             span: 1.0,
         }
@@ -242,6 +248,16 @@ const MAX_INTERPOLATED: u64 = 4;
 const MAX_SPAN: f64 = 4.0;
 
 const FLASH_FRAMES: u64 = 6;
+/// The most frames decoded in a row that a flash stands in for when gradual transitions are
+/// looked for (a camera's lights one frame or two).
+const FLASH_RUN: u64 = 2;
+/// How far a flash's frames are from the pictures either side of it, at least (0–255).
+const FLASH_JUMP: f64 = 30.0;
+/// Seconds either side of a centre for the long-range difference that finds slow transitions.
+const SLOW_REACH: f64 = 0.5;
+/// The dissolve model's residual, relative to the change, for a transition that motion
+/// imitates more easily: found by the long reach alone, or changing the picture little.
+const CLOSE_FIT_RESIDUAL: f64 = 0.12;
 /// A gradual transition spans more frames than this (TRECVID's line: five or fewer is a cut).
 const MIN_GRADUAL: u64 = 5;
 /// The pictures before and after a gradual transition differ by at least this (0–255).
@@ -299,6 +315,7 @@ impl BoundaryDetector {
             max_half,
             halves,
             quick: frames_of(0.12).max(2),
+            slow: frames_of(SLOW_REACH).max(3),
             fps,
             last_position: None,
         }
@@ -345,6 +362,7 @@ impl BoundaryDetector {
             score,
             thumb,
             real: true,
+            flash: None,
             even_index,
             span,
         })
@@ -352,6 +370,9 @@ impl BoundaryDetector {
 
     fn push_frame(&mut self, frame: Frame) -> Vec<Boundary> {
         self.frames.push_back(frame);
+        if self.settings.gradual && self.even.is_none() {
+            self.smooth_flash();
+        }
         let mut out = Vec::new();
         let own_delay = self.own_delay();
         while let Some(newest) = self.frames.back().map(|frame| frame.index) {
@@ -473,8 +494,86 @@ impl BoundaryDetector {
         self.frames.get(index.checked_sub(first)? as usize)
     }
 
+    /// The picture gradual transitions are looked for on (a flash replaced).
     fn thumb(&self, index: u64) -> Option<&Thumb> {
         self.frame(index).map(|frame| &frame.thumb)
+    }
+
+    /// The picture as decoded, which cuts are judged on.
+    fn seen(&self, index: u64) -> Option<&Thumb> {
+        self.frame(index)
+            .map(|frame| frame.flash.as_ref().unwrap_or(&frame.thumb))
+    }
+
+    /// Replaces a flash that has just ended with what would have been there without it.
+    /// A camera flash, a frame or two of white, or a glitch, inside a dissolve or a fade
+    /// breaks its model (its frames fit no mix of the pictures either side, and every pixel
+    /// jumps there and back) though the transition goes on under it. The frames between the
+    /// newest decoded frame and an earlier one stand in as the mix of those two, and no
+    /// longer count as decoded, when at most [`FLASH_RUN`] of them were decoded, each of
+    /// those differs by at least [`FLASH_JUMP`] from both ends, and the two ends are alike
+    /// (a quarter of the smallest jump apart at most). Frames left out next to a flash stand
+    /// in as mixes with it and go with it. A cut is not one: the picture after it is not the
+    /// picture before. Cuts are still judged on the pictures decoded (which have their own
+    /// rule for flashes).
+    fn smooth_flash(&mut self) {
+        let Some(newest) = self
+            .frames
+            .back()
+            .filter(|frame| frame.real)
+            .map(|frame| frame.index)
+        else {
+            return;
+        };
+        let longest = FLASH_RUN + 2 * (MAX_INTERPOLATED - 1);
+        let mut decoded = 0;
+        for before_at in (newest.saturating_sub(longest + 1)..newest.saturating_sub(1)).rev() {
+            // the frame just after the end (decoded or not) joins the run
+            let Some(joined) = self.frame(before_at + 1) else {
+                return;
+            };
+            if joined.flash.is_some() {
+                return;
+            }
+            if joined.real {
+                decoded += 1;
+                if decoded > FLASH_RUN {
+                    return;
+                }
+            }
+            let (Some(before), Some(after)) = (self.frame(before_at), self.thumb(newest)) else {
+                return;
+            };
+            if !before.real || decoded == 0 {
+                continue;
+            }
+            let before = &before.thumb;
+            let smallest = (before_at + 1..newest)
+                .filter_map(|at| self.frame(at))
+                .filter(|frame| frame.real)
+                .map(|frame| {
+                    frame
+                        .thumb
+                        .difference(before)
+                        .min(frame.thumb.difference(after))
+                })
+                .fold(f64::INFINITY, f64::min);
+            if smallest < FLASH_JUMP || before.difference(after) > 0.25 * smallest {
+                continue;
+            }
+            let (before, after) = (before.clone(), after.clone());
+            let first = self.frames.front().map_or(0, |frame| frame.index);
+            let run = (newest - before_at) as f64;
+            for at in before_at + 1..newest {
+                let Some(frame) = self.frames.get_mut((at - first) as usize) else {
+                    return;
+                };
+                let picture = before.mix(&after, (at - before_at) as f64 / run);
+                frame.flash = Some(std::mem::replace(&mut frame.thumb, picture));
+                frame.real = false;
+            }
+            return;
+        }
     }
 
     fn decide(&mut self, newest: u64, out: &mut Vec<Boundary>) {
@@ -571,20 +670,20 @@ impl BoundaryDetector {
             return None;
         }
         // a flash: a few frames on, the picture before is back
-        let before = self.thumb(index - 1)?;
-        let jump = before.difference(self.thumb(index)?);
+        let before = self.seen(index - 1)?;
+        let jump = before.difference(self.seen(index)?);
         let similar = (jump * 0.25).max(4.0);
         for ahead in 1..=FLASH_FRAMES {
-            if let Some(later) = self.thumb(index + ahead) {
+            if let Some(later) = self.seen(index + ahead) {
                 if later.difference(before) < similar {
                     return None;
                 }
             }
         }
         // …or the end of one: the picture of a few frames ago is back
-        let now = self.thumb(index)?;
+        let now = self.seen(index)?;
         for back in 2..=FLASH_FRAMES + 1 {
-            if let Some(earlier) = index.checked_sub(back).and_then(|at| self.thumb(at)) {
+            if let Some(earlier) = index.checked_sub(back).and_then(|at| self.seen(at)) {
                 if earlier.difference(now) < similar {
                     return None;
                 }
@@ -606,8 +705,8 @@ impl BoundaryDetector {
     fn change_continues(&self, index: u64) -> bool {
         const FRAMES: u64 = 6;
         let (Some(before), Some(now)) = (
-            index.checked_sub(1).and_then(|at| self.thumb(at)),
-            self.thumb(index),
+            index.checked_sub(1).and_then(|at| self.seen(at)),
+            self.seen(index),
         ) else {
             return false;
         };
@@ -617,7 +716,7 @@ impl BoundaryDetector {
         }
         let mut reached = 1.0;
         for ahead in 1..=FRAMES {
-            let Some(later) = self.thumb(index + ahead) else {
+            let Some(later) = self.seen(index + ahead) else {
                 return false;
             };
             let mut along = 0.0;
@@ -647,25 +746,32 @@ impl BoundaryDetector {
         if self.gradual_until.is_some_and(|until| centre <= until) {
             return;
         }
-        let k = self.quick;
-        if centre < k + 1 || centre + k > newest {
-            return;
-        }
-        // quick test: the long-range difference peaks here
-        let quick = |at: u64| -> Option<f64> {
-            Some(
-                self.thumb(at.checked_sub(k)?)?
-                    .difference(self.thumb(at + k)?),
-            )
-        };
-        let Some(here) = quick(centre) else { return };
-        if here < GRADUAL_MIN_CHANGE {
-            return;
-        }
-        for other in centre.saturating_sub(k)..=centre + k {
-            if other != centre && quick(other).is_some_and(|value| value > here) {
-                return;
+        // quick test: the difference across `k` frames either side peaks here, over a short
+        // reach (a transition of a few frames) or a long one (a slow dissolve between alike
+        // pictures changes too little in a few frames)
+        let peaks = |k: u64| -> bool {
+            if centre < k + 1 || centre + k > newest {
+                return false;
             }
+            let across = |at: u64| -> Option<f64> {
+                Some(
+                    self.thumb(at.checked_sub(k)?)?
+                        .difference(self.thumb(at + k)?),
+                )
+            };
+            let Some(here) = across(centre) else {
+                return false;
+            };
+            here >= GRADUAL_MIN_CHANGE
+                && (centre.saturating_sub(k)..=centre + k)
+                    .all(|other| other == centre || across(other).is_none_or(|value| value <= here))
+        };
+        // found by the long reach alone: not across a cut, which peaks there too (most of the
+        // change is then made within a few frames), and the model must fit closely (motion
+        // in a shot changes that slowly too)
+        let slow_only = !peaks(self.quick);
+        if slow_only && (!peaks(self.slow) || !self.spread_out(centre, self.slow)) {
+            return;
         }
         // the centre found is somewhere inside the transition, not necessarily its middle:
         // windows reach out by different amounts on each side; the one that explains the
@@ -700,8 +806,9 @@ impl BoundaryDetector {
                 }
             }
         }
-        if let Some((residual, start, end, change, kind)) =
-            best.filter(|found| self.gradual_until.is_none_or(|until| found.1 > until))
+        if let Some((residual, start, end, change, kind)) = best
+            .filter(|found| self.gradual_until.is_none_or(|until| found.1 > until))
+            .filter(|found| !slow_only || found.0 <= CLOSE_FIT_RESIDUAL)
         {
             let confidence = (1.0 - residual / GRADUAL_MAX_RESIDUAL).clamp(0.0, 1.0) * 0.6
                 + (change / (3.0 * GRADUAL_MIN_CHANGE)).clamp(0.0, 1.0) * 0.4;
@@ -713,6 +820,25 @@ impl BoundaryDetector {
                 confidence: round2(confidence),
             });
         }
+    }
+
+    /// True when no [`MIN_GRADUAL`] frames in a row around `centre` (`reach` either side)
+    /// make most of the change across it: a cut (left out frames spread it over a few
+    /// mixes) makes all of it at once.
+    fn spread_out(&self, centre: u64, reach: u64) -> bool {
+        let (Some(from), Some(to)) = (
+            centre.checked_sub(reach).and_then(|at| self.thumb(at)),
+            self.thumb(centre + reach),
+        ) else {
+            return false;
+        };
+        let across = from.difference(to);
+        (centre - reach..=(centre + reach).saturating_sub(MIN_GRADUAL)).all(|at| {
+            match (self.thumb(at), self.thumb(at + MIN_GRADUAL)) {
+                (Some(a), Some(b)) => a.difference(b) <= 0.6 * across,
+                _ => false,
+            }
+        })
     }
 
     /// Tests frames `first+1 ..= last-1` against the dissolve model between `first` and
@@ -838,6 +964,12 @@ impl BoundaryDetector {
         if ((end - start) as f64) < SHORT_GRADUAL_SECONDS * self.fps
             && change < 2.0 * GRADUAL_MIN_CHANGE
         {
+            return false;
+        }
+        // a small change is more often motion than a dissolve (a face turning fits the model
+        // about as well as the model fits a dissolve between alike pictures, seen on the
+        // corpus' carphone clip): it must fit closely
+        if change < 2.0 * GRADUAL_MIN_CHANGE && residual > CLOSE_FIT_RESIDUAL {
             return false;
         }
         // frames left out: the model is judged on fewer pictures, and motion fits it by
@@ -1182,6 +1314,58 @@ mod tests {
             }
             _ => panic!("{found:?}"),
         }
+    }
+
+    #[test]
+    fn a_flash_inside_a_dissolve_leaves_one_dissolve() {
+        let (a, b) = (picture(1), picture(2));
+        let white = Thumb(vec![250; THUMB]);
+        let mut frames = vec![a.clone(); 40];
+        for step in 1..=20 {
+            frames.push(if (6..=7).contains(&step) {
+                white.clone()
+            } else {
+                blend(&a, &b, 1.0 - step as f64 / 21.0)
+            });
+        }
+        frames.extend(vec![b.clone(); 40]);
+        one_dissolve(&run(frames.clone(), scores_of(&frames)), 39..=42, 57..=61);
+        // the same seen on anchors only, where the flash is mixed into the frames left out
+        // next to it
+        let (found, positions) = run_anchors(&frames);
+        match found.as_slice() {
+            [Boundary::Gradual { start, end, .. }] => {
+                let (start, end) = (positions[*start as usize], positions[*end as usize]);
+                assert!((37..=44).contains(&start), "{start} {found:?}");
+                assert!((55..=63).contains(&end), "{end} {found:?}");
+            }
+            _ => panic!("{found:?}"),
+        }
+    }
+
+    #[test]
+    fn a_slow_dissolve_between_alike_pictures_is_found() {
+        // 1.6 s from a picture to one that differs by about 24 levels: a seventh of that over
+        // the quick reach, not enough alone
+        let a = picture(1);
+        let b = blend(&a, &picture(2), 0.75);
+        let change = a.difference(&b);
+        assert!((18.0..30.0).contains(&change), "{change}");
+        let mut frames = vec![a.clone(); 40];
+        for step in 1..=40 {
+            frames.push(blend(&a, &b, 1.0 - step as f64 / 41.0));
+        }
+        frames.extend(vec![b.clone(); 60]);
+        one_dissolve(&run(frames.clone(), scores_of(&frames)), 39..=44, 75..=81);
+    }
+
+    #[test]
+    fn a_small_change_must_fit_the_model_closely() {
+        let detector = BoundaryDetector::new(settings());
+        // a second long: long enough for any change
+        assert!(detector.stands_as_gradual((10, 35), 15.0, 0.1));
+        assert!(!detector.stands_as_gradual((10, 35), 15.0, 0.2));
+        assert!(detector.stands_as_gradual((10, 35), 30.0, 0.2));
     }
 
     #[test]
