@@ -220,12 +220,23 @@ impl ShotBuilder {
                     self.commit(*start);
                 }
                 None => {
-                    // a fade in that opens the video, or follows a cut to black, adds none
+                    // a fade in that opens the video, or follows a cut to black, adds none…
                     let recent_boundary = self
                         .boundaries
                         .last()
                         .is_some_and(|last| start.saturating_sub(*last) <= two_seconds);
-                    if *start as f64 > 0.5 * self.fps && !recent_boundary {
+                    // …but one after a picture that came up whole does: the black or white
+                    // it comes from was reached again (by a change not seen as one, as when
+                    // a fade through white follows a fade through black)
+                    let came_up = matches!(
+                        self.transitions.last(),
+                        Some(Boundary::Gradual {
+                            kind: GradualKind::FadeIn | GradualKind::Dissolve,
+                            end,
+                            ..
+                        }) if end < start
+                    );
+                    if *start as f64 > 0.5 * self.fps && (!recent_boundary || came_up) {
                         self.commit(*start);
                     }
                 }
@@ -477,6 +488,39 @@ pub fn group_scenes(thumbs: &[Option<Thumb>]) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fade_in_after_a_picture_came_up_is_a_boundary() {
+        let settings = BoundarySettings {
+            cut_threshold: 27.0,
+            adaptive_ratio: 3.0,
+            min_content: 15.0,
+            min_shot_frames: 10,
+            fps: 30.0,
+            gradual: true,
+            stream_fps: None,
+        };
+        let fade = |kind, start, end| Boundary::Gradual {
+            kind,
+            start,
+            end,
+            confidence: 1.0,
+        };
+        // through black (out, in), then in from white 0.3 s after the picture came up
+        let mut builder = ShotBuilder::new(settings.clone(), 32, 18);
+        builder.decided(fade(GradualKind::FadeOut, 44, 49));
+        builder.decided(fade(GradualKind::FadeIn, 65, 101));
+        builder.decided(fade(GradualKind::FadeIn, 110, 130));
+        assert_eq!(builder.boundaries, vec![58, 110]);
+        // a cut to black, then a fade in: one boundary, the cut
+        let mut builder = ShotBuilder::new(settings, 32, 18);
+        builder.decided(Boundary::Cut {
+            frame: 90,
+            confidence: 1.0,
+        });
+        builder.decided(fade(GradualKind::FadeIn, 100, 130));
+        assert_eq!(builder.boundaries, vec![90]);
+    }
 
     #[test]
     fn dominant_colours_come_with_their_share() {
