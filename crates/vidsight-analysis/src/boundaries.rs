@@ -11,7 +11,10 @@
 //!   dissolve model `frame = α·before + (1−α)·after` with α falling from 1 to 0 (a fade is
 //!   the case where one side is a uniform black or white picture). Motion, pans and shakes do
 //!   not fit the model; a brightness change (a light switched on, auto-exposure) fits a gain
-//!   and offset of the picture before and is refused.
+//!   and offset of the picture before and is refused. A flash inside a transition is looked
+//!   past (its frames stand in as the mix of the frames either side, see
+//!   [`BoundaryDetector::smooth_flash`]), and a slow dissolve between alike pictures is
+//!   looked for over half a second either side as well as over a few frames.
 //!
 //! Everything runs on 32×18 grey thumbnails kept for a few seconds, so memory does not grow
 //! with the video's length.
