@@ -88,6 +88,10 @@ const CLOSE_LEAD: f64 = 0.25;
 /// does (see `stretches_command` in the crate root); the pictures of a batch's later
 /// stretches wait in its filter graph until the earlier ones are out (a few frames each).
 pub const MAX_BATCH: usize = 8;
+/// Stretches that wait before a process is started for them while the pass goes on (each
+/// process costs about as much to start as four stretches cost to decode; what is left
+/// waits for the end of the pass).
+pub const EARLY_BATCH: usize = 4;
 
 /// Frames a stretch brings at most (it is a few frames; more is a stream whose timestamps
 /// are not what the pass saw): a process that writes more is given up.
@@ -348,15 +352,17 @@ fn stretch_index(line: &str) -> Option<usize> {
 
 /// Stretches decoded while the pass goes on, as its cuts are found: one process at a time
 /// beside the pass's (the pass's last parts leave cores idle, and the checks fill them),
-/// `decoders` once the pass is over; the stretches found while a process runs wait for the
-/// next, which decodes them together (at most [`MAX_BATCH`]); at most `most` stretches, the
-/// first found.
+/// started once [`EARLY_BATCH`] stretches wait, and `decoders` once the pass is over for the
+/// rest; a process decodes the stretches waiting together (at most [`MAX_BATCH`]); at most
+/// `most` stretches, the first found.
 pub struct Checks {
     refiner: Arc<Refiner>,
     waiting: Vec<Gap>,
     running: JoinSet<Vec<(u64, Placed)>>,
     /// Processes at a time.
     slots: usize,
+    /// Stretches waiting before a process starts.
+    batch: usize,
     placed: HashMap<u64, Placed>,
     started: usize,
     most: usize,
@@ -369,14 +375,14 @@ impl Checks {
             waiting: Vec::new(),
             running: JoinSet::new(),
             slots: 1,
+            batch: EARLY_BATCH,
             placed: HashMap::new(),
             started: 0,
             most,
         }
     }
 
-    /// Checks `gap` (nothing past the most allowed): at once when no process is running,
-    /// else with the next.
+    /// Checks `gap` (nothing past the most allowed), with the next process to start.
     pub fn start(&mut self, gap: Gap) {
         if self.started >= self.most {
             return;
@@ -399,7 +405,10 @@ impl Checks {
 
     /// Shares the stretches waiting among the processes that may start.
     fn launch(&mut self) {
-        while self.running.len() < self.slots && !self.waiting.is_empty() {
+        while self.running.len() < self.slots
+            && !self.waiting.is_empty()
+            && self.waiting.len() >= self.batch
+        {
             let free = self.slots - self.running.len();
             let size = self.waiting.len().div_ceil(free).min(MAX_BATCH);
             let batch: Vec<Gap> = self.waiting.drain(..size).collect();
@@ -412,6 +421,7 @@ impl Checks {
     /// and their processes are killed).
     pub async fn finish(mut self) -> HashMap<u64, Placed> {
         self.slots = self.refiner.decoders.max(1);
+        self.batch = 1;
         loop {
             self.launch();
             match self.running.join_next().await {
