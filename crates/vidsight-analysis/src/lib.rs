@@ -1990,6 +1990,26 @@ mod tests {
         for (frame, time) in [(76, 3.04), (152, 6.0), (228, 9.04)] {
             assert!((at(frame) - time).abs() < 1e-3, "{placed:?}");
         }
+        // checked as a pass finds them: no process until four stretches wait, then one for
+        // them; the fifth when the pass is over, with the same results
+        let mut checks =
+            refine::Checks::new(super::refiner(&tools, &clip, &media, size, 0, 1, 1), 10);
+        for gap in &gaps[..3] {
+            checks.start(gap.clone());
+        }
+        assert_eq!(checks.processes(), 0);
+        checks.start(gaps[3].clone());
+        assert_eq!(checks.processes(), 1);
+        checks.start(gaps[4].clone());
+        let checked = checks.finish().await;
+        assert_eq!(checked.len(), placed.len(), "{checked:?}");
+        for (frame, found) in &placed {
+            let same = match (checked.get(frame), found) {
+                (Some(refine::Placed::At(x)), refine::Placed::At(y)) => (x - y).abs() < 1e-6,
+                (other, found) => other == Some(found),
+            };
+            assert!(same, "{frame}: {checked:?}");
+        }
     }
 
     /// The lavfi `graph` as broadcast MPEG-2 in MPEG-TS at `path`: two B-frames in a row,

@@ -392,6 +392,12 @@ impl Checks {
         self.tick();
     }
 
+    /// Processes running.
+    #[cfg(test)]
+    pub fn processes(&self) -> usize {
+        self.running.len()
+    }
+
     /// Takes what the processes that ended found, and starts the stretches waiting where a
     /// process may run: the pass calls this as it goes.
     pub fn tick(&mut self) {
