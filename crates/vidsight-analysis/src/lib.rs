@@ -1995,12 +1995,12 @@ mod tests {
         let mut checks =
             refine::Checks::new(super::refiner(&tools, &clip, &media, size, 0, 1, 1), 10);
         for gap in &gaps[..3] {
-            checks.start(gap.clone());
+            checks.start(*gap);
         }
         assert_eq!(checks.processes(), 0);
-        checks.start(gaps[3].clone());
+        checks.start(gaps[3]);
         assert_eq!(checks.processes(), 1);
-        checks.start(gaps[4].clone());
+        checks.start(gaps[4]);
         let checked = checks.finish().await;
         assert_eq!(checked.len(), placed.len(), "{checked:?}");
         for (frame, found) in &placed {
