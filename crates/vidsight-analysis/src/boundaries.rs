@@ -32,36 +32,53 @@ pub struct Thumb(pub Vec<u8>);
 impl Thumb {
     /// Box-averages packed RGB24 (`width` pixels wide) down to 32×18 BT.601 luma.
     pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> Thumb {
-        let mut sums = [0u32; THUMB];
-        let mut counts = [0u32; THUMB];
         let width = width.max(1);
         let height = height.max(1).min(rgb.len() / 3 / width);
         // every second row and column of a large picture is plenty for an average; a small
         // one (the half-size measuring grid) gives every pixel, about as many
         let step = if width > 320 { 2 } else { 1 };
-        // the thumbnail column of each sampled pixel, worked out once per picture
-        let columns: Vec<usize> = (0..width)
-            .step_by(step)
-            .map(|x| x * THUMB_WIDTH / width)
-            .collect();
+        // the sampled pixels of a row fall in each thumbnail column as one run: where it
+        // starts and how long it is (worked out once per picture)
+        let sampled = width.div_ceil(step);
+        let mut runs = [(0usize, 0usize); THUMB_WIDTH];
+        for (at, x) in (0..width).step_by(step).enumerate() {
+            let run = &mut runs[x * THUMB_WIDTH / width];
+            if run.1 == 0 {
+                run.0 = at;
+            }
+            run.1 += 1;
+        }
+        let mut sums = [0u32; THUMB];
+        let mut rows = [0u32; THUMB_HEIGHT];
+        let mut luma = vec![0u32; sampled];
         for y in (0..height).step_by(step) {
-            let row = y * THUMB_HEIGHT / height * THUMB_WIDTH;
-            let (sums, counts) = (
-                &mut sums[row..row + THUMB_WIDTH],
-                &mut counts[row..row + THUMB_WIDTH],
-            );
+            let row = y * THUMB_HEIGHT / height;
+            rows[row] += 1;
             let line = &rgb[y * width * 3..(y + 1) * width * 3];
-            for (pixel, column) in line.chunks(3 * step).zip(&columns) {
-                let luma =
-                    (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
-                sums[*column] += luma;
-                counts[*column] += 1;
+            let value = |pixel: &[u8]| {
+                (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8
+            };
+            if step == 1 {
+                for (out, pixel) in luma.iter_mut().zip(line.chunks_exact(3)) {
+                    *out = value(pixel);
+                }
+            } else {
+                for (out, pixel) in luma.iter_mut().zip(line.chunks(3 * step)) {
+                    *out = value(pixel);
+                }
+            }
+            let sums = &mut sums[row * THUMB_WIDTH..(row + 1) * THUMB_WIDTH];
+            for (sum, (start, length)) in sums.iter_mut().zip(runs) {
+                *sum += luma[start..start + length].iter().sum::<u32>();
             }
         }
         Thumb(
             sums.iter()
-                .zip(counts)
-                .map(|(sum, count)| sum.checked_div(count).unwrap_or(0) as u8)
+                .enumerate()
+                .map(|(at, sum)| {
+                    let count = rows[at / THUMB_WIDTH] * runs[at % THUMB_WIDTH].1 as u32;
+                    sum.checked_div(count).unwrap_or(0) as u8
+                })
                 .collect(),
         )
     }
@@ -876,22 +893,17 @@ impl BoundaryDetector {
             .filter(|index| self.frame(*index).is_some_and(|frame| frame.real))
             .count()
             .max(1) as f64;
+        let steps: Vec<i32> = delta.iter().map(|value| *value as i32).collect();
         for index in first + 1..last {
             let frame = self.frame(index)?;
-            let mut dot = 0.0;
-            for ((value, b), d) in frame.thumb.0.iter().zip(&after.0).zip(&delta) {
-                dot += (*value as f64 - *b as f64) * d;
-            }
+            let (dot, square) = offset_sums(&frame.thumb, after, &steps);
             let alpha = (dot / delta_energy).clamp(-0.2, 1.2);
             alphas.push(alpha);
             if !frame.real {
                 continue;
             }
-            let mut error = 0.0;
-            for ((value, b), d) in frame.thumb.0.iter().zip(&after.0).zip(&delta) {
-                let model = *b as f64 + alpha * d;
-                error += (*value as f64 - model).powi(2);
-            }
+            // Σ (value − after − α·delta)², expanded
+            let error = (square - 2.0 * alpha * dot + alpha * alpha * delta_energy).max(0.0);
             residual_sum += (error / THUMB as f64).sqrt();
             // give up as soon as the average can no longer fit
             if residual_sum / measured / delta_rms > GRADUAL_MAX_RESIDUAL {
@@ -1013,10 +1025,11 @@ impl BoundaryDetector {
             return None;
         }
         let dot = |x: &Thumb, y: &Thumb| -> f64 {
+            // exact: at most 576 · 255², far inside u32
             x.0.iter()
                 .zip(&y.0)
-                .map(|(p, q)| *p as f64 * *q as f64)
-                .sum()
+                .map(|(p, q)| *p as u32 * *q as u32)
+                .sum::<u32>() as f64
         };
         let (aa, bb, ab) = (dot(before, before), dot(after, after), dot(before, after));
         let determinant = aa * bb - ab * ab;
@@ -1039,14 +1052,10 @@ impl BoundaryDetector {
             if !frame.real {
                 continue;
             }
-            let error: f64 = frame
-                .thumb
-                .0
-                .iter()
-                .zip(&before.0)
-                .zip(&after.0)
-                .map(|((value, p), q)| (*value as f64 - a * *p as f64 - b * *q as f64).powi(2))
-                .sum();
+            // Σ (value − a·before − b·after)², expanded
+            let vv = dot(&frame.thumb, &frame.thumb);
+            let error = (vv - 2.0 * (a * fa + b * fb) + a * a * aa + 2.0 * a * b * ab + b * b * bb)
+                .max(0.0);
             residual_sum += (error / THUMB as f64).sqrt();
             if residual_sum / measured / delta_rms > GRADUAL_MAX_RESIDUAL {
                 return None;
@@ -1167,6 +1176,18 @@ impl BoundaryDetector {
     }
 }
 
+/// Σ (frame − after)·step and Σ (frame − after)², pixel by pixel, in integers (exact: at most
+/// 576 · 255², far inside i32), which the compiler turns into vector code.
+fn offset_sums(frame: &Thumb, after: &Thumb, steps: &[i32]) -> (f64, f64) {
+    let (mut dot, mut square) = (0i32, 0i32);
+    for ((value, base), step) in frame.0.iter().zip(&after.0).zip(steps) {
+        let offset = *value as i32 - *base as i32;
+        dot += offset * step;
+        square += offset * offset;
+    }
+    (dot as f64, square as f64)
+}
+
 /// `to − from`, pixel by pixel, and its energy (sum of squares).
 fn change_between(from: &Thumb, to: &Thumb) -> (Vec<f64>, f64) {
     let change: Vec<f64> =
@@ -1266,6 +1287,47 @@ mod tests {
             scores.push(pair[0].difference(&pair[1]) * 0.8);
         }
         scores
+    }
+
+    /// The thumbnail, worked out pixel by pixel: each sampled pixel's luma added to the cell
+    /// it falls in, each cell divided by its own count.
+    fn thumb_pixel_by_pixel(rgb: &[u8], width: usize, height: usize) -> Thumb {
+        let step = if width > 320 { 2 } else { 1 };
+        let (mut sums, mut counts) = ([0u32; THUMB], [0u32; THUMB]);
+        for y in (0..height).step_by(step) {
+            for x in (0..width).step_by(step) {
+                let pixel = &rgb[(y * width + x) * 3..(y * width + x) * 3 + 3];
+                let luma =
+                    (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
+                let cell = y * THUMB_HEIGHT / height * THUMB_WIDTH + x * THUMB_WIDTH / width;
+                sums[cell] += luma;
+                counts[cell] += 1;
+            }
+        }
+        Thumb(
+            sums.iter()
+                .zip(counts)
+                .map(|(sum, count)| sum.checked_div(count).unwrap_or(0) as u8)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn thumbnails_average_their_cells() {
+        let mut seed = 7u32;
+        for (width, height) in [(240, 135), (241, 101), (640, 360), (657, 363), (20, 10)] {
+            let rgb: Vec<u8> = (0..width * height * 3)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 24) as u8
+                })
+                .collect();
+            assert_eq!(
+                Thumb::from_rgb(&rgb, width, height),
+                thumb_pixel_by_pixel(&rgb, width, height),
+                "{width}×{height}"
+            );
+        }
     }
 
     #[test]

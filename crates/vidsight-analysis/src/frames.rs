@@ -38,11 +38,21 @@ impl HsvFrame {
             let saturation = &mut self.saturation[at..at + columns];
             let value = &mut self.value[at..at + columns];
             // the first pixel of every `step`-pixel run
-            for (index, pixel) in line.chunks(3 * step).enumerate() {
-                let (h, s, v) = hsv_pixel(pixel[0], pixel[1], pixel[2], reciprocal);
-                hue[index] = h;
-                saturation[index] = s;
-                value[index] = v;
+            let outputs = hue
+                .iter_mut()
+                .zip(saturation.iter_mut())
+                .zip(value.iter_mut());
+            let put = |((hue, saturation), value): ((&mut u8, &mut u8), &mut u8), pixel: &[u8]| {
+                (*hue, *saturation, *value) = hsv_pixel(pixel[0], pixel[1], pixel[2], reciprocal);
+            };
+            if step == 1 {
+                outputs
+                    .zip(line.chunks_exact(3))
+                    .for_each(|(out, pixel)| put(out, pixel));
+            } else {
+                outputs
+                    .zip(line.chunks(3 * step))
+                    .for_each(|(out, pixel)| put(out, pixel));
             }
         }
     }
@@ -93,41 +103,28 @@ fn reciprocals() -> &'static [u64; 256] {
 }
 
 /// OpenCV's 8-bit RGB→HSV of one pixel (H 0–179), with integer division (truncating toward
-/// zero) done by [`reciprocals`].
+/// zero) done by [`reciprocals`], without branches to mispredict: the table's entry for 0 is
+/// 0, so a black pixel gets no saturation and a grey one no hue without a test.
 #[inline]
 fn hsv_pixel(red: u8, green: u8, blue: u8, reciprocal: &[u64; 256]) -> (u8, u8, u8) {
-    let divide = |numerator: i32, divisor: i32| -> i32 {
-        // numerators stay within ±255·255 + 127 < 2¹⁶
-        let quotient = (numerator.unsigned_abs() as u64 * reciprocal[divisor as usize]) >> 32;
-        if numerator < 0 {
-            -(quotient as i32)
-        } else {
-            quotient as i32
-        }
-    };
     let (red, green, blue) = (red as i32, green as i32, blue as i32);
     let max = red.max(green).max(blue);
     let min = red.min(green).min(blue);
     let delta = max - min;
-    let saturation = if max == 0 {
-        0
+    // numerators stay within ±255·255 + 127 < 2¹⁶
+    let saturation = ((255 * delta + max / 2) as u64 * reciprocal[max as usize]) >> 32;
+    let (numerator, base) = if max == red {
+        (green - blue, 0)
+    } else if max == green {
+        (blue - red, 120)
     } else {
-        divide(255 * delta + max / 2, max)
+        (red - green, 240)
     };
-    let hue = if delta == 0 {
-        0
-    } else {
-        let degrees = if max == red {
-            divide(60 * (green - blue), delta)
-        } else if max == green {
-            120 + divide(60 * (blue - red), delta)
-        } else {
-            240 + divide(60 * (red - green), delta)
-        };
-        let degrees = if degrees < 0 { degrees + 360 } else { degrees };
-        degrees / 2
-    };
-    (hue as u8, saturation as u8, max as u8)
+    let quotient =
+        (((60 * numerator).unsigned_abs() as u64 * reciprocal[delta as usize]) >> 32) as i32;
+    let degrees = base + if numerator < 0 { -quotient } else { quotient };
+    let degrees = if degrees < 0 { degrees + 360 } else { degrees };
+    ((degrees / 2) as u8, saturation as u8, max as u8)
 }
 
 /// The share of pixels whose luma (BT.601) is below `luma_threshold`, looking at every
@@ -139,14 +136,17 @@ pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
     }
     let threshold = luma_threshold as u32;
     let sampled = pixels.div_ceil(step.max(1));
-    // the first pixel of every `step`-pixel run (a run at the end may be shorter)
-    let dark = rgb
-        .chunks(3 * step.max(1))
-        .filter(|pixel| {
-            let luma = (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
-            luma < threshold
-        })
-        .count();
+    let is_dark = |pixel: &[u8]| {
+        let luma = (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
+        (luma < threshold) as usize
+    };
+    // the first pixel of every `step`-pixel run (a run at the end may be shorter); every
+    // pixel in fixed steps of three bytes, which the compiler makes vector code of
+    let dark: usize = if step <= 1 {
+        rgb.chunks_exact(3).map(is_dark).sum()
+    } else {
+        rgb.chunks(3 * step).map(is_dark).sum()
+    };
     dark as f64 / sampled as f64
 }
 
