@@ -181,13 +181,27 @@ pub fn yuv420_to_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>)
     let (half_width, half_height) = (width / 2, height / 2);
     let (luma, cb, cr) = planes(yuv, width, height);
     out.clear();
-    out.reserve(width * height * 3);
-    for y in 0..height {
+    out.resize(width * height * 3, 0);
+    for (y, out_row) in out.chunks_exact_mut(width * 3).enumerate() {
         let row = &luma[y * width..(y + 1) * width];
         let chroma_row = (y / 2).min(half_height.saturating_sub(1)) * half_width;
-        for (x, value) in row.iter().enumerate() {
-            let at = chroma_row + (x / 2).min(half_width.saturating_sub(1));
-            out.extend_from_slice(&ycbcr_to_rgb(*value as i32, cb[at] as i32, cr[at] as i32));
+        let cb_row = &cb[chroma_row..chroma_row + half_width];
+        let cr_row = &cr[chroma_row..chroma_row + half_width];
+        // two pixels side by side share a chroma sample
+        let pairs = out_row.chunks_exact_mut(6).zip(row.chunks_exact(2));
+        for ((pixels, lumas), (cb, cr)) in pairs.zip(cb_row.iter().zip(cr_row)) {
+            let (cb, cr) = (*cb as i32, *cr as i32);
+            pixels[..3].copy_from_slice(&ycbcr_to_rgb(lumas[0] as i32, cb, cr));
+            pixels[3..].copy_from_slice(&ycbcr_to_rgb(lumas[1] as i32, cb, cr));
+        }
+        // an odd width's last pixel takes the row's last chroma sample
+        if width % 2 == 1 {
+            let at = chroma_row + half_width.saturating_sub(1);
+            out_row[(width - 1) * 3..].copy_from_slice(&ycbcr_to_rgb(
+                row[width - 1] as i32,
+                cb[at] as i32,
+                cr[at] as i32,
+            ));
         }
     }
 }
