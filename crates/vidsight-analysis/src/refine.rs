@@ -411,10 +411,7 @@ impl Checks {
 
     /// Shares the stretches waiting among the processes that may start.
     fn launch(&mut self) {
-        while self.running.len() < self.slots
-            && !self.waiting.is_empty()
-            && self.waiting.len() >= self.batch
-        {
+        while self.running.len() < self.slots && self.waiting.len() >= self.batch.max(1) {
             let free = self.slots - self.running.len();
             let size = self.waiting.len().div_ceil(free).min(MAX_BATCH);
             let batch: Vec<Gap> = self.waiting.drain(..size).collect();
