@@ -1627,6 +1627,37 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_dissolve_after_a_cut_is_found_whole_on_anchors() {
+        // a cut at 60, 1.4 s of a still picture, then a slow dissolve to an alike one over
+        // frames 95–119: the long reach peaks across the cut too, and windows from there
+        // would see only the dissolve's first half
+        let (a, c) = (picture(1), picture(3));
+        let d = blend(&c, &picture(4), 0.75);
+        let mut stream = vec![a.clone(); 60];
+        stream.extend(vec![c.clone(); 35]);
+        for step in 1..=25 {
+            stream.push(blend(&c, &d, 1.0 - step as f64 / 26.0));
+        }
+        stream.extend(vec![d.clone(); 60]);
+        let (found, positions) = run_anchors(&stream);
+        match found.as_slice() {
+            [Boundary::Cut { frame, .. }, Boundary::Gradual {
+                kind: GradualKind::Dissolve,
+                start,
+                end,
+                ..
+            }] => {
+                assert!(positions[*frame as usize] >= 60, "{found:?}");
+                assert!(positions[*frame as usize - 1] < 60, "{found:?}");
+                let (start, end) = (positions[*start as usize], positions[*end as usize]);
+                assert!((92..=99).contains(&start), "{start} {found:?}");
+                assert!((115..=123).contains(&end), "{end} {found:?}");
+            }
+            _ => panic!("{found:?}"),
+        }
+    }
+
+    #[test]
     fn frames_left_out_do_not_make_motion_a_transition() {
         // every frame a new pattern (the mixes standing in for the frames left out change
         // smoothly, the frames decoded do not)
