@@ -1397,15 +1397,7 @@ mod tests {
         one_dissolve(&run(frames.clone(), scores_of(&frames)), 39..=42, 57..=61);
         // the same seen on anchors only, where the flash is mixed into the frames left out
         // next to it
-        let (found, positions) = run_anchors(&frames);
-        match found.as_slice() {
-            [Boundary::Gradual { start, end, .. }] => {
-                let (start, end) = (positions[*start as usize], positions[*end as usize]);
-                assert!((37..=44).contains(&start), "{start} {found:?}");
-                assert!((55..=63).contains(&end), "{end} {found:?}");
-            }
-            _ => panic!("{found:?}"),
-        }
+        one_gradual_on_anchors(&frames, 37..=44, 55..=63);
     }
 
     #[test]
@@ -1510,12 +1502,22 @@ mod tests {
         frames.extend(vec![b.clone(); 40]);
         one_dissolve(&run(frames.clone(), scores_of(&frames)), 39..=42, 55..=61);
         // the same seen on anchors only
-        let (found, positions) = run_anchors(&frames);
+        one_gradual_on_anchors(&frames, 37..=44, 54..=63);
+    }
+
+    /// Seen on anchors only (see [`run_anchors`]), `stream` is one gradual transition from a
+    /// stream frame in `starts` to one in `ends`.
+    fn one_gradual_on_anchors(
+        stream: &[Thumb],
+        starts: std::ops::RangeInclusive<u64>,
+        ends: std::ops::RangeInclusive<u64>,
+    ) {
+        let (found, positions) = run_anchors(stream);
         match found.as_slice() {
             [Boundary::Gradual { start, end, .. }] => {
                 let (start, end) = (positions[*start as usize], positions[*end as usize]);
-                assert!((37..=44).contains(&start), "{start} {found:?}");
-                assert!((54..=63).contains(&end), "{end} {found:?}");
+                assert!(starts.contains(&start), "{start} {found:?}");
+                assert!(ends.contains(&end), "{end} {found:?}");
             }
             _ => panic!("{found:?}"),
         }
