@@ -55,16 +55,13 @@ impl Thumb {
             let row = y * THUMB_HEIGHT / height;
             rows[row] += 1;
             let line = &rgb[y * width * 3..(y + 1) * width * 3];
-            let value = |pixel: &[u8]| {
-                (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8
-            };
             if step == 1 {
                 for (out, pixel) in luma.iter_mut().zip(line.chunks_exact(3)) {
-                    *out = value(pixel);
+                    *out = crate::frames::luma(pixel);
                 }
             } else {
                 for (out, pixel) in luma.iter_mut().zip(line.chunks(3 * step)) {
-                    *out = value(pixel);
+                    *out = crate::frames::luma(pixel);
                 }
             }
             let sums = &mut sums[row * THUMB_WIDTH..(row + 1) * THUMB_WIDTH];

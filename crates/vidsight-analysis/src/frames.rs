@@ -127,6 +127,13 @@ fn hsv_pixel(red: u8, green: u8, blue: u8, reciprocal: &[u64; 256]) -> (u8, u8, 
     ((degrees / 2) as u8, saturation as u8, max as u8)
 }
 
+/// The BT.601 luma of a packed RGB24 pixel (0–255), in the fixed point the thumbnails and the
+/// darkness test share.
+#[inline]
+pub(crate) fn luma(pixel: &[u8]) -> u32 {
+    (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8
+}
+
 /// The share of pixels whose luma (BT.601) is below `luma_threshold`, looking at every
 /// `step`-th pixel.
 pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
@@ -136,10 +143,7 @@ pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
     }
     let threshold = luma_threshold as u32;
     let sampled = pixels.div_ceil(step.max(1));
-    let is_dark = |pixel: &[u8]| {
-        let luma = (77 * pixel[0] as u32 + 150 * pixel[1] as u32 + 29 * pixel[2] as u32) >> 8;
-        (luma < threshold) as usize
-    };
+    let is_dark = |pixel: &[u8]| (luma(pixel) < threshold) as usize;
     // the first pixel of every `step`-pixel run (a run at the end may be shorter); every
     // pixel in fixed steps of three bytes, which the compiler makes vector code of
     let dark: usize = if step <= 1 {
