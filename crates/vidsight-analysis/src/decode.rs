@@ -111,16 +111,53 @@ pub fn anchors_may_do(codec: &str, container: &str) -> bool {
 /// tell (x264 stores the first of two B-frames first, and refers to it): the decoded sample
 /// decides, as it does on a listing too short to tell.
 pub fn ruled_out(packets: &[f64], skip: SkipFrames, codec: &str) -> bool {
-    // half a millisecond: timestamps printed to the microsecond
-    let epsilon = 5e-4;
-    let told = match skip {
+    if !told(skip, codec) {
+        return false;
+    }
+    let Some(frames) = stored_order(packets) else {
+        return false;
+    };
+    let (mut most, mut run) = (0usize, 0usize);
+    for (_, b_frame) in frames {
+        run = if b_frame { run + 1 } else { 0 };
+        most = most.max(run);
+    }
+    most > allowed_run(skip)
+}
+
+/// The share of the listed frames that `skip` decodes, where the order the packets are
+/// stored in tells it (see [`ruled_out`]): the anchors' share for `bidir`, and for `noref`
+/// in a codec whose B-frames nothing refers to. None where it does not tell, or the
+/// listing is too short.
+pub fn kept_share(packets: &[f64], skip: SkipFrames, codec: &str) -> Option<f64> {
+    if skip == SkipFrames::None {
+        return Some(1.0);
+    }
+    if !told(skip, codec) {
+        return None;
+    }
+    let frames = stored_order(packets)?;
+    let anchors = frames.iter().filter(|(_, b_frame)| !b_frame).count();
+    Some(anchors as f64 / frames.len() as f64)
+}
+
+/// True where the order packets are stored in tells which frames `skip` leaves out.
+fn told(skip: SkipFrames, codec: &str) -> bool {
+    match skip {
         SkipFrames::Bidir => true,
         SkipFrames::NonRef => UNREFERENCED_B_FRAMES.contains(&codec),
         SkipFrames::None => false,
-    };
-    if !told || packets.len() < MIN_DECODED {
-        return false;
     }
+}
+
+/// The listed frames in the order shown, each with whether it is a B-frame (shown before a
+/// frame stored ahead of it); None when too few are listed to tell.
+fn stored_order(packets: &[f64]) -> Option<Vec<(f64, bool)>> {
+    if packets.len() < MIN_DECODED {
+        return None;
+    }
+    // half a millisecond: timestamps printed to the microsecond
+    let epsilon = 5e-4;
     let mut latest = f64::NEG_INFINITY;
     // (time, a B-frame)
     let mut frames: Vec<(f64, bool)> = Vec::with_capacity(packets.len());
@@ -134,13 +171,11 @@ pub fn ruled_out(packets: &[f64], skip: SkipFrames, codec: &str) -> bool {
         frames.push((time, time <= latest + epsilon));
         latest = latest.max(time);
     }
-    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (mut most, mut run) = (0usize, 0usize);
-    for (_, b_frame) in frames {
-        run = if b_frame { run + 1 } else { 0 };
-        most = most.max(run);
+    if frames.len() < MIN_DECODED {
+        return None;
     }
-    most > allowed_run(skip)
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Some(frames)
 }
 
 /// Where the packets of a stream at a constant `fps` are, from the first frame decoded to
@@ -375,6 +410,32 @@ mod tests {
             .collect();
         let one: Vec<&[u32]> = one.iter().map(Vec::as_slice).collect();
         assert!(!ruled_out(&stored(&one), NONREF, "mpeg2video"));
+    }
+
+    #[test]
+    fn a_listing_tells_the_share_of_frames_decoded() {
+        // I, then P b B b: anchors alone are about a quarter
+        let mut pyramid = vec![vec![0u32]];
+        pyramid.extend((0..10).map(|k| vec![4 * k + 4, 4 * k + 2, 4 * k + 1, 4 * k + 3]));
+        let pyramid: Vec<&[u32]> = pyramid.iter().map(Vec::as_slice).collect();
+        let share = kept_share(&stored(&pyramid), BIDIR, H264).unwrap();
+        assert!((share - 11.0 / 41.0).abs() < 1e-9, "{share}");
+        // what `noref` keeps of H.264 the order does not tell
+        assert_eq!(kept_share(&stored(&pyramid), NONREF, H264), None);
+        // MPEG-2, I B B P …: a third, with `noref` as with `bidir`
+        let two: Vec<Vec<u32>> = std::iter::once(vec![0])
+            .chain((0..10).map(|k| vec![3 * k + 3, 3 * k + 1, 3 * k + 2]))
+            .collect();
+        let two: Vec<&[u32]> = two.iter().map(Vec::as_slice).collect();
+        let share = kept_share(&stored(&two), NONREF, "mpeg2video").unwrap();
+        assert!((share - 11.0 / 31.0).abs() < 1e-9, "{share}");
+        // every frame, or no B-frames: all of them; too short a listing: no guess
+        assert_eq!(
+            kept_share(&stored(&two), SkipFrames::None, "mpeg2video"),
+            Some(1.0)
+        );
+        assert_eq!(kept_share(&frames(0..60), BIDIR, H264), Some(1.0));
+        assert_eq!(kept_share(&stored(&pyramid[..1]), BIDIR, H264), None);
     }
 
     #[test]

@@ -207,6 +207,46 @@ async fn run_pass(
     } else {
         (vec![source::Part::WHOLE], None)
     };
+    // the most skipping the codec may allow first (see `decode`)
+    let mut skip = if !sampled {
+        SkipFrames::None
+    } else if settings.skip_b_frames
+        && anchors
+        && decode::anchors_may_do(&media.video_codec, &media.container)
+    {
+        SkipFrames::Bidir
+    } else {
+        SkipFrames::NonRef
+    };
+    // a listing read before decoding (a video decoded in parts) may already show that
+    // anchors alone, or every B-frame, would leave out too much: no process is started only
+    // to be given up
+    // (nothing rules out decoding every frame: this ends)
+    while packets
+        .as_ref()
+        .is_some_and(|listed| decode::ruled_out(listed, skip, &media.video_codec))
+    {
+        skip = decode::fallback(skip, &media.video_codec);
+    }
+    // the parts were laid out for every frame decoded; where the listing shows how many
+    // frames the skip leaves out, fewer, longer parts hold as many decoded frames (each
+    // process started costs about 40 ms of CPU, and seeks)
+    let parts = match packets
+        .as_ref()
+        .and_then(|listed| decode::kept_share(listed, skip, &media.video_codec))
+    {
+        Some(share) if parts.len() > 1 => {
+            let wanted = source::part_count(
+                media.duration,
+                &media.container,
+                decoders,
+                frame_bytes,
+                media.fps * share,
+            );
+            source::fewer_parts(parts, wanted, media.duration)
+        }
+        _ => parts,
+    };
     let split = parts.len() > 1;
     let has_audio = media.audio_codec.is_some();
     let audio_filters = format!(
@@ -265,27 +305,6 @@ async fn run_pass(
             if media.fps > 0.0 { media.fps } else { 25.0 },
         )
     };
-    // the most skipping the codec may allow first (see `decode`)
-    let mut skip = if !sampled {
-        SkipFrames::None
-    } else if settings.skip_b_frames
-        && anchors
-        && decode::anchors_may_do(&media.video_codec, &media.container)
-    {
-        SkipFrames::Bidir
-    } else {
-        SkipFrames::NonRef
-    };
-    // a listing read before decoding (a video decoded in parts) may already show that
-    // anchors alone, or every B-frame, would leave out too much: no process is started only
-    // to be given up
-    // (nothing rules out decoding every frame: this ends)
-    while packets
-        .as_ref()
-        .is_some_and(|listed| decode::ruled_out(listed, skip, &media.video_codec))
-    {
-        skip = decode::fallback(skip, &media.video_codec);
-    }
     let mut source = start(skip)?;
     let plan = if sampled && skip != SkipFrames::None {
         // the first second, with the packet listing when it ran alongside
@@ -1555,7 +1574,8 @@ mod tests {
         let media = tools.probe(&path).await.unwrap();
         let (width, height) = analysis_frame_size(&media, settings().frame_width);
         let frame_bytes = frames::yuv420_len(width as usize, height as usize);
-        let count = source::part_count(media.duration, &media.container, 2, frame_bytes, media.fps);
+        // three decoders: a part each, two seams
+        let count = source::part_count(media.duration, &media.container, 3, frame_bytes, media.fps);
         let (parts, packets) = lay_out(&tools, &path, &media, true, count).await;
         assert!(
             packets.len() >= 100,
@@ -1569,10 +1589,12 @@ mod tests {
         let mut one = settings();
         one.decoders = 1;
         one.skip_b_frames = skip == SkipFrames::Bidir;
-        let mut two = one.clone();
-        two.decoders = 2;
+        let mut three = one.clone();
+        three.decoders = 3;
         let whole = analyze(&tools, &path, &media, &one, &|_| {}).await.unwrap();
-        let split = analyze(&tools, &path, &media, &two, &|_| {}).await.unwrap();
+        let split = analyze(&tools, &path, &media, &three, &|_| {})
+            .await
+            .unwrap();
 
         assert_eq!(split.decoding.parts, parts.len());
         assert_eq!(whole.decoding.parts, 1);

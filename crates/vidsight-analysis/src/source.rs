@@ -94,10 +94,13 @@ impl Part {
     };
 }
 
-/// How many parts a video of `duration` seconds is worth cutting into, aiming at: enough
-/// parts that the last ones finish together (two per decoder), each short enough that the
-/// read-ahead holds half of it (`frame_bytes` per picture, `decoded_fps` pictures a
-/// second), none shorter than [`MIN_PART_SECONDS`]. 1 means one process.
+/// How many parts a video of `duration` seconds is worth cutting into, aiming at: one per
+/// decoder at least, each short enough that the read-ahead holds half of it (`frame_bytes`
+/// per picture, `decoded_fps` pictures a second), none shorter than [`MIN_PART_SECONDS`].
+/// 1 means one process. Each process costs a start and a seek: two parts per decoder were
+/// slower on the 720p H.264 minute (1.54 s against 1.45 s, docs/benchmarks.md), and parts
+/// sized for every frame where only the anchors are decoded cost 3 s of CPU in 24 on its
+/// ten minutes.
 pub fn part_count(
     duration: f64,
     container: &str,
@@ -110,7 +113,7 @@ pub fn part_count(
         return 1;
     }
     let longest = 2.0 * read_ahead_frames(decoders, frame_bytes) as f64 / decoded_fps.max(1.0);
-    let wanted = (2 * decoders).max((duration / longest).ceil() as usize);
+    let wanted = decoders.max((duration / longest).ceil() as usize);
     let most = (duration / MIN_PART_SECONDS).floor().max(1.0) as usize;
     wanted.min(most).clamp(1, MAX_PARTS)
 }
@@ -155,6 +158,29 @@ pub fn parts_at(keyframes: &[f64], lead: f64) -> Vec<Part> {
         lead,
     });
     parts
+}
+
+/// At most `count` of `parts` (a video of `duration` seconds), joined where fewer, longer
+/// parts are enough: each kept start is the one nearest an even cut into `count`.
+pub fn fewer_parts(parts: Vec<Part>, count: usize, duration: f64) -> Vec<Part> {
+    if count >= parts.len() || !duration.is_finite() {
+        return parts;
+    }
+    let lead = parts.last().map_or(0.0, |part| part.lead);
+    let starts: Vec<f64> = parts.iter().skip(1).map(|part| part.start).collect();
+    let mut kept: Vec<f64> = Vec::with_capacity(count);
+    for target in split_targets(duration, count) {
+        let nearest = starts
+            .iter()
+            .copied()
+            .min_by(|a, b| (a - target).abs().total_cmp(&(b - target).abs()));
+        if let Some(start) = nearest {
+            if kept.last().is_none_or(|last| start > *last) {
+                kept.push(start);
+            }
+        }
+    }
+    parts_at(&kept, lead)
 }
 
 /// What an ffmpeg process printed on stderr, sorted out.
@@ -607,11 +633,15 @@ mod tests {
     }
 
     #[test]
-    fn parts_are_two_per_decoder_at_least_and_fit_the_read_ahead() {
-        // a minute: four parts of 15 s
+    fn parts_are_one_per_decoder_at_least_and_fit_the_read_ahead() {
+        // a minute of every frame: four parts of 15 s (258 pictures hold half of 17 s)
         assert_eq!(part_count(60.0, MP4, 2, FRAME, 30.0), 4);
-        // but none under 6 s
-        assert_eq!(part_count(21.0, MP4, 2, FRAME, 30.0), 3);
+        // of anchors only (a quarter of the frames): one part per decoder
+        assert_eq!(part_count(60.0, MP4, 2, FRAME, 7.5), 2);
+        assert_eq!(part_count(60.0, MP4, 4, FRAME, 7.5), 4);
+        // none under 6 s
+        assert_eq!(part_count(21.0, MP4, 2, FRAME, 30.0), 2);
+        assert_eq!(part_count(21.0, MP4, 4, FRAME, 30.0), 3);
         // an hour: each part's read-ahead (48 MiB, 258 pictures) holds half of it
         let count = part_count(3600.0, MP4, 2, FRAME, 30.0);
         let frames_per_part = 3600.0 * 30.0 / count as f64;
@@ -704,5 +734,29 @@ mod tests {
         assert!(near.iter().all(|part| part.lead == NEAR_SEEK_LEAD));
         assert_eq!(near[1].start, 11.27);
         assert_eq!(parts_at(&[1.0], NEAR_SEEK_LEAD), vec![Part::WHOLE]);
+    }
+
+    #[test]
+    fn fewer_parts_start_at_the_keyframes_nearest_even_cuts() {
+        // laid out for six parts of a minute, keyframes near every 10 s
+        let six = parts_at(&[9.8, 20.3, 29.1, 41.0, 50.2], NEAR_SEEK_LEAD);
+        assert_eq!(six.len(), 6);
+        let three = fewer_parts(six.clone(), 3, 60.0);
+        let starts: Vec<f64> = three.iter().map(|part| part.start).collect();
+        assert_eq!(starts, vec![0.0, 20.3, 41.0]);
+        assert_eq!(three[0].end, Some(20.3));
+        assert_eq!(three[1].end, Some(41.0));
+        assert_eq!(three[2].end, None);
+        assert!(three.iter().all(|part| part.lead == NEAR_SEEK_LEAD));
+        // two targets nearest one keyframe keep it once
+        let two = fewer_parts(parts_at(&[29.1, 50.2], 0.0), 2, 60.0);
+        assert_eq!(
+            two.iter().map(|part| part.start).collect::<Vec<_>>(),
+            vec![0.0, 29.1]
+        );
+        // as many or more wanted, or one: as they were, or whole
+        assert_eq!(fewer_parts(six.clone(), 6, 60.0), six);
+        assert_eq!(fewer_parts(six.clone(), 9, 60.0), six);
+        assert_eq!(fewer_parts(six, 1, 60.0), vec![Part::WHOLE]);
     }
 }
