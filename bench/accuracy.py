@@ -17,6 +17,10 @@ frames: cut). PySceneDetect reports points only, so its detections are cuts.
 
 PySceneDetect (scenedetect + opencv-python-headless) is installed into a virtualenv under the
 work folder on first use; detect-adaptive and detect-content run with their defaults.
+
+The seconds column is for orientation, not a speed comparison (bench/speed.py is that):
+vidsight's is the whole `analyze` process (start, probe, the sound, keyframes; OCR off, as it
+has no bearing on boundaries), PySceneDetect's only its `detect` call, timed inside Python.
 """
 import argparse
 import json
@@ -167,7 +171,7 @@ def real_clips(media):
 
 def vidsight(binary, path):
     started = time.perf_counter()
-    output = subprocess.run([binary, "analyze", "--json", path], check=True, capture_output=True, text=True, env={**os.environ, "VIDSIGHT_LOG__LEVEL": "error"})
+    output = subprocess.run([binary, "analyze", "--json", path], check=True, capture_output=True, text=True, env={**os.environ, "VIDSIGHT_LOG__LEVEL": "error", "VIDSIGHT_ANALYSIS__OCR_LANGUAGES": ""})
     elapsed = time.perf_counter() - started
     document = json.loads(output.stdout)
     return boundaries_of(document), elapsed
