@@ -109,18 +109,31 @@ fn hsv_pixel(red: u8, green: u8, blue: u8, reciprocal: &[u64; 256]) -> (u8, u8, 
     let delta = max - min;
     // numerators stay within ±255·255 + 127 < 2¹⁶
     let saturation = ((255 * delta + max / 2) as u64 * reciprocal[max as usize]) >> 32;
-    let (numerator, base) = if max == red {
-        (green - blue, 0)
-    } else if max == green {
-        (blue - red, 120)
-    } else {
-        (red - green, 240)
-    };
+    let (numerator, base) = hue_sector(red, green, blue, max);
     let quotient =
         (((60 * numerator).unsigned_abs() as u64 * reciprocal[delta as usize]) >> 32) as i32;
     let degrees = base + if numerator < 0 { -quotient } else { quotient };
     let degrees = if degrees < 0 { degrees + 360 } else { degrees };
     ((degrees / 2) as u8, saturation as u8, max as u8)
+}
+
+/// OpenCV's hue sector of a pixel whose largest channel is `max`: the difference of the
+/// other two (in the order that turns the hue forward) and the sector's start in degrees,
+/// red first where channels tie.
+#[inline(always)]
+fn hue_sector<T: Copy + PartialEq + std::ops::Sub<Output = T>>(
+    red: T,
+    green: T,
+    blue: T,
+    max: T,
+) -> (T, i32) {
+    if max == red {
+        (green - blue, 0)
+    } else if max == green {
+        (blue - red, 120)
+    } else {
+        (red - green, 240)
+    }
 }
 
 /// Pixels converted together by [`hsv_row`]: two vectors of four `f32` lanes.
@@ -181,13 +194,7 @@ fn hsv_row(
             // black: 0 / 1
             let half = (top >> 1) as f32;
             s[lane] = floor_small((255.0 * delta + half) / max.max(1.0)) as u8;
-            let (numerator, base) = if max == r {
-                (g - b, 0)
-            } else if max == g {
-                (b - r, 120)
-            } else {
-                (r - g, 240)
-            };
+            let (numerator, base) = hue_sector(r, g, b, max);
             // grey: 0 / 1; truncated toward zero, as integer division does
             let magnitude = floor_small((60.0 * numerator).abs() / delta.max(1.0));
             let degrees = base
