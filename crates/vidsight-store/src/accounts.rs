@@ -132,7 +132,7 @@ macro_rules! impl_sql_accounts {
                 only_if_first: bool,
             ) -> Result<UserRecord> {
                 let now = now_ms();
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 // SQLite: the transaction's first write takes the database's write lock;
                 // PostgreSQL: a table lock, so two first registrations cannot both be first
                 if !$lock_users.is_empty() {
@@ -225,7 +225,7 @@ macro_rules! impl_sql_accounts {
 
             async fn update_user(&self, id: UserId, changes: UserChanges) -> Result<Option<User>> {
                 let now = now_ms();
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 let touched = sqlx::query(&$sql("UPDATE users SET updated_at = ?2 WHERE id = ?1"))
                     .bind(id.to_string())
                     .bind(now)
@@ -301,7 +301,7 @@ macro_rules! impl_sql_accounts {
                 enabled: bool,
                 recovery_code_hashes: &[String],
             ) -> Result<()> {
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 sqlx::query(&$sql("UPDATE users SET totp_secret = ?2, totp_enabled = ?3, totp_last_step = NULL, updated_at = ?4 WHERE id = ?1"))
                     .bind(id.to_string())
                     .bind(secret)
@@ -357,7 +357,7 @@ macro_rules! impl_sql_accounts {
 
             async fn delete_user(&self, id: UserId) -> Result<Option<Vec<vidsight_domain::VideoId>>> {
                 let id = id.to_string();
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 // the user row first: from here on no upload can add a video for it
                 let deleted = sqlx::query(&$sql("UPDATE users SET disabled = 1 WHERE id = ?1"))
                     .bind(&id)

@@ -60,7 +60,7 @@ macro_rules! impl_copy {
                 analyses: &[StoredAnalysis],
                 max_attempts: u32,
             ) -> Result<bool> {
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 let media =
                     serde_json::to_string(&video.media).map_err(|_| corrupt("media facts"))?;
                 let inserted = sqlx::query(&$sql(INSERT_VIDEO))

@@ -102,7 +102,7 @@ macro_rules! impl_outbox {
 
             async fn mark_published(&self, entries: &[OutboxEntry]) -> Result<()> {
                 let now = now_ms();
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 for entry in entries {
                     sqlx::query(&$sql(MARK_PUBLISHED))
                         .bind(now)

@@ -49,6 +49,25 @@ pub(crate) fn db_error(error: sqlx::Error) -> Error {
     .with_source(error)
 }
 
+/// Starts a transaction that a cancelled caller cannot leave open on a pooled connection.
+///
+/// sqlx 0.8.6 (and 0.9.0) sends PostgreSQL's `BEGIN` and raises the depth its roll-back-on-drop
+/// guard looks at only once the answer is read; a future dropped in between (an aborted task,
+/// a client that hung up, a `select!`) leaves the session inside a transaction that the pool
+/// hands to the next borrower, whose statements then hold their locks and are never committed
+/// (launchbadge/sqlx#2054, transact-rs/sqlx#4393). Begun on a task of its own, `BEGIN`
+/// always completes; when the caller is gone the transaction is dropped there with its depth
+/// raised, and rolled back before the connection is lent again.
+pub(crate) async fn begin<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|error| Error::internal("starting a transaction").with_source(error))?
+        .map_err(db_error)
+}
+
 pub(crate) fn corrupt(what: &str) -> Error {
     Error::internal(format!("stored {what} cannot be read"))
 }

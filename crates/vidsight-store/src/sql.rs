@@ -199,7 +199,7 @@ macro_rules! impl_sql_store {
                 let analysis_id = AnalysisId::new();
                 let media_json = serde_json::to_string(&video.media)
                     .map_err(|error| Error::internal("media facts").with_source(error))?;
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 sqlx::query(&$sql(&format!(
                     "INSERT INTO videos ({VIDEO_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 'uploaded', 0, NULL, NULL, ?6, ?7, ?8, ?8, ?9, ?10)"
                 )))
@@ -299,7 +299,7 @@ macro_rules! impl_sql_store {
 
             async fn delete_video(&self, id: VideoId) -> Result<bool> {
                 // analyses and jobs go with it (ON DELETE CASCADE); its search entries too
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 let result = sqlx::query(&$sql("DELETE FROM videos WHERE id = ?1"))
                     .bind(id.to_string())
                     .execute(&mut *tx)
@@ -322,7 +322,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Analysis> {
                 let now = now_ms();
                 let analysis_id = AnalysisId::new();
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 let updated = sqlx::query(&$sql("UPDATE videos SET latest_analysis_id = ?2, status = 'processing', progress = 0, \
                      error_code = NULL, error_message = NULL, updated_at = ?3 WHERE id = ?1",))
                 .bind(video_id.to_string())
@@ -369,7 +369,7 @@ macro_rules! impl_sql_store {
 
             async fn start_analysis(&self, lease: &JobLease, analysis_id: AnalysisId) -> Result<()> {
                 let now = now_ms();
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 let updated = sqlx::query(&$sql("UPDATE analyses SET status = 'running', attempts = ?2, progress = 0, \
                      started_at = COALESCE(started_at, ?3) WHERE id = ?1",))
                 .bind(analysis_id.to_string())
@@ -393,7 +393,7 @@ macro_rules! impl_sql_store {
 
             async fn set_progress(&self, analysis_id: AnalysisId, progress: u8) -> Result<()> {
                 let progress = progress.min(100) as i64;
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 sqlx::query(&$sql("UPDATE analyses SET progress = ?2 WHERE id = ?1 AND status = 'running'"))
                     .bind(analysis_id.to_string())
                     .bind(progress)
@@ -433,7 +433,7 @@ macro_rules! impl_sql_store {
                 outcome: AnalysisOutcome,
             ) -> Result<()> {
                 let now = now_ms();
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 let (job_state, last_error) = match &outcome {
                     AnalysisOutcome::Succeeded { .. } => ("done", None),
                     AnalysisOutcome::Failed(reason) => {
@@ -486,7 +486,7 @@ macro_rules! impl_sql_store {
                 analysis_id: AnalysisId,
                 reason: &FailureInfo,
             ) -> Result<()> {
-                let mut tx = self.pool().begin().await.map_err(db_error)?;
+                let mut tx = begin(self.pool()).await?;
                 Self::fail_analysis_rows(&mut tx, analysis_id, reason, now_ms()).await?;
                 tx.commit().await.map_err(db_error)
             }

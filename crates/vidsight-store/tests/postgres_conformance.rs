@@ -41,6 +41,10 @@ async fn fresh() -> (Arc<dyn Store>, Arc<dyn JobQueue>) {
 }
 
 async fn fresh_store() -> Arc<PostgresStore> {
+    store_with_connections(8).await
+}
+
+async fn store_with_connections(max_connections: u32) -> Arc<PostgresStore> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -49,7 +53,7 @@ async fn fresh_store() -> Arc<PostgresStore> {
     let schema = format!("vs_test_{now}_{}", uuid::Uuid::new_v4().simple());
     let options = PostgresOptions {
         schema: Some(schema),
-        max_connections: 8,
+        max_connections,
         ..PostgresOptions::default()
     };
     let store = PostgresStore::connect(&postgres_url(), options).await.unwrap_or_else(|error| {
@@ -71,3 +75,45 @@ async fn fresh_accounts() -> (Arc<dyn Store>, Arc<dyn vidsight_store::Accounts>)
 }
 
 vidsight_store::accounts_conformance_tests!(fresh_accounts());
+
+/// A store operation dropped at any point of its transaction (an aborted task, a client that
+/// hung up) leaves no connection inside a transaction: with one connection in the pool, every
+/// later statement would otherwise run inside the abandoned one, hold its locks and never be
+/// committed (the sqlx bug `rows::begin` works around).
+#[tokio::test]
+async fn a_cancelled_transaction_leaves_no_connection_inside_it() {
+    use std::future::Future;
+    use std::task::Poll;
+    let store = store_with_connections(1).await;
+    let analysis = vidsight_domain::AnalysisId::new();
+    let observer = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
+    for polls in 1..=12 {
+        for _ in 0..4 {
+            let mut operation = Box::pin(store.set_progress(analysis, 1));
+            for _ in 0..polls {
+                // poll once (never again once it is done), then give other tasks a turn
+                let done =
+                    std::future::poll_fn(|cx| Poll::Ready(operation.as_mut().poll(cx).is_ready()))
+                        .await;
+                if done {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            drop(operation);
+            // the state another session sees of the pool's one connection, once it is idle
+            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+                    .bind(pid)
+                    .fetch_one(&observer)
+                    .await
+                    .unwrap();
+            let inside = state.as_deref() != Some("idle");
+            assert!(!inside, "the connection was left {state:?} ({polls} polls)");
+        }
+    }
+}
