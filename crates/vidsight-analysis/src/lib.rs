@@ -1515,10 +1515,13 @@ mod tests {
     }
 
     /// AVI and FLV are seeked in like MPEG-TS (near a time, a second early): an AVI of
-    /// MPEG-4 Part 2 (no B-frames, every frame decoded), an FLV of H.264.
+    /// MPEG-4 Part 2 (no B-frames, every frame decoded), one with two B-frames in a row
+    /// (its anchors have no presentation time in the listing; every frame decoded, told by
+    /// the listing before any decoding), an FLV of H.264.
     #[tokio::test]
     async fn avi_and_flv_are_decoded_in_parts_too() {
         parts_match_one_process("long.avi", SkipFrames::None).await;
+        parts_match_one_process("long-bframes.avi", SkipFrames::None).await;
         parts_match_one_process("long.flv", SkipFrames::Bidir).await;
     }
 
@@ -1563,9 +1566,14 @@ mod tests {
         ]
         .into_iter()
         .chain(if name.ends_with(".avi") {
-            ["-c:v", "mpeg4", "-q:v", "4", "-c:a", "mp3", "-ar", "48000"]
+            let b_frames = if name.contains("bframes") { "2" } else { "0" };
+            [
+                "-c:v", "mpeg4", "-q:v", "4", "-bf", b_frames, "-c:a", "mp3", "-ar", "48000",
+            ]
         } else {
-            ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-c:a", "aac"]
+            [
+                "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-c:a", "aac", "-ar", "48000",
+            ]
         })
         .chain([path.to_str().unwrap()])
         .collect::<Vec<_>>()

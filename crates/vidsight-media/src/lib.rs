@@ -268,7 +268,10 @@ impl MediaTools {
                 .join(",");
             args.extend(["-read_intervals", &intervals]);
         }
-        args.extend(["-show_entries", "format=start_time:packet=pts_time,flags"]);
+        args.extend([
+            "-show_entries",
+            "format=start_time:packet=pts_time,dts_time,flags",
+        ]);
         let json = self.ffprobe_json(path, &args).await?;
         let unreadable = || {
             Error::new(
@@ -491,6 +494,13 @@ pub const MAX_TIMESTAMP_STEP_BACK: f64 = 2.0;
 pub const MAX_TIMESTAMP_STEP_AHEAD: f64 = 10.0;
 
 /// Every packet of a listing, in the order read: (seconds from the file's start, keyframe).
+///
+/// A container that stores no presentation times (AVI) leaves them out where frames are
+/// reordered: ffmpeg then gives a B-frame its decoding time (it is shown when decoded) and
+/// the anchors (I- and P-frames, shown later) none. Where B-frames do come (some packets have
+/// a time, others only a decoding time) an anchor is shown when the next anchor is decoded,
+/// as a decoder delaying one frame outputs it, and is given that time; the listing then
+/// looks as one with presentation times would. A packet with neither time is left out.
 fn parse_packet_listing(json: &[u8]) -> Option<Vec<(f64, bool)>> {
     #[derive(serde::Deserialize)]
     struct Report {
@@ -501,6 +511,7 @@ fn parse_packet_listing(json: &[u8]) -> Option<Vec<(f64, bool)>> {
     #[derive(serde::Deserialize)]
     struct Packet {
         pts_time: Option<String>,
+        dts_time: Option<String>,
         flags: Option<String>,
     }
     #[derive(serde::Deserialize)]
@@ -514,17 +525,35 @@ fn parse_packet_listing(json: &[u8]) -> Option<Vec<(f64, bool)>> {
         .and_then(|time| time.parse::<f64>().ok())
         .filter(|time| time.is_finite())
         .unwrap_or(0.0);
-    Some(
-        report
-            .packets
-            .into_iter()
-            .filter_map(|packet| {
-                let time = packet.pts_time?.parse::<f64>().ok()? - start;
-                let key = packet.flags.is_some_and(|flags| flags.starts_with('K'));
-                time.is_finite().then_some((time, key))
-            })
-            .collect(),
-    )
+    let seconds = |time: Option<String>| {
+        time.and_then(|time| time.parse::<f64>().ok())
+            .filter(|time| time.is_finite())
+    };
+    // (presentation time, decoding time, keyframe)
+    let packets: Vec<(Option<f64>, Option<f64>, bool)> = report
+        .packets
+        .into_iter()
+        .map(|packet| {
+            let key = packet.flags.is_some_and(|flags| flags.starts_with('K'));
+            (seconds(packet.pts_time), seconds(packet.dts_time), key)
+        })
+        .collect();
+    let reordered = packets.iter().any(|(pts, _, _)| pts.is_some());
+    let mut listing = Vec::with_capacity(packets.len());
+    for (index, &(pts, dts, key)) in packets.iter().enumerate() {
+        let time = match (pts, dts) {
+            (Some(pts), _) => Some(pts),
+            (None, Some(_)) if reordered => packets[index + 1..]
+                .iter()
+                .find(|(pts, dts, _)| pts.is_none() && dts.is_some())
+                .and_then(|(_, dts, _)| *dts),
+            _ => None,
+        };
+        if let Some(time) = time {
+            listing.push((time - start, key));
+        }
+    }
+    Some(listing)
 }
 
 /// The index of the first packet whose timestamp jumps back or ahead of the latest before
@@ -913,6 +942,40 @@ mod tests {
         // a gap of a minute
         assert_eq!(timestamp_jump(&[(0.0, true), (60.0, true)]), Some(1));
         assert!(parse_packet_listing(b"[").is_none());
+    }
+
+    #[test]
+    fn anchors_without_a_presentation_time_are_shown_when_the_next_is_decoded() {
+        // MPEG-4 Part 2 with two B-frames in AVI, as ffprobe lists it: the B-frames have
+        // their decoding time, the anchors none
+        let json = br#"{"packets": [
+            {"pts_time": "N/A", "dts_time": "0.000000", "flags": "K_"},
+            {"pts_time": "N/A", "dts_time": "0.040000", "flags": "__"},
+            {"pts_time": "0.080000", "dts_time": "0.080000", "flags": "__"},
+            {"pts_time": "0.120000", "dts_time": "0.120000", "flags": "__"},
+            {"pts_time": "N/A", "dts_time": "0.160000", "flags": "K_"},
+            {"pts_time": "0.200000", "dts_time": "0.200000", "flags": "__"},
+            {"pts_time": "0.240000", "dts_time": "0.240000", "flags": "__"},
+            {"pts_time": "N/A", "dts_time": "0.280000", "flags": "__"}
+        ], "format": {"start_time": "0.000000"}}"#;
+        let times: Vec<f64> = parse_packet_listing(json)
+            .unwrap()
+            .iter()
+            .map(|(time, _)| (time * 1000.0).round() / 1000.0)
+            .collect();
+        // shown in order 0.04, 0.08, 0.12, 0.16, …: the I-frame when the first P-frame is
+        // decoded, that P-frame when the next anchor is (the last, with none after, is left out)
+        assert_eq!(times, [0.04, 0.16, 0.08, 0.12, 0.28, 0.2, 0.24]);
+        let layout = parse_stream_layout(json, 4.0).unwrap();
+        assert_eq!(layout.keyframes.len(), 2);
+        assert!((layout.keyframes[0] - 0.04).abs() < 1e-9);
+        assert!((layout.keyframes[1] - 0.28).abs() < 1e-9);
+        // a stream with no presentation time at all says nothing of its order
+        let json = br#"{"packets": [
+            {"pts_time": "N/A", "dts_time": "0.000000", "flags": "K_"},
+            {"pts_time": "N/A", "dts_time": "0.040000", "flags": "__"}
+        ]}"#;
+        assert!(parse_packet_listing(json).unwrap().is_empty());
     }
 
     #[test]
