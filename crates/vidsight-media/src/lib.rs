@@ -493,6 +493,9 @@ pub const MAX_TIMESTAMP_STEP_BACK: f64 = 2.0;
 /// And how far it may run ahead (a gap in the recording).
 pub const MAX_TIMESTAMP_STEP_AHEAD: f64 = 10.0;
 
+/// How far on (in packets) the anchor after one with no presentation time is looked for.
+const ANCHOR_SEARCH_PACKETS: usize = 16;
+
 /// Every packet of a listing, in the order read: (seconds from the file's start, keyframe).
 ///
 /// A container that stores no presentation times (AVI) leaves them out where frames are
@@ -539,14 +542,36 @@ fn parse_packet_listing(json: &[u8]) -> Option<Vec<(f64, bool)>> {
         })
         .collect();
     let reordered = packets.iter().any(|(pts, _, _)| pts.is_some());
+    // the next anchor: a packet shown later than decoded (no time, or a later one), a few
+    // B-frames on at most, and close (anything else is not this layout: left out)
+    let next_anchor = |index: usize, dts: f64| {
+        let later = &packets[index + 1..];
+        match later
+            .iter()
+            .take(ANCHOR_SEARCH_PACKETS)
+            .find(|(pts, dts, _)| match (pts, dts) {
+                (None, Some(_)) => true,
+                (Some(pts), Some(dts)) => *pts > *dts + 1e-6,
+                _ => false,
+            }) {
+            Some((_, next, _)) => next.filter(|next| *next > dts && *next - dts <= 1.0),
+            // the last anchor: shown a frame after the last packet (a frame: the last step
+            // between two packets, half a second at most)
+            None if later.len() < ANCHOR_SEARCH_PACKETS => {
+                let decoded = |at: usize| packets.get(at).and_then(|(_, dts, _)| *dts);
+                let end = packets.len() - 1;
+                let (last, before) = (decoded(end)?, decoded(end.checked_sub(1)?)?);
+                let step = last - before;
+                (step > 0.0 && step <= 0.5).then_some(last + step)
+            }
+            None => None,
+        }
+    };
     let mut listing = Vec::with_capacity(packets.len());
     for (index, &(pts, dts, key)) in packets.iter().enumerate() {
         let time = match (pts, dts) {
             (Some(pts), _) => Some(pts),
-            (None, Some(_)) if reordered => packets[index + 1..]
-                .iter()
-                .find(|(pts, dts, _)| pts.is_none() && dts.is_some())
-                .and_then(|(_, dts, _)| *dts),
+            (None, Some(dts)) if reordered => next_anchor(index, dts),
             _ => None,
         };
         if let Some(time) = time {
@@ -964,12 +989,30 @@ mod tests {
             .map(|(time, _)| (time * 1000.0).round() / 1000.0)
             .collect();
         // shown in order 0.04, 0.08, 0.12, 0.16, …: the I-frame when the first P-frame is
-        // decoded, that P-frame when the next anchor is (the last, with none after, is left out)
-        assert_eq!(times, [0.04, 0.16, 0.08, 0.12, 0.28, 0.2, 0.24]);
+        // decoded, that P-frame when the next anchor is (the last, with none after, a frame
+        // after the last packet)
+        assert_eq!(times, [0.04, 0.16, 0.08, 0.12, 0.28, 0.2, 0.24, 0.32]);
         let layout = parse_stream_layout(json, 4.0).unwrap();
         assert_eq!(layout.keyframes.len(), 2);
         assert!((layout.keyframes[0] - 0.04).abs() < 1e-9);
         assert!((layout.keyframes[1] - 0.28).abs() < 1e-9);
+        // an anchor with a time of its own is the next anchor too; one whose next anchor is
+        // seconds away is not this layout, and is left out
+        let json = br#"{"packets": [
+            {"pts_time": "N/A", "dts_time": "0.000000", "flags": "K_"},
+            {"pts_time": "0.120000", "dts_time": "0.040000", "flags": "__"},
+            {"pts_time": "0.080000", "dts_time": "0.080000", "flags": "__"},
+            {"pts_time": "N/A", "dts_time": "0.120000", "flags": "__"},
+            {"pts_time": "5.000000", "dts_time": "5.000000", "flags": "__"},
+            {"pts_time": "N/A", "dts_time": "6.000000", "flags": "__"}
+        ]}"#;
+        let times: Vec<f64> = parse_packet_listing(json)
+            .unwrap()
+            .iter()
+            .map(|(time, _)| time)
+            .copied()
+            .collect();
+        assert_eq!(times, [0.04, 0.12, 0.08, 5.0]);
         // a stream with no presentation time at all says nothing of its order
         let json = br#"{"packets": [
             {"pts_time": "N/A", "dts_time": "0.000000", "flags": "K_"},

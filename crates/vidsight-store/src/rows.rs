@@ -62,10 +62,11 @@ pub(crate) async fn begin<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
 ) -> Result<sqlx::Transaction<'static, DB>> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin().await })
-        .await
-        .map_err(|error| Error::internal("starting a transaction").with_source(error))?
-        .map_err(db_error)
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(begun) => begun.map_err(db_error),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(Error::internal("starting a transaction").with_source(error)),
+    }
 }
 
 pub(crate) fn corrupt(what: &str) -> Error {
