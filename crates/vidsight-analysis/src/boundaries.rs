@@ -29,55 +29,60 @@ const THUMB: usize = THUMB_WIDTH * THUMB_HEIGHT;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Thumb(pub Vec<u8>);
 
+/// [`Thumb::from_rgb`]'s pixels (a free function: each processor's vector code is
+/// compiled and chosen at run time).
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn thumb_pixels(rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
+    let width = width.max(1);
+    let height = height.max(1).min(rgb.len() / 3 / width);
+    // every second row and column of a large picture is plenty for an average; a small
+    // one (the half-size measuring grid) gives every pixel, about as many
+    let step = if width > 320 { 2 } else { 1 };
+    // the sampled pixels of a row fall in each thumbnail column as one run: where it
+    // starts and how long it is (worked out once per picture)
+    let sampled = width.div_ceil(step);
+    let mut runs = [(0usize, 0usize); THUMB_WIDTH];
+    for (at, x) in (0..width).step_by(step).enumerate() {
+        let run = &mut runs[x * THUMB_WIDTH / width];
+        if run.1 == 0 {
+            run.0 = at;
+        }
+        run.1 += 1;
+    }
+    let mut sums = [0u32; THUMB];
+    let mut rows = [0u32; THUMB_HEIGHT];
+    let mut luma = vec![0u32; sampled];
+    for y in (0..height).step_by(step) {
+        let row = y * THUMB_HEIGHT / height;
+        rows[row] += 1;
+        let line = &rgb[y * width * 3..(y + 1) * width * 3];
+        if step == 1 {
+            for (out, pixel) in luma.iter_mut().zip(line.chunks_exact(3)) {
+                *out = crate::frames::luma(pixel);
+            }
+        } else {
+            for (out, pixel) in luma.iter_mut().zip(line.chunks(3 * step)) {
+                *out = crate::frames::luma(pixel);
+            }
+        }
+        let sums = &mut sums[row * THUMB_WIDTH..(row + 1) * THUMB_WIDTH];
+        for (sum, (start, length)) in sums.iter_mut().zip(runs) {
+            *sum += luma[start..start + length].iter().sum::<u32>();
+        }
+    }
+    sums.iter()
+        .enumerate()
+        .map(|(at, sum)| {
+            let count = rows[at / THUMB_WIDTH] * runs[at % THUMB_WIDTH].1 as u32;
+            sum.checked_div(count).unwrap_or(0) as u8
+        })
+        .collect()
+}
+
 impl Thumb {
     /// Box-averages packed RGB24 (`width` pixels wide) down to 32×18 BT.601 luma.
     pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> Thumb {
-        let width = width.max(1);
-        let height = height.max(1).min(rgb.len() / 3 / width);
-        // every second row and column of a large picture is plenty for an average; a small
-        // one (the half-size measuring grid) gives every pixel, about as many
-        let step = if width > 320 { 2 } else { 1 };
-        // the sampled pixels of a row fall in each thumbnail column as one run: where it
-        // starts and how long it is (worked out once per picture)
-        let sampled = width.div_ceil(step);
-        let mut runs = [(0usize, 0usize); THUMB_WIDTH];
-        for (at, x) in (0..width).step_by(step).enumerate() {
-            let run = &mut runs[x * THUMB_WIDTH / width];
-            if run.1 == 0 {
-                run.0 = at;
-            }
-            run.1 += 1;
-        }
-        let mut sums = [0u32; THUMB];
-        let mut rows = [0u32; THUMB_HEIGHT];
-        let mut luma = vec![0u32; sampled];
-        for y in (0..height).step_by(step) {
-            let row = y * THUMB_HEIGHT / height;
-            rows[row] += 1;
-            let line = &rgb[y * width * 3..(y + 1) * width * 3];
-            if step == 1 {
-                for (out, pixel) in luma.iter_mut().zip(line.chunks_exact(3)) {
-                    *out = crate::frames::luma(pixel);
-                }
-            } else {
-                for (out, pixel) in luma.iter_mut().zip(line.chunks(3 * step)) {
-                    *out = crate::frames::luma(pixel);
-                }
-            }
-            let sums = &mut sums[row * THUMB_WIDTH..(row + 1) * THUMB_WIDTH];
-            for (sum, (start, length)) in sums.iter_mut().zip(runs) {
-                *sum += luma[start..start + length].iter().sum::<u32>();
-            }
-        }
-        Thumb(
-            sums.iter()
-                .enumerate()
-                .map(|(at, sum)| {
-                    let count = rows[at / THUMB_WIDTH] * runs[at % THUMB_WIDTH].1 as u32;
-                    sum.checked_div(count).unwrap_or(0) as u8
-                })
-                .collect(),
-        )
+        Thumb(thumb_pixels(rgb, width, height))
     }
 
     pub fn mean(&self) -> f64 {
@@ -110,12 +115,14 @@ impl Thumb {
     pub fn difference(&self, other: &Thumb) -> f64 {
         // summed as integers (exact, as the float sum of these small integers was, and made
         // vector code of: the gradual detector takes thousands of these a second)
-        self.0
-            .iter()
-            .zip(&other.0)
-            .map(|(a, b)| a.abs_diff(*b) as u32)
-            .sum::<u32>() as f64
-            / self.0.len().max(1) as f64
+        #[multiversion::multiversion(targets("x86_64+avx2"))]
+        fn sum(left: &[u8], right: &[u8]) -> u32 {
+            left.iter()
+                .zip(right)
+                .map(|(a, b)| a.abs_diff(*b) as u32)
+                .sum()
+        }
+        sum(&self.0, &other.0) as f64 / self.0.len().max(1) as f64
     }
 
     /// Uniformly dark (a fade's black) or bright (a fade's white).

@@ -60,6 +60,7 @@ impl HsvFrame {
         if pixels == 0 || other.value.len() != pixels {
             return 0.0;
         }
+        #[multiversion::multiversion(targets("x86_64+avx2"))]
         fn channel(left: &[u8], right: &[u8]) -> u64 {
             // u32 sums over runs short enough not to overflow (2¹⁶ · 255), which the
             // compiler turns into vector code
@@ -164,6 +165,7 @@ fn floor_small(x: f32) -> i32 {
 /// numerators are integers under 2¹⁷ and the divisors at most 255 — a quotient that is not a
 /// whole number is at least 1/255 from one, far more than `f32` rounds by at these sizes
 /// (under 2⁻¹⁰). `division_free_hsv_equals_dividing` checks every colour it covers both ways.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 fn hsv_row(
     line: &[u8],
     hue: &mut [u8],
@@ -230,6 +232,7 @@ pub(crate) fn luma(pixel: &[u8]) -> u32 {
 
 /// The share of pixels whose luma (BT.601) is below `luma_threshold`, looking at every
 /// `step`-th pixel.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 pub fn dark_pixel_share(rgb: &[u8], luma_threshold: u8, step: usize) -> f64 {
     let pixels = rgb.len() / 3;
     if pixels == 0 {
@@ -254,8 +257,9 @@ pub fn yuv420_len(width: usize, height: usize) -> usize {
     width * height + 2 * (width / 2) * (height / 2)
 }
 
-/// BT.601 limited range to RGB, in the fixed point ffmpeg's scaler uses for untagged video.
-#[inline]
+/// BT.601 limited range to RGB, written as ffmpeg's scaler computes it for untagged video:
+/// the tests' reference for [`convert`].
+#[cfg(test)]
 fn ycbcr_to_rgb(luma: i32, cb: i32, cr: i32) -> [u8; 3] {
     let c = 298 * (luma - 16);
     let (d, e) = (cb - 128, cr - 128);
@@ -286,19 +290,14 @@ pub fn yuv420_to_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec<u8>)
         let cb_row = &cb[chroma_row..chroma_row + half_width];
         let cr_row = &cr[chroma_row..chroma_row + half_width];
         // two pixels side by side share a chroma sample
-        let pairs = out_row.chunks_exact_mut(6).zip(row.chunks_exact(2));
-        for ((pixels, lumas), (cb, cr)) in pairs.zip(cb_row.iter().zip(cr_row)) {
-            let (cb, cr) = (*cb as i32, *cr as i32);
-            pixels[..3].copy_from_slice(&ycbcr_to_rgb(lumas[0] as i32, cb, cr));
-            pixels[3..].copy_from_slice(&ycbcr_to_rgb(lumas[1] as i32, cb, cr));
-        }
+        rgb_row::<1>(row, cb_row, cr_row, out_row);
         // an odd width's last pixel takes the row's last chroma sample
         if width % 2 == 1 {
-            let at = chroma_row + half_width.saturating_sub(1);
-            out_row[(width - 1) * 3..].copy_from_slice(&ycbcr_to_rgb(
-                row[width - 1] as i32,
-                cb[at] as i32,
-                cr[at] as i32,
+            let at = half_width.saturating_sub(1);
+            out_row[(width - 1) * 3..].copy_from_slice(&convert(
+                row[width - 1],
+                cb_row[at],
+                cr_row[at],
             ));
         }
     }
@@ -318,10 +317,62 @@ pub fn yuv420_to_half_rgb(yuv: &[u8], width: usize, height: usize, out: &mut Vec
         let row = &luma[2 * y * width..(2 * y + 1) * width];
         let cb_row = &cb[y * half_width..(y + 1) * half_width];
         let cr_row = &cr[y * half_width..(y + 1) * half_width];
-        let pixels = out_row.chunks_exact_mut(3).zip(row.chunks_exact(2));
-        for ((pixel, luma), (cb, cr)) in pixels.zip(cb_row.iter().zip(cr_row)) {
-            pixel.copy_from_slice(&ycbcr_to_rgb(luma[0] as i32, *cb as i32, *cr as i32));
+        rgb_row::<0>(row, cb_row, cr_row, out_row);
+    }
+}
+
+/// BT.601 limited range to RGB, in the fixed point ffmpeg's scaler uses for untagged video.
+#[inline(always)]
+fn convert(luma: u8, cb: u8, cr: u8) -> [u8; 3] {
+    let c = 298 * (luma as i32 - 16) + 128;
+    let (d, e) = (cb as i32 - 128, cr as i32 - 128);
+    let clamp = |sum: i32| (sum >> 8).clamp(0, 255) as u8;
+    [
+        clamp(c + 409 * e),
+        clamp(c - 100 * d - 208 * e),
+        clamp(c + 516 * d),
+    ]
+}
+
+/// One row of pictures converted from YUV 4:2:0: with `SHIFT` 1, every luma sample, two
+/// side by side sharing a chroma sample (the whole picture); with 0, one pixel per chroma
+/// sample, of the top-left luma sample of its pair (half size). [`LANES`] pixels at a time
+/// computed in fixed-size arrays, which the compiler turns into vector code, then
+/// interleaved; the rest one by one. Compiled for each processor's vector instructions, chosen
+/// at run time: both sizes are converted at every step of the pass.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn rgb_row<const SHIFT: u32>(luma: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+    // luma samples per pixel, and pixels per chroma sample
+    let (luma_step, per_chroma) = (2 >> SHIFT, 1 << SHIFT);
+    let pixels = (cb.len().min(cr.len()) << SHIFT)
+        .min(luma.len() / luma_step)
+        .min(out.len() / 3);
+    let vectors = pixels / LANES * LANES;
+    let chunks = out[..vectors * 3]
+        .chunks_exact_mut(3 * LANES)
+        .zip(luma[..luma_step * vectors].chunks_exact(luma_step * LANES))
+        .zip(cb[..vectors / per_chroma].chunks_exact(LANES / per_chroma))
+        .zip(cr[..vectors / per_chroma].chunks_exact(LANES / per_chroma));
+    for (((out, luma), cb), cr) in chunks {
+        let (mut red, mut green, mut blue) = ([0u8; LANES], [0u8; LANES], [0u8; LANES]);
+        for lane in 0..LANES {
+            let chroma = lane >> SHIFT;
+            [red[lane], green[lane], blue[lane]] =
+                convert(luma[luma_step * lane], cb[chroma], cr[chroma]);
         }
+        for lane in 0..LANES {
+            out[3 * lane] = red[lane];
+            out[3 * lane + 1] = green[lane];
+            out[3 * lane + 2] = blue[lane];
+        }
+    }
+    for pixel in vectors..pixels {
+        let chroma = pixel >> SHIFT;
+        out[3 * pixel..3 * pixel + 3].copy_from_slice(&convert(
+            luma[luma_step * pixel],
+            cb[chroma],
+            cr[chroma],
+        ));
     }
 }
 
@@ -390,6 +441,30 @@ mod tests {
                 let full = ((2 * y) * width + 2 * x) * 3;
                 let small = (y * (width / 2) + x) * 3;
                 assert_eq!(half[small..small + 3], ours[full..full + 3], "at {x},{y}");
+            }
+        }
+    }
+
+    /// Every colour, through both row conversions, against the formula.
+    #[test]
+    fn rows_convert_every_colour_as_the_formula_does() {
+        let luma: Vec<u8> = (0..=255u8).collect();
+        let doubled: Vec<u8> = luma.iter().flat_map(|value| [*value, 0]).collect();
+        let (mut whole, mut half) = (vec![0u8; 256 * 3], vec![0u8; 256 * 3]);
+        for cb in 0..=255u8 {
+            for cr in 0..=255u8 {
+                rgb_row::<1>(&luma, &[cb; 128], &[cr; 128], &mut whole);
+                rgb_row::<0>(&doubled, &[cb; 256], &[cr; 256], &mut half);
+                for value in 0..256 {
+                    let expected = ycbcr_to_rgb(value as i32, cb as i32, cr as i32);
+                    let at = value * 3;
+                    assert_eq!(whole[at..at + 3], expected, "Y {value} Cb {cb} Cr {cr}");
+                    assert_eq!(
+                        half[at..at + 3],
+                        expected,
+                        "Y {value} Cb {cb} Cr {cr} (half)"
+                    );
+                }
             }
         }
     }

@@ -345,6 +345,7 @@ impl ShotBuilder {
 }
 
 /// Variance of the Laplacian of the grey picture (on a 2-pixel grid): higher is sharper.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 fn sharpness(rgb: &[u8], width: usize, height: usize) -> f64 {
     let grey = |x: usize, y: usize| -> f64 {
         let at = (y * width + x) * 3;
