@@ -1185,12 +1185,17 @@ impl BoundaryDetector {
 /// Σ (frame − after)·step and Σ (frame − after)², pixel by pixel, in integers (exact: at most
 /// 576 · 255², far inside i32), which the compiler turns into vector code.
 fn offset_sums(frame: &Thumb, after: &Thumb, steps: &[i32]) -> (f64, f64) {
-    let (mut dot, mut square) = (0i32, 0i32);
-    for ((value, base), step) in frame.0.iter().zip(&after.0).zip(steps) {
-        let offset = *value as i32 - *base as i32;
-        dot += offset * step;
-        square += offset * offset;
+    #[multiversion::multiversion(targets("x86_64+avx2"))]
+    fn sums(frame: &[u8], after: &[u8], steps: &[i32]) -> (i32, i32) {
+        let (mut dot, mut square) = (0i32, 0i32);
+        for ((value, base), step) in frame.iter().zip(after).zip(steps) {
+            let offset = *value as i32 - *base as i32;
+            dot += offset * step;
+            square += offset * offset;
+        }
+        (dot, square)
     }
+    let (dot, square) = sums(&frame.0, &after.0, steps);
     (dot as f64, square as f64)
 }
 
