@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps web web-test build fmt lint unit e2e matrix test-cluster bench bench-accuracy clean
+.PHONY: run test deps test-deps web web-test build fmt lint unit unit-baseline e2e matrix test-cluster bench bench-accuracy clean
 
 deps:
 	@scripts/install-deps.sh
@@ -41,6 +41,15 @@ lint:
 unit:
 	$(CARGO) test --workspace --locked
 
+# the analyzer's unit tests again on a processor without AVX2 (qemu-user emulating a
+# Nehalem): its pixel loops are compiled for plain x86-64 and for AVX2 and chosen at run
+# time, and `unit` runs only the AVX2 build on this machine
+unit-baseline:
+	@if [ "$$(uname -m)" = x86_64 ]; then \
+	  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu Nehalem" \
+	    $(CARGO) test --locked -p vidsight-analysis --lib; \
+	else echo "unit-baseline: not an x86-64 machine, nothing to emulate"; fi
+
 # the integration suite again, on the production backends (PostgreSQL, RabbitMQ, S3, Redis)
 matrix:
 	TEST_BACKENDS=production $(CARGO) test --locked -p vidsight --test api --test auth --test live --test uploads --test providers
@@ -57,7 +66,7 @@ e2e:
 test-cluster:
 	$(CARGO) test --locked -p vidsight --test cluster -- --ignored --nocapture
 
-test: test-deps fmt lint web-test unit e2e matrix test-cluster
+test: test-deps fmt lint web-test unit unit-baseline e2e matrix test-cluster
 
 bench: build test-deps
 	scripts/bench.sh

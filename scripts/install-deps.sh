@@ -17,6 +17,8 @@ command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-e
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # the API gateway of the cluster test
 [ "${1:-}" = "--test" ] && ! command -v nginx >/dev/null 2>&1 && need_apt+=(nginx-light)
+# a processor without AVX2, emulated, for the analyzer's plain x86-64 pixel loops
+[ "${1:-}" = "--test" ] && [ "$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null 2>&1 && need_apt+=(qemu-user)
 # the browser the web app's end-to-end tests drive (playwright-core, no downloaded browsers)
 [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1 && need_apt+=(chromium fonts-dejavu-core)
 
