@@ -115,14 +115,7 @@ impl Thumb {
     pub fn difference(&self, other: &Thumb) -> f64 {
         // summed as integers (exact, as the float sum of these small integers was, and made
         // vector code of: the gradual detector takes thousands of these a second)
-        #[multiversion::multiversion(targets("x86_64+avx2"))]
-        fn sum(left: &[u8], right: &[u8]) -> u32 {
-            left.iter()
-                .zip(right)
-                .map(|(a, b)| a.abs_diff(*b) as u32)
-                .sum()
-        }
-        sum(&self.0, &other.0) as f64 / self.0.len().max(1) as f64
+        crate::frames::abs_diff_sum(&self.0, &other.0) as f64 / self.0.len().max(1) as f64
     }
 
     /// Uniformly dark (a fade's black) or bright (a fade's white).

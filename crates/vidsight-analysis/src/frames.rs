@@ -60,29 +60,30 @@ impl HsvFrame {
         if pixels == 0 || other.value.len() != pixels {
             return 0.0;
         }
-        #[multiversion::multiversion(targets("x86_64+avx2"))]
-        fn channel(left: &[u8], right: &[u8]) -> u64 {
-            // u32 sums over runs short enough not to overflow (2¹⁶ · 255), which the
-            // compiler turns into vector code
-            left.chunks(1 << 16)
-                .zip(right.chunks(1 << 16))
-                .map(|(left, right)| {
-                    left.iter()
-                        .zip(right)
-                        .map(|(a, b)| a.abs_diff(*b) as u32)
-                        .sum::<u32>() as u64
-                })
-                .sum()
-        }
-        let total = channel(&self.hue, &other.hue)
-            + channel(&self.saturation, &other.saturation)
-            + channel(&self.value, &other.value);
+        let total = abs_diff_sum(&self.hue, &other.hue)
+            + abs_diff_sum(&self.saturation, &other.saturation)
+            + abs_diff_sum(&self.value, &other.value);
         total as f64 / (3.0 * pixels as f64)
     }
 
     pub fn swap(&mut self, other: &mut HsvFrame) {
         std::mem::swap(self, other);
     }
+}
+
+/// Σ |left − right| over two byte planes (frames' HSV channels, thumbnails): u32 sums over
+/// runs short enough not to overflow (2¹⁶ · 255), which the compiler turns into vector code.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+pub(crate) fn abs_diff_sum(left: &[u8], right: &[u8]) -> u64 {
+    left.chunks(1 << 16)
+        .zip(right.chunks(1 << 16))
+        .map(|(left, right)| {
+            left.iter()
+                .zip(right)
+                .map(|(a, b)| a.abs_diff(*b) as u32)
+                .sum::<u32>() as u64
+        })
+        .sum()
 }
 
 /// `⌈2³²/d⌉` for d in 1..=255 (0 for 0): `x / d` is `(x · r) >> 32` for every x below 2¹⁶
