@@ -90,16 +90,15 @@ pub fn runs_seen(sample: &DecodeSample, skip: SkipFrames) -> bool {
 /// leaves out exactly their B-frames.
 pub const UNREFERENCED_B_FRAMES: &[&str] = &["mpeg1video", "mpeg2video", "mpeg4", "vc1", "wmv3"];
 
-/// True when a stream of `codec` in `container` may be decoded from its anchors alone
-/// (`bidir`): H.264, whose B-frames x264's P-frames never refer to (a stream whose do is
-/// noticed, see above), and the codecs whose B-frames nothing refers to — where `noref`
-/// leaves out the same frames but only one in a row may go, and broadcast MPEG-2 has two.
-/// Not those in AVI, which stores no presentation times: an MPEG-4 Part 2 AVI with
-/// B-frames (packed, as DivX and Xvid write them) decoded from its anchors lost 4 of its 23
-/// cuts and put one a frame early.
-pub fn anchors_may_do(codec: &str, container: &str) -> bool {
-    let avi = container.split(',').any(|name| name.trim() == "avi");
-    codec == "h264" || (UNREFERENCED_B_FRAMES.contains(&codec) && !avi)
+/// True when a stream of `codec` may be decoded from its anchors alone (`bidir`): H.264,
+/// whose B-frames x264's P-frames never refer to (a stream whose do is noticed, see above),
+/// and the codecs whose B-frames nothing refers to — where `noref` leaves out the same
+/// frames but only one in a row may go, and broadcast MPEG-2 has two. In any container: an
+/// AVI stores no presentation times, but the decoder puts its anchors on their frames
+/// (MPEG-4 Part 2 with B-frames in AVI, as DivX and Xvid write it, finds the same cuts from
+/// its anchors as from every frame).
+pub fn anchors_may_do(codec: &str) -> bool {
+    codec == "h264" || UNREFERENCED_B_FRAMES.contains(&codec)
 }
 
 /// True when the listed packets (in the order stored, the decoder's) show that `skip`
@@ -310,12 +309,10 @@ mod tests {
 
     #[test]
     fn anchors_alone_are_tried_where_nothing_refers_to_b_frames_or_x264_wrote_them() {
-        assert!(anchors_may_do(H264, "mov,mp4,m4a,3gp,3g2,mj2"));
-        assert!(anchors_may_do(H264, "avi"));
-        assert!(anchors_may_do("mpeg2video", "mpegts"));
-        assert!(anchors_may_do("mpeg4", "matroska,webm"));
-        assert!(!anchors_may_do("mpeg4", "avi"));
-        assert!(!anchors_may_do("hevc", "mov,mp4,m4a,3gp,3g2,mj2"));
+        assert!(anchors_may_do(H264));
+        assert!(anchors_may_do("mpeg2video"));
+        assert!(anchors_may_do("mpeg4"));
+        assert!(!anchors_may_do("hevc"));
     }
 
     #[test]

@@ -210,10 +210,7 @@ async fn run_pass(
     // the most skipping the codec may allow first (see `decode`)
     let mut skip = if !sampled {
         SkipFrames::None
-    } else if settings.skip_b_frames
-        && anchors
-        && decode::anchors_may_do(&media.video_codec, &media.container)
-    {
+    } else if settings.skip_b_frames && anchors && decode::anchors_may_do(&media.video_codec) {
         SkipFrames::Bidir
     } else {
         SkipFrames::NonRef
@@ -2081,6 +2078,52 @@ mod tests {
         for ((kind, start), expected) in kinds.iter().zip([3.0, 4.0]) {
             assert_eq!(*kind, TransitionKind::Cut, "{kinds:?}");
             assert!((start - expected).abs() < 1e-3, "{kinds:?}");
+        }
+    }
+
+    /// MPEG-4 Part 2 with B-frames in AVI (as DivX and Xvid store it): the stream's time
+    /// base is a frame, to which ffmpeg rounds where a stretch's decoding ends; the cuts
+    /// decoded from the anchors are on the frames every frame decoded puts them on (the
+    /// encoder starts each shot on an I-frame: the anchor a stretch ends on is the cut).
+    #[tokio::test]
+    async fn mpeg4_in_avi_decoded_from_its_anchors_finds_its_cuts_on_their_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("divx.avi");
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=3[a];\
+             mandelbrot=size=640x360:rate=25,trim=duration=3[b];\
+             testsrc=size=640x360:rate=25:duration=3,hue=h=90,vflip[c];\
+             [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "4",
+            "-bf",
+            "2",
+            path.to_str().unwrap(),
+        ]);
+        let output = analyse_clip(&path).await;
+        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
+        let mut every = settings();
+        every.skip_b_frames = false;
+        let tools = MediaTools::default();
+        let media = tools.probe(&path).await.unwrap();
+        let whole = analyze(&tools, &path, &media, &every, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(whole.decoding.skipped, SkipFrames::None);
+        for output in [&whole, &output] {
+            let cuts = cut_times(output);
+            assert_eq!(cuts.len(), 2, "{cuts:?} {:?}", output.decoding);
+            // frames 75 and 150 (anchors three frames after the anchor before), on the
+            // file's clock: ffmpeg's AVI of a stream with B-frames shows its first frame a
+            // frame in
+            for (expected, found) in [3.04, 6.04].iter().zip(&cuts) {
+                assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
+            }
         }
     }
 

@@ -212,6 +212,12 @@ impl Refiner {
         lead: f64,
     ) -> Option<Vec<Option<Stretch>>> {
         let half_frame = 0.5 / self.fps.max(1.0);
+        // where a span's decoding ends, past its last anchor: ffmpeg's `trim` rounds its end
+        // to the stream's time base, a frame's length in AVI, where half a frame (less the
+        // half millisecond `part_input` takes off) rounded onto the anchor and cut it off, as
+        // if the cut were on no frame; three quarters round past it (the frames kept are
+        // told by their times, below)
+        let past = 1.5 * half_frame;
         // stretches after the same keyframe, one after the other, are one input: decoded
         // from that keyframe once (a stream whose keyframes are seconds apart has several
         // cuts between two), only their own frames kept
@@ -220,7 +226,7 @@ impl Refiner {
             if let Some((span, members)) = spans.last_mut() {
                 let last = &gaps[*members.last().expect("a span has a stretch")];
                 if gap.keyframe.is_some() && gap.keyframe == last.keyframe && gap.before > last.at {
-                    span.part.end = Some(gap.at + half_frame);
+                    span.part.end = Some(gap.at + past);
                     let from = gap.before - span.part.start;
                     span.keep
                         .push((from - half_frame, gap.at - span.part.start + half_frame));
@@ -230,7 +236,7 @@ impl Refiner {
             }
             let part = Part {
                 start: gap.before,
-                end: Some(gap.at + half_frame),
+                end: Some(gap.at + past),
                 // near a time, the process must land before the keyframe, not only before
                 // the stretch (an MPEG-TS whose keyframes are two seconds apart lost most of
                 // its checks): it decodes from there, as it would from an index's keyframe
