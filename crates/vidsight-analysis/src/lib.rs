@@ -562,7 +562,7 @@ async fn run_pass(
     // (an AVI's count is of its index's entries, which include the empty ones that stand
     // for frames not stored: ffmpeg's AVI of an H.264 stream with B-frames counts twice
     // the frames it holds)
-    let counted = !media.container.split(',').any(|name| name.trim() == "avi");
+    let counted = !source::is_avi(&media.container);
     let too_few = plan.skip == SkipFrames::None
         && counted
         && expected_frames > 10
@@ -1107,6 +1107,13 @@ fn refiner(
             source::Seeking::Near => source::NEAR_SEEK_LEAD,
             _ => 0.0,
         },
+        close_lead: match source::seeking(&media.container) {
+            source::Seeking::Near if source::is_avi(&media.container) => {
+                -refine::AVI_PAST / if media.fps > 0.0 { media.fps } else { 25.0 }
+            }
+            source::Seeking::Near => refine::CLOSE_LEAD,
+            _ => 0.0,
+        },
         decoders,
         frame_bytes: frames::yuv420_len(width as usize, height as usize),
         fps: if media.fps > 0.0 { media.fps } else { 25.0 },
@@ -1194,8 +1201,9 @@ fn part_input(
         command.args(["-lowres", &lowres.to_string()]);
     }
     let seek = part.start - part.lead;
-    let clock = if part.lead > 0.0 {
-        // seeking near a time, not onto a keyframe: the stream's own timestamps
+    let clock = if part.lead != 0.0 {
+        // seeking near a time, not onto a keyframe (before it, or just after it in an index
+        // whose times run late): the stream's own timestamps
         // (`-copyts`), put on the part's clock below, whatever ffmpeg would shift them by
         // (it counts from the video's first frame when it does not seek, from the file's
         // start when it does)

@@ -75,6 +75,12 @@ pub fn seeking(container: &str) -> Seeking {
     }
 }
 
+/// True for AVI (`avi` among the container's names): its index's times are the decoding
+/// order's, a frame or two after the presentation times of keyframes with B-frames held back.
+pub fn is_avi(container: &str) -> bool {
+    container.split(',').any(|name| name.trim() == "avi")
+}
+
 /// One stretch of the video, in seconds from its start: from a keyframe to the next part's
 /// (`None`: to the end).
 #[derive(Clone, Copy, Debug, PartialEq)]
