@@ -118,24 +118,34 @@ impl ShotBuilder {
         let scheduled = offset == 0 || offset.is_power_of_two();
         let recent = index.is_multiple_of(self.recent_stride);
         if scheduled || recent {
-            let candidate = Candidate {
-                index,
-                sharpness: sharpness(rgb, self.width, self.height),
-                luma: thumb.mean(),
-                rgb: picture.to_vec(),
-            };
+            // the picture goes into the buffer of a recent candidate that has aged out, where
+            // there is one (a fresh buffer of a picture's size is a fresh mapping to fault in)
+            let mut spare = None;
             if recent {
                 while self
                     .recent
                     .front()
                     .is_some_and(|old| old.index + self.recent_span < index)
                 {
-                    self.recent.pop_front();
+                    spare = self.recent.pop_front().map(|old| old.rgb);
                 }
-                self.recent.push_back(candidate.clone());
             }
-            if scheduled {
-                self.kept.push(candidate);
+            let mut kept = spare.unwrap_or_default();
+            kept.clear();
+            kept.extend_from_slice(picture);
+            let candidate = Candidate {
+                index,
+                sharpness: sharpness(rgb, self.width, self.height),
+                luma: thumb.mean(),
+                rgb: kept,
+            };
+            match (recent, scheduled) {
+                (true, true) => {
+                    self.kept.push(candidate.clone());
+                    self.recent.push_back(candidate);
+                }
+                (true, false) => self.recent.push_back(candidate),
+                _ => self.kept.push(candidate),
             }
         }
         for decision in self.detector.push_at(index, position, score, thumb) {

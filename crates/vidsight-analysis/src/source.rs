@@ -526,14 +526,15 @@ async fn read_frames(
             .ok()
             .and_then(|mut pool| pool.pop())
             .unwrap_or_default();
-        buffer.resize(frame_bytes, 0);
-        let mut filled = 0;
-        while filled < frame_bytes {
-            let read = stdout.read(&mut buffer[filled..]).await?;
-            if read == 0 {
+        // read into the buffer's spare room, not zeroed first (a new buffer's pages are
+        // written once, by the read)
+        buffer.clear();
+        buffer.reserve_exact(frame_bytes);
+        while buffer.len() < frame_bytes {
+            let rest = (frame_bytes - buffer.len()) as u64;
+            if (&mut stdout).take(rest).read_buf(&mut buffer).await? == 0 {
                 return Ok(());
             }
-            filled += read;
         }
         if sender.send(buffer).await.is_err() {
             return Ok(());
