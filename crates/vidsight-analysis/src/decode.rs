@@ -95,8 +95,8 @@ pub const UNREFERENCED_B_FRAMES: &[&str] = &["mpeg1video", "mpeg2video", "mpeg4"
 /// and the codecs whose B-frames nothing refers to — where `noref` leaves out the same
 /// frames but only one in a row may go, and broadcast MPEG-2 has two. In any container: an
 /// AVI stores no presentation times, but the decoder puts its anchors on their frames
-/// (MPEG-4 Part 2 with B-frames in AVI, as DivX and Xvid write it, finds the same cuts from
-/// its anchors as from every frame).
+/// (MPEG-4 Part 2 with B-frames in AVI, as ffmpeg writes it and packed as Xvid does, finds
+/// the same cuts from its anchors as from every frame).
 pub fn anchors_may_do(codec: &str) -> bool {
     codec == "h264" || UNREFERENCED_B_FRAMES.contains(&codec)
 }

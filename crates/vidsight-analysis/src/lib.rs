@@ -2097,48 +2097,54 @@ mod tests {
         }
     }
 
-    /// MPEG-4 Part 2 with B-frames in AVI (as DivX and Xvid store it): the stream's time
-    /// base is a frame, to which ffmpeg rounds where a stretch's decoding ends; the cuts
+    /// MPEG-4 Part 2 with B-frames in AVI, as ffmpeg writes it and as Xvid does (each
+    /// B-frame packed with the P-frame before it, an empty frame in its place): the stream's
+    /// time base is a frame, to which ffmpeg rounds where a stretch's decoding ends; the cuts
     /// decoded from the anchors are on the frames every frame decoded puts them on (the
     /// encoder starts each shot on an I-frame: the anchor a stretch ends on is the cut).
     #[tokio::test]
     async fn mpeg4_in_avi_decoded_from_its_anchors_finds_its_cuts_on_their_frames() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("divx.avi");
-        testing::ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=25:duration=3[a];\
-             mandelbrot=size=640x360:rate=25,trim=duration=3[b];\
-             testsrc=size=640x360:rate=25:duration=3,hue=h=90,vflip[c];\
-             [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
-            "-c:v",
-            "mpeg4",
-            "-q:v",
-            "4",
-            "-bf",
-            "2",
-            path.to_str().unwrap(),
-        ]);
-        let output = analyse_clip(&path).await;
-        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
-        let mut every = settings();
-        every.skip_b_frames = false;
-        let tools = MediaTools::default();
-        let media = tools.probe(&path).await.unwrap();
-        let whole = analyze(&tools, &path, &media, &every, &|_| {})
-            .await
-            .unwrap();
-        assert_eq!(whole.decoding.skipped, SkipFrames::None);
-        for output in [&whole, &output] {
-            let cuts = cut_times(output);
-            assert_eq!(cuts.len(), 2, "{cuts:?} {:?}", output.decoding);
-            // frames 75 and 150 (anchors three frames after the anchor before), on the
-            // file's clock: ffmpeg's AVI of a stream with B-frames shows its first frame a
-            // frame in
-            for (expected, found) in [3.04, 6.04].iter().zip(&cuts) {
-                assert!((expected - found).abs() < 1e-3, "{found} is not {expected}");
+        // frames 75 and 150 (anchors three frames after the anchor before), on the file's
+        // clock: ffmpeg's AVI of a stream with B-frames shows its first frame a frame in,
+        // Xvid's packed one three frames in
+        for (encoder, expected) in [("mpeg4", [3.04, 6.04]), ("libxvid", [3.12, 6.12])] {
+            let path = dir.path().join(format!("{encoder}.avi"));
+            testing::ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=25:duration=3[a];\
+                 mandelbrot=size=640x360:rate=25,trim=duration=3[b];\
+                 testsrc=size=640x360:rate=25:duration=3,hue=h=90,vflip[c];\
+                 [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
+                "-c:v",
+                encoder,
+                "-q:v",
+                "4",
+                "-bf",
+                "2",
+                path.to_str().unwrap(),
+            ]);
+            let output = analyse_clip(&path).await;
+            assert_eq!(output.decoding.skipped, SkipFrames::Bidir, "{encoder}");
+            let mut every = settings();
+            every.skip_b_frames = false;
+            let tools = MediaTools::default();
+            let media = tools.probe(&path).await.unwrap();
+            let whole = analyze(&tools, &path, &media, &every, &|_| {})
+                .await
+                .unwrap();
+            assert_eq!(whole.decoding.skipped, SkipFrames::None, "{encoder}");
+            for output in [&whole, &output] {
+                let cuts = cut_times(output);
+                assert_eq!(cuts.len(), 2, "{encoder}: {cuts:?} {:?}", output.decoding);
+                for (expected, found) in expected.iter().zip(&cuts) {
+                    assert!(
+                        (expected - found).abs() < 1e-3,
+                        "{encoder}: {found} is not {expected}"
+                    );
+                }
             }
         }
     }

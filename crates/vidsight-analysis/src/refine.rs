@@ -90,7 +90,7 @@ pub const CLOSE_LEAD: f64 = 0.25;
 /// the keyframe's presentation time where B-frames are held back: asked for the keyframe's
 /// own time it landed on the keyframe before (a GOP more to decode), asked for
 /// [`CLOSE_LEAD`] before it, often two back. Half a frame after lands on it (stretches of
-/// an MPEG-4 Part 2 AVI: 0.72 → 0.59 s of CPU, the same cuts).
+/// an MPEG-4 Part 2 AVI: 0.72 → 0.60 s of CPU, the same cuts).
 pub const AVI_PAST: f64 = 0.5;
 
 /// Stretches one process decodes at most. A process costs about what decoding a stretch
