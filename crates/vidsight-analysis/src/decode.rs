@@ -105,11 +105,14 @@ pub fn anchors_may_do(codec: &str) -> bool {
 /// would leave out more frames in a row than it may: decoding with it would only be started
 /// again. An anchor (I- or P-frame) is shown after every packet stored before it, a B-frame
 /// before one stored ahead of it: `bidir` leaves out every B-frame, and so does `noref` in a
-/// `codec` whose B-frames nothing refers to (MPEG-2's two in a row, as broadcast). Which
-/// B-frames others refer to in H.264 or HEVC (what `noref` keeps there) the order does not
-/// tell (x264 stores the first of two B-frames first, and refers to it): the decoded sample
+/// `codec` whose B-frames nothing refers to (MPEG-2's two in a row, as broadcast). In H.264
+/// or HEVC, `noref` keeps the B-frames others refer to, which the order tells only in runs
+/// of three or more (see [`referenced_runs_left_out`]); elsewhere the decoded sample
 /// decides, as it does on a listing too short to tell.
 pub fn ruled_out(packets: &[f64], skip: SkipFrames, codec: &str) -> bool {
+    if skip == SkipFrames::NonRef && !UNREFERENCED_B_FRAMES.contains(&codec) {
+        return referenced_runs_left_out(packets).is_some_and(|most| most > allowed_run(skip));
+    }
     if !told(skip, codec) {
         return false;
     }
@@ -122,6 +125,63 @@ pub fn ruled_out(packets: &[f64], skip: SkipFrames, codec: &str) -> bool {
         most = most.max(run);
     }
     most > allowed_run(skip)
+}
+
+/// The most frames in a row `noref` would leave out of the listed runs of three or more
+/// B-frames, in a codec whose B-frames others may refer to; None when the listing is too
+/// short to tell. A B-frame that others refer to is stored before the frames shown before
+/// it that refer to it (x264 stores a run's middle B-frame first, then the others in the
+/// order shown; x265's deeper pyramids, each level's middle first): one stored right
+/// before a frame shown earlier is taken to be referred to, and kept. A B-frame referred to
+/// but shown first of its run is stored before a later one, and taken for one left out:
+/// x264 does that with runs of two, which are not judged; in a longer run the guess could
+/// only rule `noref` out where it would have done (its worst: every frame decoded). Frames
+/// whose successor is not listed (the end of one of the listing's stretches) are kept.
+fn referenced_runs_left_out(packets: &[f64]) -> Option<usize> {
+    let shown = stored_order(packets)?;
+    // each listed time's successor in the order stored (the stretches the listing reads
+    // are seconds apart: a successor more than a second later is another stretch's)
+    let epsilon = 5e-4;
+    let stored: Vec<f64> = packets
+        .iter()
+        .copied()
+        .filter(|time| time.is_finite())
+        .take(shown.len())
+        .collect();
+    let key = |time: f64| (time * 1e4).round() as i64;
+    let mut referred = std::collections::HashSet::new();
+    for pair in stored.windows(2) {
+        let (time, next) = (pair[0], pair[1]);
+        if next < time - epsilon || next > time + 1.0 {
+            referred.insert(key(time));
+        }
+    }
+    if let Some(last) = stored.last() {
+        referred.insert(key(*last));
+    }
+    let (mut most, mut index) = (0usize, 0usize);
+    while index < shown.len() {
+        if !shown[index].1 {
+            index += 1;
+            continue;
+        }
+        let end = (index..shown.len())
+            .find(|at| !shown[*at].1)
+            .unwrap_or(shown.len());
+        if end - index >= 3 {
+            let mut run = 0usize;
+            for (time, _) in &shown[index..end] {
+                run = if referred.contains(&key(*time)) {
+                    0
+                } else {
+                    run + 1
+                };
+                most = most.max(run);
+            }
+        }
+        index = end;
+    }
+    Some(most)
 }
 
 /// The share of the listed frames that `skip` decodes, where the order the packets are
@@ -387,9 +447,43 @@ mod tests {
         }));
         let flat: Vec<&[u32]> = flat.iter().map(Vec::as_slice).collect();
         assert!(ruled_out(&stored(&flat), BIDIR, H264));
-        // what `noref` keeps in H.264 the order does not tell; no B-frames, nothing to skip;
-        // too short a listing, or none: no guess
-        assert!(!ruled_out(&stored(&seven), NONREF, H264));
+        // seven in a run, the middle one referred to (testvideo.mp4): `noref` leaves out
+        // three in a row; stored as shown, seven
+        assert!(ruled_out(&stored(&seven), NONREF, H264));
+        assert!(ruled_out(&stored(&flat), NONREF, H264));
+        // x265's deeper pyramid over seven (each level's middle first): one at a time
+        let mut deep = vec![vec![0u32]];
+        deep.extend((0..5).map(|k| {
+            let at = 8 * k;
+            vec![
+                at + 8,
+                at + 4,
+                at + 2,
+                at + 1,
+                at + 3,
+                at + 6,
+                at + 5,
+                at + 7,
+            ]
+        }));
+        let deep: Vec<&[u32]> = deep.iter().map(Vec::as_slice).collect();
+        assert!(!ruled_out(&stored(&deep), NONREF, "hevc"));
+        assert!(!ruled_out(&stored(&deep), NONREF, H264));
+        // x264's three with a pyramid (the middle first): one at a time
+        assert!(!ruled_out(&stored(&pyramid), NONREF, H264));
+        // two in a run, the first referred to and stored first: not judged (the sample
+        // decides)
+        let first: Vec<Vec<u32>> = std::iter::once(vec![0])
+            .chain((0..10).map(|k| vec![3 * k + 3, 3 * k + 1, 3 * k + 2]))
+            .collect();
+        let first: Vec<&[u32]> = first.iter().map(Vec::as_slice).collect();
+        assert!(!ruled_out(&stored(&first), NONREF, H264));
+        // the listing's second stretch starts seconds later: a run cut there is not judged
+        // by what follows it
+        let mut windows = stored(&pyramid);
+        windows.extend(stored(&pyramid).iter().map(|time| time + 12.0));
+        assert!(!ruled_out(&windows, NONREF, H264));
+        // no B-frames, nothing to skip; too short a listing, or none: no guess
         assert!(!ruled_out(&frames(0..60), BIDIR, H264));
         assert!(!ruled_out(&stored(&seven[..1]), BIDIR, H264));
         assert!(!ruled_out(&[], BIDIR, H264));
