@@ -351,21 +351,56 @@ impl MediaTools {
     /// Probes, decodes the first video frame and reads the packets of the last second, so
     /// that a file whose headers parse but whose pictures do not — or whose data stops
     /// early, as when an upload with its index at the front was cut short — is refused at
-    /// upload rather than failing later.
+    /// upload rather than failing later. The checks' first process needs nothing from the
+    /// probe and runs beside it (a probe that fails ends it).
     pub async fn validate_upload(&self, path: &Path) -> Result<MediaInfo> {
-        let info = self.probe(path).await?;
-        self.check_readable(path, &info).await?;
+        let (info, first) = self.probe_beside_first_check(path).await;
+        let info = info?;
+        self.check_readable_after(path, &info, first.await?).await?;
         Ok(info)
     }
 
+    /// The probe, with the readable checks' first process (see
+    /// [`first_readable_check`](Self::first_readable_check)) started beside it: the probe's
+    /// answer, and the check's, finished or still to await (dropped, its process is killed).
+    pub async fn probe_beside_first_check<'a>(
+        &'a self,
+        path: &'a Path,
+    ) -> (
+        Result<MediaInfo>,
+        impl std::future::Future<Output = Result<bool>> + 'a,
+    ) {
+        let probe = self.probe(path);
+        let first = self.first_readable_check(path);
+        tokio::pin!(probe);
+        let mut first = Box::pin(first);
+        let mut finished = None;
+        let info = loop {
+            tokio::select! {
+                info = &mut probe => break info,
+                done = &mut first, if finished.is_none() => finished = Some(done),
+            }
+        };
+        let rest = async move {
+            match finished {
+                Some(done) => done,
+                None => first.await,
+            }
+        };
+        (info, rest)
+    }
+
     /// The checks of [`validate_upload`](Self::validate_upload) after the probe: the first
-    /// video frame decodes and (past a second) the last second's packets read. Both run in
-    /// one ffmpeg (starting one costs about as much as either check); when that fails, they
-    /// run again one by one to tell which and say it in their own words.
+    /// video frame decodes and (past a second) the last second's packets read.
     pub async fn check_readable(&self, path: &Path, info: &MediaInfo) -> Result<()> {
-        if info.duration <= 1.0 {
-            return self.decode_check(path, &["-frames:v", "1"]).await;
-        }
+        let first = self.first_readable_check(path).await?;
+        self.check_readable_after(path, info, first).await
+    }
+
+    /// The readable checks in one ffmpeg (starting one costs about as much as either check):
+    /// the first video frame decoded, the last second's packets read (all of them, in a
+    /// video of a second or less). True when both went through.
+    pub async fn first_readable_check(&self, path: &Path) -> Result<bool> {
         let mut both = self.ffmpeg_command();
         both.args(["-hide_banner", "-nostdin", "-v", "error", "-xerror"])
             .args(["-protocol_whitelist", "file", "-i"])
@@ -375,10 +410,27 @@ impl MediaTools {
             .args(["-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"])
             .args(["-map", "1:v:0", "-c", "copy", "-f", "null", "-"]);
         let output = process::run(both, self.probe_timeout, "ffmpeg").await?;
-        if output.success && !reports_partial_data(&output.stderr) {
+        Ok(output.success && !reports_partial_data(&output.stderr))
+    }
+
+    /// The rest of the readable checks, after [`first_readable_check`] (`passed`): where it
+    /// failed, the checks run again one by one to tell which and say it in their own words
+    /// (the last second's only past a second: a shorter video's is its first frame's).
+    ///
+    /// [`first_readable_check`]: Self::first_readable_check
+    pub async fn check_readable_after(
+        &self,
+        path: &Path,
+        info: &MediaInfo,
+        passed: bool,
+    ) -> Result<()> {
+        if passed {
             return Ok(());
         }
         self.decode_check(path, &["-frames:v", "1"]).await?;
+        if info.duration <= 1.0 {
+            return Ok(());
+        }
         self.tail_check(path).await
     }
 

@@ -373,13 +373,18 @@ async fn analyze(
 ) -> anyhow::Result<std::process::ExitCode> {
     let tools = app::media_tools(config);
     let settings = &config.analysis;
-    // the checks an upload gets (the first frame decodes, the end reads) run while the
-    // analysis starts; a failed check stops the analysis and is what the user is told
-    let media = match tools.probe(file).await {
+    // the checks an upload gets (the first frame decodes, the end reads) run beside the
+    // probe and while the analysis starts; a failed check stops the analysis and is what
+    // the user is told
+    let (media, first_check) = tools.probe_beside_first_check(file).await;
+    let media = match media {
         Ok(media) => media,
         Err(error) => return Ok(refuse(file, &error)),
     };
-    let checks = tools.check_readable(file, &media);
+    let checks = async {
+        let passed = first_check.await?;
+        tools.check_readable_after(file, &media, passed).await
+    };
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(1000),
         if std::io::stderr().is_terminal() {
