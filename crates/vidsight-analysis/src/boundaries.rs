@@ -33,10 +33,7 @@ pub struct Thumb(pub Vec<u8>);
 /// (a free function, compiled for plain x86-64 and for AVX2).
 #[multiversion::multiversion(targets("x86_64+avx2"))]
 fn dot_u8(x: &[u8], y: &[u8]) -> u32 {
-    x.iter()
-        .zip(y)
-        .map(|(p, q)| *p as u32 * *q as u32)
-        .sum()
+    x.iter().zip(y).map(|(p, q)| *p as u32 * *q as u32).sum()
 }
 
 /// [`Thumb::from_rgb`]'s pixels (a free function: each processor's vector code is
