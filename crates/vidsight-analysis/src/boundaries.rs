@@ -1209,14 +1209,13 @@ fn change_between(from: &Thumb, to: &Thumb) -> (Vec<f64>, f64) {
 /// RMS of `after − (gain·before + offset)` at the best gain and offset.
 fn gain_offset_residual(before: &Thumb, after: &Thumb) -> f64 {
     let n = THUMB as f64;
-    let (mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0);
-    for (x, y) in before.0.iter().zip(&after.0) {
-        let (x, y) = (*x as f64, *y as f64);
-        sx += x;
-        sy += y;
-        sxx += x * x;
-        sxy += x * y;
-    }
+    // sums of integers, exact (as the floats added one by one were)
+    let sum = |thumb: &Thumb| thumb.0.iter().map(|value| *value as u32).sum::<u32>() as f64;
+    let (sx, sy) = (sum(before), sum(after));
+    let (sxx, sxy) = (
+        dot_u8(&before.0, &before.0) as f64,
+        dot_u8(&before.0, &after.0) as f64,
+    );
     let variance = sxx - sx * sx / n;
     let gain = if variance > 1e-9 {
         (sxy - sx * sy / n) / variance
