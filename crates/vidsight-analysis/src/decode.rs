@@ -403,6 +403,14 @@ mod tests {
     /// before it, a pyramid's middle first.
     const H264: &str = "h264";
 
+    /// An I-frame, then five runs of eight frames, each stored in `order` (frames counted
+    /// from the run's start).
+    fn eights(order: &[u32]) -> Vec<Vec<u32>> {
+        std::iter::once(vec![0])
+            .chain((0..5).map(|k| order.iter().map(|at| 8 * k + at).collect()))
+            .collect()
+    }
+
     fn stored(minigops: &[&[u32]]) -> Vec<f64> {
         minigops
             .iter()
@@ -423,28 +431,10 @@ mod tests {
         again.extend(stored(&pyramid[3..]));
         assert!(!ruled_out(&again, BIDIR, H264));
         // seven B-frames a run (testvideo.mp4), stored as a pyramid or as shown
-        let mut seven = vec![vec![0u32]];
-        seven.extend((0..5).map(|k| {
-            let at = 8 * k;
-            vec![
-                at + 8,
-                at + 4,
-                at + 1,
-                at + 2,
-                at + 3,
-                at + 5,
-                at + 6,
-                at + 7,
-            ]
-        }));
+        let seven = eights(&[8, 4, 1, 2, 3, 5, 6, 7]);
         let seven: Vec<&[u32]> = seven.iter().map(Vec::as_slice).collect();
         assert!(ruled_out(&stored(&seven), BIDIR, H264));
-        let mut flat = vec![vec![0u32]];
-        flat.extend((0..5).map(|k| {
-            std::iter::once(8 * k + 8)
-                .chain(8 * k + 1..8 * k + 8)
-                .collect::<Vec<_>>()
-        }));
+        let flat = eights(&[8, 1, 2, 3, 4, 5, 6, 7]);
         let flat: Vec<&[u32]> = flat.iter().map(Vec::as_slice).collect();
         assert!(ruled_out(&stored(&flat), BIDIR, H264));
         // seven in a run, the middle one referred to (testvideo.mp4): `noref` leaves out
@@ -452,20 +442,7 @@ mod tests {
         assert!(ruled_out(&stored(&seven), NONREF, H264));
         assert!(ruled_out(&stored(&flat), NONREF, H264));
         // x265's deeper pyramid over seven (each level's middle first): one at a time
-        let mut deep = vec![vec![0u32]];
-        deep.extend((0..5).map(|k| {
-            let at = 8 * k;
-            vec![
-                at + 8,
-                at + 4,
-                at + 2,
-                at + 1,
-                at + 3,
-                at + 6,
-                at + 5,
-                at + 7,
-            ]
-        }));
+        let deep = eights(&[8, 4, 2, 1, 3, 6, 5, 7]);
         let deep: Vec<&[u32]> = deep.iter().map(Vec::as_slice).collect();
         assert!(!ruled_out(&stored(&deep), NONREF, "hevc"));
         assert!(!ruled_out(&stored(&deep), NONREF, H264));

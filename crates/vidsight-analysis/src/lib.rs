@@ -2058,12 +2058,14 @@ mod tests {
     /// The lavfi `graph` as broadcast MPEG-2 in MPEG-TS at `path`: two B-frames in a row,
     /// a GOP of 12.
     fn broadcast_ts(path: &Path, graph: &str) -> std::path::PathBuf {
-        let (codec, gop) = (
-            ["-c:v", "mpeg2video", "-q:v", "4"],
-            ["-bf", "2", "-g", "12"],
-        );
+        let codec = ["-c:v", "mpeg2video", "-q:v", "4", "-bf", "2", "-g", "12"];
+        encoded(path, graph, &codec)
+    }
+
+    /// The lavfi `graph` encoded with `codec` (ffmpeg's output options) at `path`.
+    fn encoded(path: &Path, graph: &str, codec: &[&str]) -> std::path::PathBuf {
         let mut args = vec!["-f", "lavfi", "-i", graph];
-        args.extend(codec.iter().chain(&gop));
+        args.extend(codec);
         args.push(path.to_str().unwrap());
         testing::ffmpeg(&args);
         path.to_path_buf()
@@ -2109,23 +2111,14 @@ mod tests {
         // clock: ffmpeg's AVI of a stream with B-frames shows its first frame a frame in,
         // Xvid's packed one three frames in
         for (encoder, expected) in [("mpeg4", [3.04, 6.04]), ("libxvid", [3.12, 6.12])] {
-            let path = dir.path().join(format!("{encoder}.avi"));
-            testing::ffmpeg(&[
-                "-f",
-                "lavfi",
-                "-i",
+            let path = encoded(
+                &dir.path().join(format!("{encoder}.avi")),
                 "testsrc2=size=640x360:rate=25:duration=3[a];\
                  mandelbrot=size=640x360:rate=25,trim=duration=3[b];\
                  testsrc=size=640x360:rate=25:duration=3,hue=h=90,vflip[c];\
                  [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
-                "-c:v",
-                encoder,
-                "-q:v",
-                "4",
-                "-bf",
-                "2",
-                path.to_str().unwrap(),
-            ]);
+                &["-c:v", encoder, "-q:v", "4", "-bf", "2"],
+            );
             let output = analyse_clip(&path).await;
             assert_eq!(output.decoding.skipped, SkipFrames::Bidir, "{encoder}");
             let mut every = settings();
