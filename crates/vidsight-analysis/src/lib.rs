@@ -1093,10 +1093,13 @@ fn refiner(
         media.start_time,
     );
     refine::Refiner {
-        command: Box::new(move |spans: &[refine::Span], skip: SkipFrames| {
-            let spans = (spans, start_time);
-            stretches_command(&tools, &input, spans, (width, height), lowres, skip)
-        }),
+        command: Box::new(
+            move |spans: &[refine::Span], skip: SkipFrames, brief: bool| {
+                let spans = (spans, start_time);
+                let decoding = (lowres, skip, brief);
+                stretches_command(&tools, &input, spans, (width, height), decoding)
+            },
+        ),
         // where nothing refers to B-frames, leaving out the frames nothing refers to leaves
         // out every B-frame, several in a row: every frame at once
         first_skip: if decode::UNREFERENCED_B_FRAMES.contains(&media.video_codec.as_str()) {
@@ -1141,14 +1144,17 @@ fn stretches_command(
     input: &str,
     (spans, start_time): (&[refine::Span], f64),
     size: (u32, u32),
-    lowres: u8,
-    skip: SkipFrames,
+    (lowres, skip, brief): (u8, SkipFrames, bool),
 ) -> tokio::process::Command {
     let mut command = tools.ffmpeg_command();
     command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
     command.args(ONE_FILTER_THREAD);
     let mut graph = Vec::with_capacity(spans.len() + 1);
     for (index, span) in spans.iter().enumerate() {
+        if brief {
+            // a tenth of a second of the stream probed, not five (see `refine`)
+            command.args(["-analyzeduration", "100000"]);
+        }
         // one thread each: the stretches are decoded one after the other, beside the pass
         let part = (&span.part, start_time);
         let frames = part_input(&mut command, tools, input, part, lowres, skip, Some(1));
@@ -1991,13 +1997,13 @@ mod tests {
             gap(8.96, 9.12),
         ];
         let together = refiner
-            .decode_together(&gaps, SkipFrames::NonRef, 0.0)
+            .decode_together(&gaps, SkipFrames::NonRef, 0.0, true)
             .await
             .expect("one process decodes them all");
         assert_eq!(together.len(), gaps.len());
         for (gap, stretch) in gaps.iter().zip(&together) {
             let alone = refiner
-                .decode_together(std::slice::from_ref(gap), SkipFrames::NonRef, 0.0)
+                .decode_together(std::slice::from_ref(gap), SkipFrames::NonRef, 0.0, true)
                 .await
                 .unwrap();
             // the same frames, the same changes (times from another part's start: equal to
@@ -2139,6 +2145,62 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// An MPEG-TS whose pictures start two seconds after its sound: the checks' brief
+    /// stream probe (a tenth of a second) finds no picture size, the pictures still decode,
+    /// and the cuts between anchors are put on their frames.
+    #[tokio::test]
+    async fn cuts_are_checked_in_a_ts_whose_pictures_start_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.ts");
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=11",
+            "-itsoffset",
+            "2",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=3.04[a];\
+             mandelbrot=size=640x360:rate=25,trim=duration=2.92[b];\
+             testsrc=size=640x360:rate=25:duration=3,hue=h=90,vflip[c];\
+             [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c:v",
+            "mpeg2video",
+            "-q:v",
+            "4",
+            "-bf",
+            "2",
+            "-g",
+            "12",
+            "-sc_threshold",
+            "1000000000",
+            "-c:a",
+            "mp2",
+            path.to_str().unwrap(),
+        ]);
+        let output = analyse_clip(&path).await;
+        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
+        let mut every = settings();
+        every.skip_b_frames = false;
+        let tools = MediaTools::default();
+        let media = tools.probe(&path).await.unwrap();
+        let whole = analyze(&tools, &path, &media, &every, &|_| {})
+            .await
+            .unwrap();
+        let (cuts, expected) = (cut_times(&output), cut_times(&whole));
+        assert_eq!(expected.len(), 2, "{expected:?}");
+        assert_eq!(cuts.len(), 2, "{cuts:?}");
+        for (found, expected) in cuts.iter().zip(&expected) {
+            assert!((found - expected).abs() < 1e-3, "{found} is not {expected}");
         }
     }
 
