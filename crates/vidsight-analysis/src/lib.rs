@@ -2068,6 +2068,22 @@ mod tests {
         encoded(path, graph, &codec)
     }
 
+    /// The clip at `path` analysed from its anchors (as it is by default), and with every
+    /// frame decoded.
+    async fn anchors_and_every_frame(path: &Path) -> (AnalysisOutput, AnalysisOutput) {
+        let output = analyse_clip(path).await;
+        assert_eq!(output.decoding.skipped, SkipFrames::Bidir, "{path:?}");
+        let mut every = settings();
+        every.skip_b_frames = false;
+        let tools = MediaTools::default();
+        let media = tools.probe(path).await.unwrap();
+        let whole = analyze(&tools, path, &media, &every, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(whole.decoding.skipped, SkipFrames::None, "{path:?}");
+        (output, whole)
+    }
+
     /// The lavfi `graph` encoded with `codec` (ffmpeg's output options) at `path`.
     fn encoded(path: &Path, graph: &str, codec: &[&str]) -> std::path::PathBuf {
         let mut args = vec!["-f", "lavfi", "-i", graph];
@@ -2125,16 +2141,7 @@ mod tests {
                  [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
                 &["-c:v", encoder, "-q:v", "4", "-bf", "2"],
             );
-            let output = analyse_clip(&path).await;
-            assert_eq!(output.decoding.skipped, SkipFrames::Bidir, "{encoder}");
-            let mut every = settings();
-            every.skip_b_frames = false;
-            let tools = MediaTools::default();
-            let media = tools.probe(&path).await.unwrap();
-            let whole = analyze(&tools, &path, &media, &every, &|_| {})
-                .await
-                .unwrap();
-            assert_eq!(whole.decoding.skipped, SkipFrames::None, "{encoder}");
+            let (output, whole) = anchors_and_every_frame(&path).await;
             for output in [&whole, &output] {
                 let cuts = cut_times(output);
                 assert_eq!(cuts.len(), 2, "{encoder}: {cuts:?} {:?}", output.decoding);
@@ -2154,48 +2161,40 @@ mod tests {
     #[tokio::test]
     async fn cuts_are_checked_in_a_ts_whose_pictures_start_late() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("late.ts");
-        testing::ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=11",
-            "-itsoffset",
-            "2",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=25:duration=3.04[a];\
+        // the pictures, a second input after the sound, two seconds late
+        let pictures = "testsrc2=size=640x360:rate=25:duration=3.04[a];\
              mandelbrot=size=640x360:rate=25,trim=duration=2.92[b];\
              testsrc=size=640x360:rate=25:duration=3,hue=h=90,vflip[c];\
-             [a][b][c]concat=n=3:v=1:a=0,format=yuv420p",
-            "-map",
-            "0:a",
-            "-map",
-            "1:v",
-            "-c:v",
-            "mpeg2video",
-            "-q:v",
-            "4",
-            "-bf",
-            "2",
-            "-g",
-            "12",
-            "-sc_threshold",
-            "1000000000",
-            "-c:a",
-            "mp2",
-            path.to_str().unwrap(),
-        ]);
-        let output = analyse_clip(&path).await;
-        assert_eq!(output.decoding.skipped, SkipFrames::Bidir);
-        let mut every = settings();
-        every.skip_b_frames = false;
-        let tools = MediaTools::default();
-        let media = tools.probe(&path).await.unwrap();
-        let whole = analyze(&tools, &path, &media, &every, &|_| {})
-            .await
-            .unwrap();
+             [a][b][c]concat=n=3:v=1:a=0,format=yuv420p";
+        let path = encoded(
+            &dir.path().join("late.ts"),
+            "sine=frequency=440:sample_rate=48000:duration=11",
+            &[
+                "-itsoffset",
+                "2",
+                "-f",
+                "lavfi",
+                "-i",
+                pictures,
+                "-map",
+                "0:a",
+                "-map",
+                "1:v",
+                "-c:v",
+                "mpeg2video",
+                "-q:v",
+                "4",
+                "-bf",
+                "2",
+                "-g",
+                "12",
+                "-sc_threshold",
+                "1000000000",
+                "-c:a",
+                "mp2",
+            ],
+        );
+        let (output, whole) = anchors_and_every_frame(&path).await;
         let (cuts, expected) = (cut_times(&output), cut_times(&whole));
         assert_eq!(expected.len(), 2, "{expected:?}");
         assert_eq!(cuts.len(), 2, "{cuts:?}");
