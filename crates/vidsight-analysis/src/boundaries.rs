@@ -93,9 +93,12 @@ impl Thumb {
     }
 
     pub fn mean(&self) -> f64 {
-        // the integer sum is exact, as adding the values one by one as floats was
-        let sum: u32 = self.0.iter().map(|value| *value as u32).sum();
-        sum as f64 / self.0.len().max(1) as f64
+        self.sum() / self.0.len().max(1) as f64
+    }
+
+    /// The pixels' sum, as an integer sum (exact, as adding them one by one as floats was).
+    fn sum(&self) -> f64 {
+        self.0.iter().map(|value| *value as u32).sum::<u32>() as f64
     }
 
     pub fn std(&self) -> f64 {
@@ -1210,8 +1213,7 @@ fn change_between(from: &Thumb, to: &Thumb) -> (Vec<f64>, f64) {
 fn gain_offset_residual(before: &Thumb, after: &Thumb) -> f64 {
     let n = THUMB as f64;
     // sums of integers, exact (as the floats added one by one were)
-    let sum = |thumb: &Thumb| thumb.0.iter().map(|value| *value as u32).sum::<u32>() as f64;
-    let (sx, sy) = (sum(before), sum(after));
+    let (sx, sy) = (before.sum(), after.sum());
     let (sxx, sxy) = (
         dot_u8(&before.0, &before.0) as f64,
         dot_u8(&before.0, &after.0) as f64,

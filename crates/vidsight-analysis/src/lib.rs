@@ -1092,6 +1092,8 @@ fn refiner(
         vidsight_media::input_url(path),
         media.start_time,
     );
+    let fps = if media.fps > 0.0 { media.fps } else { 25.0 };
+    let seeking = source::seeking(&media.container);
     refine::Refiner {
         command: Box::new(
             move |spans: &[refine::Span], skip: SkipFrames, brief: bool| {
@@ -1107,20 +1109,18 @@ fn refiner(
         } else {
             SkipFrames::NonRef
         },
-        lead: match source::seeking(&media.container) {
+        lead: match seeking {
             source::Seeking::Near => source::NEAR_SEEK_LEAD,
             _ => 0.0,
         },
-        close_lead: match source::seeking(&media.container) {
-            source::Seeking::Near if source::is_avi(&media.container) => {
-                -refine::AVI_PAST / if media.fps > 0.0 { media.fps } else { 25.0 }
-            }
+        close_lead: match seeking {
+            source::Seeking::Near if source::is_avi(&media.container) => -refine::AVI_PAST / fps,
             source::Seeking::Near => refine::CLOSE_LEAD,
             _ => 0.0,
         },
         decoders,
         frame_bytes: frames::yuv420_len(width as usize, height as usize),
-        fps: if media.fps > 0.0 { media.fps } else { 25.0 },
+        fps,
         measure: Box::new(move |yuv: &[u8]| {
             let mut rgb = Vec::new();
             frames::yuv420_to_half_rgb(yuv, width as usize, height as usize, &mut rgb);

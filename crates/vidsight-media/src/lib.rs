@@ -390,13 +390,6 @@ impl MediaTools {
         (info, rest)
     }
 
-    /// The checks of [`validate_upload`](Self::validate_upload) after the probe: the first
-    /// video frame decodes and (past a second) the last second's packets read.
-    pub async fn check_readable(&self, path: &Path, info: &MediaInfo) -> Result<()> {
-        let first = self.first_readable_check(path).await?;
-        self.check_readable_after(path, info, first).await
-    }
-
     /// The readable checks in one ffmpeg (starting one costs about as much as either check):
     /// the first video frame decoded, the last second's packets read (all of them, in a
     /// video of a second or less). True when both went through.
