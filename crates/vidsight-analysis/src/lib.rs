@@ -117,9 +117,17 @@ pub async fn analyze(
     progress: &(dyn Fn(f64) + Send + Sync),
 ) -> Result<AnalysisOutput> {
     let passes = async {
+        // a video decoded in parts has its sound measured by a process of its own, started
+        // now: beside the listing the parts wait for, and once whatever passes it takes
+        let mut sound = (media.audio_codec.is_some() && part_count(media, settings) > 1)
+            .then(|| source::Sound::start(sound_command(tools, path, media, settings)))
+            .transpose()?;
         let (mut may_split, mut anchors) = (true, true);
         loop {
-            match run_pass(tools, path, media, settings, progress, may_split, anchors).await? {
+            let pass = run_pass(
+                tools, path, media, settings, progress, may_split, anchors, &mut sound,
+            );
+            match pass.await? {
                 Pass::Done(output) => return Ok(*output),
                 Pass::SeamsBroken if may_split => {
                     tracing::warn!(
@@ -167,6 +175,56 @@ enum Pass {
     ReferencesMissing,
 }
 
+/// The filters measuring the sound: silences, loudness (EBU R128) and its momentary values.
+fn audio_filters(settings: &AnalyzerSettings) -> String {
+    format!(
+        "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
+        settings.silence_noise_db, settings.silence_min_seconds
+    )
+}
+
+/// How many parts a video is decoded in before its listing says more (1: one process).
+fn part_count(media: &MediaInfo, settings: &AnalyzerSettings) -> usize {
+    let (width, height) = analysis_frame_size(media, settings.frame_width);
+    source::part_count(
+        media.duration,
+        &media.container,
+        decoder_count(settings),
+        frames::yuv420_len(width as usize, height as usize),
+        media.fps,
+    )
+}
+
+/// The sound's own process, for a video decoded in parts.
+fn sound_command(
+    tools: &MediaTools,
+    path: &Path,
+    media: &MediaInfo,
+    settings: &AnalyzerSettings,
+) -> tokio::process::Command {
+    let mut command = tools.ffmpeg_command();
+    command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
+    // on the file's clock, like the parts: without `-copyts` an ffmpeg that reads only the
+    // sound counts from the sound's first sample; parts seeked to near a time have it
+    // (see `source::parts_at`), and the rest count from the file's start as this does
+    let filters = if source::seeking(&media.container) == source::Seeking::Near {
+        command.arg("-copyts");
+        format!(
+            "asetpts=PTS-round({:.6}/TB),{}",
+            media.start_time,
+            audio_filters(settings)
+        )
+    } else {
+        audio_filters(settings)
+    };
+    command
+        .args(["-protocol_whitelist", "file", "-vn", "-i"])
+        .arg(vidsight_media::input_url(path))
+        .args(["-map", "0:a:0", "-af", &filters, "-f", "null", "-"]);
+    command
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_pass(
     tools: &MediaTools,
     path: &Path,
@@ -175,6 +233,7 @@ async fn run_pass(
     progress: &(dyn Fn(f64) + Send + Sync),
     may_split: bool,
     anchors: bool,
+    sound: &mut Option<source::Sound>,
 ) -> Result<Pass> {
     let (width, height) = analysis_frame_size(media, settings.frame_width);
     let frame_bytes = frames::yuv420_len(width as usize, height as usize);
@@ -189,13 +248,7 @@ async fn run_pass(
         && media.duration >= decode::MIN_SAMPLED_SECONDS;
     // parts short enough for the read-ahead even when every frame is decoded
     let count = if may_split {
-        source::part_count(
-            media.duration,
-            &media.container,
-            decoders,
-            frame_bytes,
-            media.fps,
-        )
+        part_count(media, settings)
     } else {
         1
     };
@@ -245,15 +298,12 @@ async fn run_pass(
         _ => parts,
     };
     let split = parts.len() > 1;
-    let has_audio = media.audio_codec.is_some();
-    let audio_filters = format!(
-        "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
-        settings.silence_noise_db, settings.silence_min_seconds
-    );
+    // the sound is measured in the one process, unless it has its own
+    let inline_audio =
+        (media.audio_codec.is_some() && sound.is_none()).then(|| audio_filters(settings));
     let start = |skip: SkipFrames| -> Result<source::FrameSource> {
         let (part_tools, input) = (tools.clone(), vidsight_media::input_url(path));
-        // one process: the sound is measured there too; in parts, by its own process
-        let inline_audio = (has_audio && !split).then(|| audio_filters.clone());
+        let inline_audio = inline_audio.clone();
         // side by side, each process decodes on one thread (unless media.threads says)
         let threads = split.then_some(tools.threads.max(1));
         let start_time = media.start_time;
@@ -272,30 +322,9 @@ async fn run_pass(
             }
             command
         }) as source::PartCommand;
-        let audio = (has_audio && split).then(|| {
-            let mut command = tools.ffmpeg_command();
-            command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
-            // on the file's clock, like the parts: without `-copyts` an ffmpeg that reads
-            // only the sound counts from the sound's first sample
-            let filters = if parts.iter().any(|part| part.lead > 0.0) {
-                command.arg("-copyts");
-                format!(
-                    "asetpts=PTS-round({:.6}/TB),{audio_filters}",
-                    media.start_time
-                )
-            } else {
-                audio_filters.clone()
-            };
-            command
-                .args(["-protocol_whitelist", "file", "-vn", "-i"])
-                .arg(vidsight_media::input_url(path))
-                .args(["-map", "0:a:0", "-af", &filters, "-f", "null", "-"]);
-            command
-        });
         source::FrameSource::start(
             parts.clone(),
             command,
-            audio,
             decoders,
             frame_bytes,
             source::read_ahead_frames(decoders, frame_bytes),
@@ -543,9 +572,12 @@ async fn run_pass(
     let (mut found, picked) = builder.finish();
     check_new_cuts(&found.transitions, (&times, &keyframes), &mut checks);
     keep(picked)?;
-    let findings = source.finish().await?;
+    let mut findings = source.finish().await?;
     if plan.skip == SkipFrames::Bidir && findings.missing_references {
         return Ok(Pass::ReferencesMissing);
+    }
+    if let Some(sound) = sound.take() {
+        findings.absorb(sound.finish().await?);
     }
     if frame_index == 0 {
         return Err(Error::new(
@@ -867,7 +899,7 @@ async fn run_pass(
         }
     }
 
-    let loudness = if has_audio {
+    let loudness = if media.audio_codec.is_some() {
         parse_loudness_summary(&findings.loudness_lines).map(|(integrated, range, peak)| Loudness {
             integrated_lufs: integrated,
             lra: range,
@@ -1753,7 +1785,6 @@ mod tests {
                 let mut source = source::FrameSource::start(
                     vec![source::Part::WHOLE],
                     command,
-                    None,
                     1,
                     frame_bytes,
                     16,

@@ -208,7 +208,7 @@ pub struct Findings {
 const MAX_DIAGNOSTICS: usize = 200;
 
 impl Findings {
-    fn absorb(&mut self, other: Findings) {
+    pub fn absorb(&mut self, other: Findings) {
         self.frame_times.extend(other.frame_times);
         self.silence_events.extend(other.silence_events);
         self.loudness_lines.extend(other.loudness_lines);
@@ -245,8 +245,6 @@ pub struct FrameSource {
     /// Frames a second, to extrapolate a time showinfo did not print.
     fps: f64,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
-    /// The process measuring the sound on its own, when the video is in parts.
-    audio: Option<(Child, JoinHandle<Findings>)>,
     findings: Findings,
     /// Set when two parts did not meet (see [`FrameSource::seams_broken`]).
     seams_broken: bool,
@@ -268,26 +266,15 @@ struct Running {
 }
 
 impl FrameSource {
-    /// Starts the first `window` parts (and `audio`, the sound's own process, if any).
+    /// Starts the first `window` parts.
     pub fn start(
         parts: Vec<Part>,
         command: PartCommand,
-        audio: Option<Command>,
         window: usize,
         frame_bytes: usize,
         read_ahead: usize,
         fps: f64,
     ) -> Result<Self> {
-        let audio = match audio {
-            Some(command) => {
-                let mut child = spawn(command)?;
-                let stderr = child.stderr.take().expect("stderr is piped");
-                let (times, _) = mpsc::unbounded_channel();
-                let task = tokio::spawn(read_stderr(stderr, 0.0, times, Arc::default()));
-                Some((child, task))
-            }
-            None => None,
-        };
         let mut source = Self {
             command,
             pending: parts.into(),
@@ -297,7 +284,6 @@ impl FrameSource {
             read_ahead: read_ahead.max(1),
             fps: if fps > 0.0 { fps } else { 25.0 },
             pool: Arc::default(),
-            audio,
             findings: Findings::default(),
             seams_broken: false,
             missing_reference: Arc::default(),
@@ -485,22 +471,42 @@ impl FrameSource {
         while let Some(done) = self.running.pop_front() {
             self.finish_part(done).await?;
         }
-        if let Some((mut child, task)) = self.audio.take() {
-            let status = child.wait().await.map_err(|error| {
-                Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
-            })?;
-            let findings = task
-                .await
-                .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
-            if !status.success() {
-                let error = vidsight_media::classify_failure(&findings.diagnostics.join("\n"));
-                tracing::warn!(code = %error.code, exit = ?status.code(), "audio pass failed");
-                return Err(error);
-            }
-            self.findings.absorb(findings);
-        }
         self.findings.missing_references = self.missing_references();
         Ok(self.findings)
+    }
+}
+
+/// The process measuring the sound on its own (a video decoded in parts): started before
+/// the parts are laid out, it outlives a pass started again (see `analyze`).
+pub struct Sound {
+    child: Child,
+    stderr: JoinHandle<Findings>,
+}
+
+impl Sound {
+    pub fn start(command: Command) -> Result<Self> {
+        let mut child = spawn(command)?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (times, _) = mpsc::unbounded_channel();
+        let stderr = tokio::spawn(read_stderr(stderr, 0.0, times, Arc::default()));
+        Ok(Self { child, stderr })
+    }
+
+    /// What it printed (silences, loudness), once it has ended.
+    pub async fn finish(mut self) -> Result<Findings> {
+        let status = self.child.wait().await.map_err(|error| {
+            Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
+        })?;
+        let findings = self
+            .stderr
+            .await
+            .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
+        if !status.success() {
+            let error = vidsight_media::classify_failure(&findings.diagnostics.join("\n"));
+            tracing::warn!(code = %error.code, exit = ?status.code(), "audio pass failed");
+            return Err(error);
+        }
+        Ok(findings)
     }
 }
 
@@ -674,7 +680,7 @@ mod tests {
     }
 
     async fn read_all(parts: Vec<Part>, command: PartCommand) -> (Result<usize>, bool) {
-        let mut source = FrameSource::start(parts, command, None, 2, 384, 64, 10.0).unwrap();
+        let mut source = FrameSource::start(parts, command, 2, 384, 64, 10.0).unwrap();
         let mut frames = 0;
         loop {
             match source.next().await {
