@@ -2070,17 +2070,24 @@ mod tests {
         for (frame, time) in [(76, 3.04), (152, 6.0), (228, 9.04)] {
             assert!((at(frame) - time).abs() < 1e-3, "{placed:?}");
         }
-        // checked as a pass finds them: no process until four stretches wait, then one for
-        // them; the fifth when the pass is over, with the same results
+        // checked as a pass finds them: no process until `EARLY_BATCH` stretches wait, then
+        // one for them; the last when the pass is over, with the same results (the five
+        // again as needed: a frame checked twice is placed once)
+        let found: Vec<refine::Gap> = gaps
+            .iter()
+            .cycle()
+            .take(refine::EARLY_BATCH + 1)
+            .copied()
+            .collect();
         let mut checks =
             refine::Checks::new(super::refiner(&tools, &clip, &media, size, 0, 1, 1), 10);
-        for gap in &gaps[..3] {
+        for gap in &found[..refine::EARLY_BATCH - 1] {
             checks.start(*gap);
         }
         assert_eq!(checks.processes(), 0);
-        checks.start(gaps[3]);
+        checks.start(found[refine::EARLY_BATCH - 1]);
         assert_eq!(checks.processes(), 1);
-        checks.start(gaps[4]);
+        checks.start(found[refine::EARLY_BATCH]);
         let checked = checks.finish().await;
         assert_eq!(checked.len(), placed.len(), "{checked:?}");
         for (frame, found) in &placed {
