@@ -74,6 +74,9 @@ pub fn resize_area(
     width: usize,
     height: usize,
 ) -> Vec<u8> {
+    if let Some(ratio) = whole_ratio(source_width, source_height, width, height) {
+        return box_mean(rgb, source_width, width, height, ratio);
+    }
     let columns = area_runs(source_width, width);
     let rows = area_runs(source_height, height);
     // horizontal pass into floats, then the vertical one
@@ -106,6 +109,61 @@ pub fn resize_area(
         }
         for (pixel, sum) in out.iter_mut().zip(&sums) {
             *pixel = round_non_negative(*sum).min(255) as u8;
+        }
+    }
+    resized
+}
+
+/// The ratio of a shrink by the same whole number on both sides where the mean of each
+/// block, in integers, is the byte the weighted float sums give: an odd ratio (the mean of
+/// its r² pixels is never a half, and is at least 1/2r² from one, far beyond what the float
+/// sums are off by) or a power of two (its weights and sums are exact). The storyboard's
+/// tiles of a 480×270 analysis are such a shrink, by 3.
+fn whole_ratio(
+    source_width: usize,
+    source_height: usize,
+    width: usize,
+    height: usize,
+) -> Option<usize> {
+    let ratio = source_width / width.max(1);
+    let fits = ratio >= 2
+        && ratio <= 8
+        && (ratio % 2 == 1 || ratio.is_power_of_two())
+        && width * ratio == source_width
+        && height * ratio == source_height;
+    fits.then_some(ratio)
+}
+
+/// [`resize_area`] by a [`whole_ratio`]: each pixel the rounded mean of its block, the
+/// block's rows added first (whole lines at a time, which the compiler does many bytes at
+/// once), then its columns. A tile of the 720p minute's storyboard: 4.3 million
+/// instructions as float sums, 1.6 million here.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn box_mean(rgb: &[u8], source_width: usize, width: usize, height: usize, ratio: usize) -> Vec<u8> {
+    let area = (ratio * ratio) as u32;
+    let line_bytes = source_width * 3;
+    let mut resized = vec![0u8; width * height * 3];
+    // at most 8 rows of 255: a u16 holds them
+    let mut columns = vec![0u16; line_bytes];
+    let blocks = rgb.chunks_exact(line_bytes * ratio);
+    for (block, out) in blocks.zip(resized.chunks_exact_mut(width * 3)) {
+        columns.fill(0);
+        for line in block.chunks_exact(line_bytes) {
+            for (sum, value) in columns.iter_mut().zip(line) {
+                *sum += *value as u16;
+            }
+        }
+        for (pixel, covered) in out.chunks_exact_mut(3).zip(columns.chunks_exact(3 * ratio)) {
+            let mut sums = [0u32; 3];
+            for values in covered.chunks_exact(3) {
+                sums[0] += values[0] as u32;
+                sums[1] += values[1] as u32;
+                sums[2] += values[2] as u32;
+            }
+            for (value, sum) in pixel.iter_mut().zip(sums) {
+                // halves up, as `round_non_negative`
+                *value = ((2 * sum + area) / (2 * area)) as u8;
+            }
         }
     }
     resized
@@ -229,11 +287,40 @@ mod tests {
             (160, 284),
             (7, 3),
             (480, 270),
+            (96, 54),
+            (120, 270),
         ] {
             assert_eq!(
                 resize_area(&rgb, source_width, source_height, width, height),
                 resize_area_plainly(&rgb, source_width, source_height, width, height),
                 "{width}x{height}"
+            );
+        }
+        // every whole ratio the block means take, and one they leave (6: its weights are
+        // inexact and its means can be halves), on a picture they all divide
+        let (source_width, source_height) = (840usize, 1680usize);
+        let rgb: Vec<u8> = (0..source_width * source_height * 3)
+            .map(|at| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if (at / 3 / 41) % 2 == 0 {
+                    state as u8
+                } else {
+                    (at % 253) as u8
+                }
+            })
+            .collect();
+        for ratio in [2, 3, 4, 5, 6, 7, 8] {
+            let (width, height) = (source_width / ratio, source_height / ratio);
+            assert_eq!(
+                whole_ratio(source_width, source_height, width, height).is_some(),
+                ratio != 6
+            );
+            assert_eq!(
+                resize_area(&rgb, source_width, source_height, width, height),
+                resize_area_plainly(&rgb, source_width, source_height, width, height),
+                "by {ratio}"
             );
         }
         // halves, and the values about them
