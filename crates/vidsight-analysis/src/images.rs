@@ -126,8 +126,7 @@ fn whole_ratio(
     height: usize,
 ) -> Option<usize> {
     let ratio = source_width / width.max(1);
-    let fits = ratio >= 2
-        && ratio <= 8
+    let fits = (2..=8).contains(&ratio)
         && (ratio % 2 == 1 || ratio.is_power_of_two())
         && width * ratio == source_width
         && height * ratio == source_height;
