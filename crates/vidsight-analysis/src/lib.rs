@@ -1569,6 +1569,86 @@ mod tests {
         assert_eq!(cut_times(&output).len(), 3);
     }
 
+    /// A video decoded in parts has its sound measured by a process of its own, started
+    /// before the first pass: a pass given up (its parts did not meet, or it left out frames
+    /// it needed) and started again leaves it running, and the pass that ends takes what it
+    /// measured, once.
+    #[tokio::test]
+    async fn the_sound_outlives_a_pass_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("sound.mp4");
+        testing::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=30,volume=enable='between(t,12,16)':volume=0",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=192x108:rate=25:duration=30",
+            "-map",
+            "1:v",
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "50",
+            "-c:a",
+            "aac",
+            clip.to_str().unwrap(),
+        ]);
+        let tools = MediaTools::default();
+        let media = tools.probe(&clip).await.unwrap();
+        let mut three = settings();
+        three.decoders = 3;
+        assert!(part_count(&media, &three) > 1);
+        let command = sound_command(&tools, &clip, &media, &three);
+        let mut sound = Some(source::Sound::start(command).unwrap());
+        // a pass in parts, given up a third of the way
+        let given_up = tokio::sync::Notify::new();
+        let progress = |fraction: f64| {
+            if fraction > 0.3 {
+                given_up.notify_one();
+            }
+        };
+        tokio::select! {
+            _ = run_pass(&tools, &clip, &media, &three, &progress, true, true, &mut sound) => {
+                panic!("the pass was to be given up before its end")
+            }
+            _ = given_up.notified() => {}
+        }
+        assert!(sound.is_some(), "the sound's process outlives the pass");
+        // again, in one process
+        let pass = run_pass(
+            &tools,
+            &clip,
+            &media,
+            &three,
+            &|_| {},
+            false,
+            true,
+            &mut sound,
+        );
+        let Pass::Done(again) = pass.await.unwrap() else {
+            panic!("the second pass ends")
+        };
+        assert!(sound.is_none(), "the pass that ends takes what it measured");
+        assert_eq!(again.decoding.parts, 1);
+        let mut one = settings();
+        one.decoders = 1;
+        let whole = analyze(&tools, &clip, &media, &one, &|_| {}).await.unwrap();
+        assert_eq!(whole.decoding.parts, 1);
+        let (a, b) = (&whole.insights, &again.insights);
+        assert_eq!(a.silence.len(), 1, "{:?}", a.silence);
+        assert!((a.silence[0].start - 12.0).abs() < 0.1, "{:?}", a.silence);
+        assert_eq!(a.silence, b.silence);
+        assert_eq!(a.loudness, b.loudness);
+        assert!(b.loudness.is_some());
+    }
+
     /// AVI and FLV are seeked in like MPEG-TS (near a time, a second early): an AVI of
     /// MPEG-4 Part 2 (no B-frames, every frame decoded), one with two B-frames in a row
     /// (its anchors have no presentation time in the listing; every frame decoded, told by
