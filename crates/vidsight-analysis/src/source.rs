@@ -444,13 +444,7 @@ impl FrameSource {
             .reader
             .await
             .map_err(|error| Error::internal("frame reader failed").with_source(error))?;
-        let status = done.child.wait().await.map_err(|error| {
-            Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
-        })?;
-        let findings = done
-            .stderr
-            .await
-            .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
+        let (status, findings) = ended(&mut done.child, done.stderr).await?;
         if let Err(error) = read {
             return Err(
                 Error::new(ErrorCode::MediaToolFailed, "reading decoded frames failed")
@@ -494,13 +488,7 @@ impl Sound {
 
     /// What it printed (silences, loudness), once it has ended.
     pub async fn finish(mut self) -> Result<Findings> {
-        let status = self.child.wait().await.map_err(|error| {
-            Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
-        })?;
-        let findings = self
-            .stderr
-            .await
-            .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
+        let (status, findings) = ended(&mut self.child, self.stderr).await?;
         if !status.success() {
             let error = vidsight_media::classify_failure(&findings.diagnostics.join("\n"));
             tracing::warn!(code = %error.code, exit = ?status.code(), "audio pass failed");
@@ -508,6 +496,20 @@ impl Sound {
         }
         Ok(findings)
     }
+}
+
+/// A process's exit status and what the reader of its stderr made of it, once both ended.
+async fn ended(
+    child: &mut Child,
+    stderr: JoinHandle<Findings>,
+) -> Result<(std::process::ExitStatus, Findings)> {
+    let status = child.wait().await.map_err(|error| {
+        Error::new(ErrorCode::MediaToolFailed, "ffmpeg did not finish").with_source(error)
+    })?;
+    let findings = stderr
+        .await
+        .map_err(|error| Error::internal("stderr reader failed").with_source(error))?;
+    Ok((status, findings))
 }
 
 fn spawn(mut command: Command) -> Result<Child> {
