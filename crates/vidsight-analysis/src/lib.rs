@@ -175,34 +175,6 @@ enum Pass {
     ReferencesMissing,
 }
 
-/// The read-ahead of a video in no more parts than decoders (a minute or two): a whole part
-/// of the frames `share` of them keeps, up to [`WHOLE_PART_BYTES`] a part, where that is
-/// more than the parts' share of [`source::READ_AHEAD_BYTES`]. Its last part, decoded beside
-/// the first, then never waits for the reader to come to it; the 720p H.264 minute's second
-/// part held 258 of its 387 anchors and ended 0.2 s after the first. None: the usual share.
-fn whole_parts_ahead(
-    parts: &[source::Part],
-    media: &MediaInfo,
-    decoders: usize,
-    frame_bytes: usize,
-    share: Option<f64>,
-) -> Option<usize> {
-    if parts.len() < 2 || parts.len() > decoders || !media.duration.is_finite() {
-        return None;
-    }
-    let longest = parts
-        .iter()
-        .map(|part| part.end.unwrap_or(media.duration) - part.start)
-        .fold(0.0f64, f64::max);
-    let frames = (longest * media.fps.max(1.0) * share.unwrap_or(1.0)).ceil() as usize + 1;
-    let most = WHOLE_PART_BYTES / frame_bytes.max(1);
-    Some(frames.min(most))
-        .filter(|frames| *frames > source::read_ahead_frames(decoders, frame_bytes))
-}
-
-/// The most [`whole_parts_ahead`] holds for one part.
-const WHOLE_PART_BYTES: usize = 80 << 20;
-
 /// The filters measuring the sound: silences, loudness (EBU R128) and its momentary values.
 fn audio_filters(settings: &AnalyzerSettings) -> String {
     format!(
@@ -326,8 +298,10 @@ async fn run_pass(
         _ => parts,
     };
     let split = parts.len() > 1;
-    let read_ahead = whole_parts_ahead(&parts, media, decoders, frame_bytes, share)
-        .unwrap_or_else(|| source::read_ahead_frames(decoders, frame_bytes));
+    let decoded_fps = media.fps.max(1.0) * share.unwrap_or(1.0);
+    let read_ahead =
+        source::whole_parts_ahead(&parts, media.duration, decoded_fps, decoders, frame_bytes)
+            .unwrap_or_else(|| source::read_ahead_frames(decoders, frame_bytes));
     // the sound is measured in the one process, unless it has its own
     let inline_audio =
         (media.audio_codec.is_some() && sound.is_none()).then(|| audio_filters(settings));
@@ -2048,47 +2022,6 @@ mod tests {
             output.insights.bars.is_empty(),
             "{:?}",
             output.insights.bars
-        );
-    }
-
-    #[test]
-    fn a_video_in_as_many_parts_as_decoders_reads_a_whole_part_ahead() {
-        let minute = MediaInfo {
-            duration: 60.0,
-            fps: 30.0,
-            ..MediaInfo::default()
-        };
-        let frame = frames::yuv420_len(480, 270);
-        let usual = source::read_ahead_frames(2, frame);
-        let halves = source::parts_at(&[30.0], 0.0);
-        // anchors, three frames in eight: 338 of a half (and one for the rounding), more
-        // than the usual 258
-        let ahead = whole_parts_ahead(&halves, &minute, 2, frame, Some(0.375));
-        assert_eq!(ahead, Some(339));
-        assert!(usual < 338);
-        // every frame: as many as 80 MiB hold
-        let every = whole_parts_ahead(&halves, &minute, 2, frame, None).unwrap();
-        assert_eq!(every, WHOLE_PART_BYTES / frame);
-        assert!(every < 900);
-        // more parts than decoders, or one: the usual share
-        let thirds = source::parts_at(&[20.0, 40.0], 0.0);
-        assert_eq!(
-            whole_parts_ahead(&thirds, &minute, 2, frame, Some(0.375)),
-            None
-        );
-        assert_eq!(
-            whole_parts_ahead(&[source::Part::WHOLE], &minute, 2, frame, None),
-            None
-        );
-        // parts the usual share already holds
-        let short = MediaInfo {
-            duration: 24.0,
-            ..minute.clone()
-        };
-        let halves = source::parts_at(&[12.0], 0.0);
-        assert_eq!(
-            whole_parts_ahead(&halves, &short, 2, frame, Some(0.375)),
-            None
         );
     }
 
