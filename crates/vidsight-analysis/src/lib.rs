@@ -1310,10 +1310,21 @@ async fn lay_out(
         0.0
     };
     let exact = seeking != source::Seeking::Near;
-    match tools
-        .stream_layout(path, media.start_time, seconds, &targets, exact)
-        .await
-    {
+    // an MP4's index says it at once; other containers (and MP4s whose times the index
+    // does not tell as ffmpeg gives them) are listed by ffprobe
+    let indexed = match exact {
+        true => tools.index_layout(path, media, seconds, &targets).await,
+        false => None,
+    };
+    let layout = match indexed {
+        Some(layout) => Ok(layout),
+        None => {
+            tools
+                .stream_layout(path, media.start_time, seconds, &targets, exact)
+                .await
+        }
+    };
+    match layout {
         Ok(layout) => {
             let parts = if count > 1 {
                 let lead = if exact { 0.0 } else { source::NEAR_SEEK_LEAD };

@@ -5,10 +5,15 @@
 //! An upload is untrusted input: inputs are opened through the `file:` protocol only and
 //! the container must be one of a known list of video formats (no playlists, no concat
 //! scripts that could make ffmpeg read other files or the network).
+//!
+//! One thing is read without them: an MP4's index (`mp4index`), which lists the video's
+//! packets without starting ffprobe.
 
+mod mp4index;
 mod probe;
 mod process;
 
+pub use mp4index::video_listing as mp4_video_listing;
 pub use probe::{parse_probe_output, ProbeReport};
 pub use process::{enlarge_pipe, spawn_error as classify_spawn_error, ChildLimits, ToolOutput};
 
@@ -289,6 +294,40 @@ impl MediaTools {
         let mut layout = layout_of(&listing, seconds);
         layout.keyframes = nearest_keyframes(&layout.keyframes, targets);
         Ok(layout)
+    }
+
+    /// What [`stream_layout`](Self::stream_layout) finds, read from an MP4/MOV's index
+    /// instead (see `mp4index`): no process, every keyframe to choose from. None where the
+    /// file is another container, or one whose times this does not read as ffmpeg gives
+    /// them; ffprobe lists it then.
+    pub async fn index_layout(
+        &self,
+        path: &Path,
+        media: &MediaInfo,
+        seconds: f64,
+        targets: &[f64],
+    ) -> Option<StreamLayout> {
+        if !media.container.split(',').any(|name| name == "mov") {
+            return None;
+        }
+        // ffprobe's `v:0`: the first stream of video, a cover picture included
+        let track = media
+            .streams
+            .iter()
+            .position(|stream| stream.kind == "video" || stream.kind == "attachment")?;
+        let (path, streams) = (path.to_owned(), media.streams.len());
+        let listing =
+            tokio::task::spawn_blocking(move || mp4index::video_listing(&path, track, streams))
+                .await
+                .ok()??;
+        let start = media.start_time;
+        let listing: Vec<(f64, bool)> = listing
+            .into_iter()
+            .map(|(time, key)| (time - start, key))
+            .collect();
+        let mut layout = layout_of(&listing, seconds);
+        layout.keyframes = nearest_keyframes(&layout.keyframes, targets);
+        Some(layout)
     }
 
     async fn ffprobe_json(&self, path: &Path, args: &[&str]) -> Result<Vec<u8>> {
@@ -944,6 +983,128 @@ mod tests {
         assert!(texts[0].1.as_ref().unwrap().contains("olá"));
         assert!(texts[1].1.is_err());
         assert!(texts[2].1.as_ref().unwrap().contains("hello"));
+    }
+
+    /// An MP4's index lists what ffprobe lists (every packet of the first video stream,
+    /// its time on the file's clock and whether it is a keyframe), where it reads the file
+    /// at all; where it does not (an edit that starts inside the stream, a fragmented
+    /// file), it says so and ffprobe is asked.
+    #[tokio::test]
+    async fn the_mp4_index_lists_what_ffprobe_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let picture = "testsrc2=size=160x120:rate=25:duration=4";
+        let make = |name: &str, args: &[&str]| {
+            let file = dir.path().join(name);
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y"])
+                .args(args)
+                .arg(&file)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{name}");
+            file
+        };
+        let x264 = ["-c:v", "libx264", "-bf", "3", "-g", "30"];
+        let bframes = make(
+            "bframes.mp4",
+            &[&["-f", "lavfi", "-i", picture][..], &x264].concat(),
+        );
+        let source = bframes.to_str().unwrap();
+        let copy = |extra: &[&'static str]| [&["-i", source, "-c", "copy"][..], extra].concat();
+        let mut readable = vec![
+            bframes.clone(),
+            make("no-edit-list.mp4", &copy(&["-use_editlist", "0"])),
+            make(
+                "negative.mp4",
+                &copy(&["-movflags", "negative_cts_offsets"]),
+            ),
+            make("bframes.mov", &copy(&[])),
+            // a picture that starts after the sound: an empty edit first
+            make(
+                "late.mp4",
+                &[
+                    &["-f", "lavfi", "-i", "sine=duration=5", "-itsoffset", "0.5"][..],
+                    &["-f", "lavfi", "-i", picture, "-map", "0:a", "-map", "1:v"],
+                    &x264,
+                    &["-c:a", "aac", "-copyts"],
+                ]
+                .concat(),
+            ),
+            make(
+                "mpeg4.mp4",
+                &["-f", "lavfi", "-i", picture, "-c:v", "mpeg4", "-bf", "2"],
+            ),
+        ];
+        let unreadable = vec![
+            // the edit starts inside the stream: ffmpeg drops and retimes samples
+            make("cut.mp4", &["-ss", "1.3", "-i", source, "-c", "copy"]),
+            make(
+                "fragmented.mp4",
+                &copy(&["-movflags", "frag_keyframe+empty_moov"]),
+            ),
+        ];
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/media");
+        if let Some(media) = Some(shared).filter(|dir| dir.is_dir()) {
+            let mut clips: Vec<_> = std::fs::read_dir(media)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "mp4"))
+                .collect();
+            clips.sort();
+            readable.extend(clips);
+        } else {
+            eprintln!("../shared/media is absent: only generated files are listed");
+        }
+        let tools = MediaTools::default();
+        let args = [
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "format=start_time:packet=pts_time,dts_time,flags",
+        ];
+        for file in &readable {
+            let media = tools.probe(file).await.unwrap();
+            let track = media
+                .streams
+                .iter()
+                .position(|s| s.kind == "video")
+                .unwrap();
+            let listed = mp4index::video_listing(file, track, media.streams.len())
+                .unwrap_or_else(|| panic!("{file:?} not read"));
+            let json = tools.ffprobe_json(file, &args).await.unwrap();
+            let expected = parse_packet_listing(&json).unwrap();
+            assert_eq!(listed.len(), expected.len(), "{file:?}");
+            for (index, ((time, key), (want, want_key))) in listed.iter().zip(&expected).enumerate()
+            {
+                let time = time - media.start_time;
+                assert!(
+                    (time - want).abs() < 2e-6 && key == want_key,
+                    "{file:?} packet {index}: {time} {key} against ffprobe's {want} {want_key}"
+                );
+            }
+            // the layout the analysis asks for: the start's packets, the nearest keyframe
+            let layout = tools.index_layout(file, &media, 2.0, &[1.0]).await.unwrap();
+            assert_eq!(layout.keyframes.len(), 1, "{file:?}");
+            assert!(!layout.packets.is_empty() && layout.packets.iter().all(|t| *t <= 3.0));
+        }
+        for file in &unreadable {
+            let media = tools.probe(file).await.unwrap();
+            let track = media
+                .streams
+                .iter()
+                .position(|s| s.kind == "video")
+                .unwrap();
+            assert!(
+                mp4index::video_listing(file, track, media.streams.len()).is_none(),
+                "{file:?}"
+            );
+        }
+        // another track than the first video one, or a count of streams that is not the
+        // file's tracks (a cover picture is a stream of no track)
+        let media = tools.probe(&readable[4]).await.unwrap();
+        assert!(mp4index::video_listing(&readable[4], 0, 2).is_none());
+        assert!(mp4index::video_listing(&readable[4], 1, 3).is_none());
+        assert!(mp4index::video_listing(&readable[4], 1, media.streams.len()).is_some());
     }
 
     #[test]

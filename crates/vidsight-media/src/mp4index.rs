@@ -1,0 +1,288 @@
+//! The packet listing of an MP4/MOV's first video track, read from the file's index (its
+//! `moov` box) instead of asking ffprobe: every sample's presentation time, as ffmpeg gives
+//! it, and whether it is a keyframe.
+//!
+//! A listing from ffprobe is a process, about 0.09 s before a video decoded in parts can
+//! start (most of it ffprobe's start: loading its libraries); the index is a few
+//! milliseconds to read, and holds every keyframe, not only those near the times asked.
+//!
+//! Read by hand, not with a crate: `mp4parse` (Mozilla's) keeps only the first two entries
+//! of an edit list and says nothing of the others, and the edit list decides the times
+//! ffmpeg gives. Only the layouts whose times are known to come out as ffmpeg's are read
+//! (checked against ffprobe's listing on every clip of ../shared/media and on files made
+//! with and without edit lists, B-frames, negative composition offsets, an empty edit): no
+//! edit list, or one edit (after an optional empty one) at normal rate that starts on the
+//! first sample shown and drops none. Anything else (a fragmented file, an edit that
+//! starts inside the stream or ends before it, several edits, a damaged box) is None, and
+//! ffprobe lists the packets.
+//! An upload is untrusted input: every length is checked against what was read, and the
+//! index read is bounded ([`MAX_INDEX_BYTES`]).
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// The largest `moov` box read (a ten-hour video at 30 frames a second has one of about
+/// 20 MiB).
+pub const MAX_INDEX_BYTES: u64 = 128 << 20;
+
+/// Every sample of the video track at position `track` in the order stored: (presentation
+/// time in seconds on the stream's clock, keyframe). ffmpeg makes a stream of each track,
+/// in the order stored: the file must have `streams` tracks (no stream made of anything
+/// else, as a cover picture), and `track` must be the first video track. None where it
+/// does not, or the file is not an MP4/MOV this reads (see the module's documentation).
+pub fn video_listing(path: &Path, track: usize, streams: usize) -> Option<Vec<(f64, bool)>> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let moov = read_moov(&mut file)?;
+    listing_in(&moov, track, streams)
+}
+
+/// The `moov` box's content, found by walking the top-level boxes (it may follow the media
+/// data); None for a fragmented file (its samples are in `moof` boxes).
+fn read_moov(file: &mut std::fs::File) -> Option<Vec<u8>> {
+    let length = file.metadata().ok()?.len();
+    let mut at = 0u64;
+    let mut moov = None;
+    while at + 8 <= length {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let mut header = [0u8; 16];
+        file.read_exact(&mut header[..8]).ok()?;
+        let mut size = u64::from(u32::from_be_bytes(header[..4].try_into().ok()?));
+        let mut header_len = 8;
+        if size == 1 {
+            file.read_exact(&mut header[8..]).ok()?;
+            size = u64::from_be_bytes(header[8..16].try_into().ok()?);
+            header_len = 16;
+        } else if size == 0 {
+            size = length - at;
+        }
+        if size < header_len || at.checked_add(size)? > length {
+            return None;
+        }
+        match &header[4..8] {
+            b"moof" => return None,
+            b"moov" if moov.is_none() => {
+                let content = size - header_len;
+                if content > MAX_INDEX_BYTES {
+                    return None;
+                }
+                let mut bytes = vec![0u8; content as usize];
+                file.read_exact(&mut bytes).ok()?;
+                moov = Some(bytes);
+            }
+            _ => {}
+        }
+        at += size;
+    }
+    moov
+}
+
+/// The boxes in `data`: (type, content).
+fn boxes(mut data: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        if data.len() < 8 {
+            return None;
+        }
+        let size = u32::from_be_bytes(data[..4].try_into().ok()?) as u64;
+        let (size, header) = match size {
+            0 => (data.len() as u64, 8),
+            1 if data.len() >= 16 => (u64::from_be_bytes(data[8..16].try_into().ok()?), 16),
+            1 => return None,
+            size => (size, 8),
+        };
+        if size < header || size > data.len() as u64 {
+            data = &[];
+            return None;
+        }
+        let (this, rest) = data.split_at(size as usize);
+        data = rest;
+        Some((&this[4..8], &this[header as usize..]))
+    })
+}
+
+/// The first box of type `kind` in `data`, then in it the next of `path`, …
+fn find<'a>(data: &'a [u8], path: &[&[u8; 4]]) -> Option<&'a [u8]> {
+    let (first, rest) = path.split_first()?;
+    let content = boxes(data).find(|(kind, _)| kind == first)?.1;
+    if rest.is_empty() {
+        Some(content)
+    } else {
+        find(content, rest)
+    }
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(data: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(data.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// A full box's table: its entry count and the entries' bytes (`entry` bytes each).
+fn table(content: &[u8], entry: usize) -> Option<(usize, &[u8])> {
+    let count = u32_at(content, 4)? as usize;
+    let entries = content.get(8..8 + count.checked_mul(entry)?)?;
+    Some((count, entries))
+}
+
+/// A header box's timescale (`mvhd`, `mdhd`: after the times, 32 or 64 bits each).
+fn timescale(header: &[u8]) -> Option<u64> {
+    let at = if *header.first()? == 1 { 20 } else { 12 };
+    Some(u64::from(u32_at(header, at)?)).filter(|scale| *scale > 0)
+}
+
+/// The most samples read (a sample table claiming more is damaged or hostile).
+const MAX_SAMPLES: usize = 50_000_000;
+
+fn listing_in(moov: &[u8], track: usize, streams: usize) -> Option<Vec<(f64, bool)>> {
+    if find(moov, &[b"mvex"]).is_some() {
+        return None;
+    }
+    let movie_scale = timescale(find(moov, &[b"mvhd"])?)?;
+    let traks: Vec<&[u8]> = boxes(moov)
+        .filter(|(kind, _)| *kind == b"trak")
+        .map(|(_, content)| content)
+        .collect();
+    let is_video = |trak: &[u8]| {
+        find(trak, &[b"mdia", b"hdlr"]).and_then(|hdlr| hdlr.get(8..12)) == Some(b"vide")
+    };
+    // the first video track, where the probe says it is
+    if traks.len() != streams || traks.iter().position(|trak| is_video(trak)) != Some(track) {
+        return None;
+    }
+    let trak = traks[track];
+    let scale = timescale(find(trak, &[b"mdia", b"mdhd"])?)?;
+    let stbl = find(trak, &[b"mdia", b"minf", b"stbl"])?;
+
+    // decoding times: runs of (count, duration)
+    let (runs, stts) = table(find(stbl, &[b"stts"])?, 8)?;
+    let mut durations: Vec<u32> = Vec::new();
+    for run in stts.chunks_exact(8).take(runs) {
+        let (count, duration) = (u32_at(run, 0)? as usize, u32_at(run, 4)?);
+        if durations.len() + count > MAX_SAMPLES {
+            return None;
+        }
+        durations.extend(std::iter::repeat_n(duration, count));
+    }
+    let samples = durations.len();
+    let sizes = find(stbl, &[b"stsz"])?;
+    if samples == 0 || u32_at(sizes, 8)? as usize != samples {
+        return None;
+    }
+    // composition offsets (read as signed, as ffmpeg does in either version)
+    let mut offsets = vec![0i64; samples];
+    if let Some(ctts) = find(stbl, &[b"ctts"]) {
+        let (runs, entries) = table(ctts, 8)?;
+        let mut at = 0usize;
+        for run in entries.chunks_exact(8).take(runs) {
+            let count = u32_at(run, 0)? as usize;
+            let offset = i64::from(u32_at(run, 4)? as i32);
+            let end = at.checked_add(count)?.min(samples);
+            offsets[at..end].fill(offset);
+            at = end;
+        }
+        if at != samples {
+            return None;
+        }
+    }
+    // keyframes: every sample without a table
+    let mut keys = vec![true; samples];
+    if let Some(stss) = find(stbl, &[b"stss"]) {
+        let (count, entries) = table(stss, 4)?;
+        if count == 0 {
+            return None;
+        }
+        keys.fill(false);
+        for entry in entries.chunks_exact(4) {
+            let number = u32_at(entry, 0)? as usize;
+            *keys.get_mut(number.checked_sub(1)?)? = true;
+        }
+    }
+    let mut compositions = Vec::with_capacity(samples);
+    let mut decode = 0i64;
+    for (duration, offset) in durations.iter().zip(&offsets) {
+        compositions.push(decode + offset);
+        decode += i64::from(*duration);
+    }
+    let shift = edit_shift(trak, movie_scale, scale, &compositions)?;
+    Some(
+        compositions
+            .iter()
+            .zip(keys)
+            .map(|(composition, key)| ((composition + shift) as f64 / scale as f64, key))
+            .collect(),
+    )
+}
+
+/// What the edit list adds to every composition time (track ticks): the empty edit's
+/// length less where the edit starts in the media. None for the lists this does not read:
+/// more than one edit after an optional empty one, a rate other than 1, an edit that does
+/// not start on the first sample shown or ends before the last one is shown (ffmpeg drops
+/// samples then, and retimes the rest its own way).
+fn edit_shift(trak: &[u8], movie_scale: u64, scale: u64, compositions: &[i64]) -> Option<i64> {
+    let Some(elst) = find(trak, &[b"edts", b"elst"]) else {
+        return Some(0);
+    };
+    let version = *elst.first()?;
+    let entry = if version == 1 { 20 } else { 12 };
+    let (count, entries) = table(elst, entry)?;
+    // (segment duration in movie ticks, media time in track ticks, rate)
+    let mut edits = Vec::with_capacity(count);
+    for edit in entries.chunks_exact(entry) {
+        let (duration, media_time, rate) = if version == 1 {
+            (u64_at(edit, 0)?, u64_at(edit, 8)? as i64, u32_at(edit, 16)?)
+        } else {
+            let media = i64::from(u32_at(edit, 4)? as i32);
+            (u64::from(u32_at(edit, 0)?), media, u32_at(edit, 8)?)
+        };
+        edits.push((duration, media_time, rate));
+    }
+    let (empty, (duration, media_time, rate)) = match edits.as_slice() {
+        [] => return Some(0),
+        [edit] => (0, *edit),
+        [(empty, -1, _), edit] => (*empty, *edit),
+        _ => return None,
+    };
+    let ticks = |movie_ticks: u64| u128::from(movie_ticks) * u128::from(scale);
+    // the edit's length in track ticks (rounded down: a tick short at most)
+    let length = i64::try_from(ticks(duration) / u128::from(movie_scale)).ok()?;
+    let (first, last) = (*compositions.iter().min()?, *compositions.iter().max()?);
+    if rate != 0x0001_0000 || media_time != first || length <= last - first {
+        return None;
+    }
+    let empty = (ticks(empty) + u128::from(movie_scale) / 2) / u128::from(movie_scale);
+    Some(i64::try_from(empty).ok()? - media_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sized(kind: &[u8; 4], content: &[u8]) -> Vec<u8> {
+        let mut bytes = ((content.len() + 8) as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(kind);
+        bytes.extend_from_slice(content);
+        bytes
+    }
+
+    #[test]
+    fn boxes_that_overrun_their_parent_end_the_walk() {
+        let mut data = sized(b"free", &[0; 4]);
+        data.extend_from_slice(&200u32.to_be_bytes());
+        data.extend_from_slice(b"moov");
+        data.extend_from_slice(&[0; 12]);
+        let kinds: Vec<&[u8]> = boxes(&data).map(|(kind, _)| kind).collect();
+        assert_eq!(kinds, vec![&b"free"[..]]);
+        assert!(find(&data, &[b"moov"]).is_none());
+    }
+
+    #[test]
+    fn a_moov_without_a_video_track_or_with_fragments_lists_nothing() {
+        let mvhd = sized(b"mvhd", &[0; 100]);
+        assert!(listing_in(&mvhd, 0, 1).is_none());
+        let mut fragmented = mvhd.clone();
+        fragmented.extend(sized(b"mvex", &[]));
+        assert!(listing_in(&fragmented, 0, 1).is_none());
+        // a table claiming more entries than it holds
+        assert!(table(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 2], 8).is_none());
+    }
+}
