@@ -320,10 +320,13 @@ impl MediaTools {
             tokio::task::spawn_blocking(move || mp4index::video_listing(&path, track, streams))
                 .await
                 .ok()??;
+        // to the microsecond, as ffprobe prints times: a part starts where it would
+        // have, and the document is the same whichever listed the packets
         let start = media.start_time;
+        let printed = |time: f64| format!("{time:.6}").parse::<f64>().unwrap_or(time);
         let listing: Vec<(f64, bool)> = listing
             .into_iter()
-            .map(|(time, key)| (time - start, key))
+            .map(|(time, key)| (printed(time) - start, key))
             .collect();
         let mut layout = layout_of(&listing, seconds);
         layout.keyframes = nearest_keyframes(&layout.keyframes, targets);
