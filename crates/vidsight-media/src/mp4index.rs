@@ -31,14 +31,14 @@ pub const MAX_INDEX_BYTES: u64 = 128 << 20;
 /// does not, or the file is not an MP4/MOV this reads (see the module's documentation).
 pub fn video_listing(path: &Path, track: usize, streams: usize) -> Option<Vec<(f64, bool)>> {
     let mut file = std::fs::File::open(path).ok()?;
-    let moov = read_moov(&mut file)?;
-    listing_in(&moov, track, streams)
+    let length = file.metadata().ok()?.len();
+    let moov = read_moov(&mut file, length)?;
+    listing_in(&moov, length, track, streams)
 }
 
 /// The `moov` box's content, found by walking the top-level boxes (it may follow the media
 /// data); None for a fragmented file (its samples are in `moof` boxes).
-fn read_moov(file: &mut std::fs::File) -> Option<Vec<u8>> {
-    let length = file.metadata().ok()?.len();
+fn read_moov(file: &mut std::fs::File, length: u64) -> Option<Vec<u8>> {
     let mut at = 0u64;
     let mut moov = None;
     while at + 8 <= length {
@@ -130,10 +130,17 @@ fn timescale(header: &[u8]) -> Option<u64> {
     Some(u64::from(u32_at(header, at)?)).filter(|scale| *scale > 0)
 }
 
-/// The most samples read (a sample table claiming more is damaged or hostile).
-const MAX_SAMPLES: usize = 50_000_000;
+/// The most samples read: 37 hours at 30 frames a second (the listing holds about 25 bytes
+/// a sample while it is made). A table claiming more is damaged or hostile, and so is one
+/// claiming more samples than the file could hold.
+const MAX_SAMPLES: usize = 4_000_000;
 
-fn listing_in(moov: &[u8], track: usize, streams: usize) -> Option<Vec<(f64, bool)>> {
+fn listing_in(
+    moov: &[u8],
+    file_length: u64,
+    track: usize,
+    streams: usize,
+) -> Option<Vec<(f64, bool)>> {
     if find(moov, &[b"mvex"]).is_some() {
         return None;
     }
@@ -155,32 +162,50 @@ fn listing_in(moov: &[u8], track: usize, streams: usize) -> Option<Vec<(f64, boo
 
     // decoding times: runs of (count, duration)
     let (runs, stts) = table(find(stbl, &[b"stts"])?, 8)?;
-    let mut durations: Vec<u32> = Vec::new();
+    let mut samples = 0usize;
     for run in stts.chunks_exact(8).take(runs) {
-        let (count, duration) = (u32_at(run, 0)? as usize, u32_at(run, 4)?);
-        if durations.len() + count > MAX_SAMPLES {
-            return None;
-        }
-        durations.extend(std::iter::repeat_n(duration, count));
+        samples = samples.checked_add(u32_at(run, 0)? as usize)?;
     }
-    let samples = durations.len();
+    // as many sizes, each in the table or all alike (and then held in the file)
     let sizes = find(stbl, &[b"stsz"])?;
-    if samples == 0 || u32_at(sizes, 8)? as usize != samples {
+    let (size, count) = (u32_at(sizes, 4)?, u32_at(sizes, 8)? as usize);
+    let held = match size {
+        0 => sizes.len() >= 12 + 4 * samples,
+        size => (samples as u64).checked_mul(u64::from(size))? <= file_length,
+    };
+    if samples == 0 || samples > MAX_SAMPLES || count != samples || !held {
         return None;
     }
-    // composition offsets (read as signed, as ffmpeg does in either version)
-    let mut offsets = vec![0i64; samples];
-    if let Some(ctts) = find(stbl, &[b"ctts"]) {
-        let (runs, entries) = table(ctts, 8)?;
-        let mut at = 0usize;
-        for run in entries.chunks_exact(8).take(runs) {
-            let count = u32_at(run, 0)? as usize;
-            let offset = i64::from(u32_at(run, 4)? as i32);
-            let end = at.checked_add(count)?.min(samples);
-            offsets[at..end].fill(offset);
-            at = end;
+    // composition offsets: runs of (count, offset), read as signed (as ffmpeg does in
+    // either version of the box)
+    let mut offsets = match find(stbl, &[b"ctts"]) {
+        Some(ctts) => {
+            let (runs, entries) = table(ctts, 8)?;
+            let runs = entries.chunks_exact(8).take(runs);
+            Some(runs.map(|run| Some((u32_at(run, 0)?, i64::from(u32_at(run, 4)? as i32)))))
         }
-        if at != samples {
+        None => None,
+    };
+    let mut run_left = 0u32;
+    let mut offset = 0i64;
+    let mut compositions: Vec<i64> = Vec::with_capacity(samples);
+    let mut decode = 0i64;
+    for run in stts.chunks_exact(8).take(runs) {
+        let (count, duration) = (u32_at(run, 0)?, i64::from(u32_at(run, 4)?));
+        for _ in 0..count {
+            if let Some(runs) = offsets.as_mut() {
+                while run_left == 0 {
+                    (run_left, offset) = runs.next()??;
+                }
+                run_left -= 1;
+            }
+            compositions.push(decode + offset);
+            decode = decode.checked_add(duration)?;
+        }
+    }
+    // every offset used, none left over
+    if let Some(mut runs) = offsets {
+        if run_left != 0 || runs.any(|run| run.is_none_or(|(count, _)| count != 0)) {
             return None;
         }
     }
@@ -196,12 +221,6 @@ fn listing_in(moov: &[u8], track: usize, streams: usize) -> Option<Vec<(f64, boo
             let number = u32_at(entry, 0)? as usize;
             *keys.get_mut(number.checked_sub(1)?)? = true;
         }
-    }
-    let mut compositions = Vec::with_capacity(samples);
-    let mut decode = 0i64;
-    for (duration, offset) in durations.iter().zip(&offsets) {
-        compositions.push(decode + offset);
-        decode += i64::from(*duration);
     }
     let shift = edit_shift(trak, movie_scale, scale, &compositions)?;
     Some(
@@ -264,6 +283,68 @@ mod tests {
         bytes
     }
 
+    /// A moov with one video track: `stts` runs (count, duration), a `stsz` of `size`
+    /// bytes each, `ctts` runs when given; timescale 12800, no edit list, no `stss`.
+    fn moov(stts: &[(u32, u32)], size: u32, ctts: Option<&[(u32, i32)]>) -> Vec<u8> {
+        let full = |entries: &[[u8; 8]]| {
+            let mut content = vec![0u8; 4];
+            content.extend((entries.len() as u32).to_be_bytes());
+            entries.iter().for_each(|entry| content.extend(entry));
+            content
+        };
+        let pair = |a: u32, b: u32| {
+            let mut entry = [0u8; 8];
+            entry[..4].copy_from_slice(&a.to_be_bytes());
+            entry[4..].copy_from_slice(&b.to_be_bytes());
+            entry
+        };
+        let count: u32 = stts.iter().map(|(count, _)| count).sum();
+        let mut stbl = sized(
+            b"stts",
+            &full(&stts.iter().map(|(c, d)| pair(*c, *d)).collect::<Vec<_>>()),
+        );
+        let mut stsz = vec![0u8; 4];
+        stsz.extend(size.to_be_bytes());
+        stsz.extend(count.to_be_bytes());
+        stbl.extend(sized(b"stsz", &stsz));
+        if let Some(runs) = ctts {
+            let entries: Vec<_> = runs.iter().map(|(c, o)| pair(*c, *o as u32)).collect();
+            stbl.extend(sized(b"ctts", &full(&entries)));
+        }
+        let mut header = vec![0u8; 24];
+        header[12..16].copy_from_slice(&12800u32.to_be_bytes());
+        let mut hdlr = vec![0u8; 24];
+        hdlr[8..12].copy_from_slice(b"vide");
+        let minf = sized(b"minf", &sized(b"stbl", &stbl));
+        let mdia = [sized(b"mdhd", &header), sized(b"hdlr", &hdlr), minf].concat();
+        [
+            sized(b"mvhd", &header),
+            sized(b"trak", &sized(b"mdia", &mdia)),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn sample_tables_are_read_only_as_far_as_the_file_holds_them() {
+        let two_b_frames = [(1, 1024), (1, 0), (1, 0)];
+        let listed = listing_in(&moov(&[(3, 512)], 100, Some(&two_b_frames)), 1000, 0, 1);
+        let times: Vec<f64> = listed.unwrap().iter().map(|(time, _)| *time).collect();
+        assert_eq!(times, vec![0.08, 0.04, 0.08]);
+        // three samples of 100 bytes in a file of 200
+        assert!(listing_in(&moov(&[(3, 512)], 100, None), 200, 0, 1).is_none());
+        // more samples than read, whatever the file's length
+        let many = moov(&[(MAX_SAMPLES as u32, 512), (1, 512)], 1, None);
+        assert!(listing_in(&many, u64::MAX, 0, 1).is_none());
+        // sizes in a table that is not there
+        assert!(listing_in(&moov(&[(3, 512)], 0, None), 1000, 0, 1).is_none());
+        // composition offsets for fewer samples than there are, or for more
+        assert!(listing_in(&moov(&[(3, 512)], 1, Some(&[(2, 0)])), 1000, 0, 1).is_none());
+        assert!(listing_in(&moov(&[(3, 512)], 1, Some(&[(4, 0)])), 1000, 0, 1).is_none());
+        // another track than the first video one, or another count of streams
+        assert!(listing_in(&moov(&[(3, 512)], 1, None), 1000, 1, 1).is_none());
+        assert!(listing_in(&moov(&[(3, 512)], 1, None), 1000, 0, 2).is_none());
+    }
+
     #[test]
     fn boxes_that_overrun_their_parent_end_the_walk() {
         let mut data = sized(b"free", &[0; 4]);
@@ -278,10 +359,10 @@ mod tests {
     #[test]
     fn a_moov_without_a_video_track_or_with_fragments_lists_nothing() {
         let mvhd = sized(b"mvhd", &[0; 100]);
-        assert!(listing_in(&mvhd, 0, 1).is_none());
+        assert!(listing_in(&mvhd, 1 << 20, 0, 1).is_none());
         let mut fragmented = mvhd.clone();
         fragmented.extend(sized(b"mvex", &[]));
-        assert!(listing_in(&fragmented, 0, 1).is_none());
+        assert!(listing_in(&fragmented, 1 << 20, 0, 1).is_none());
         // a table claiming more entries than it holds
         assert!(table(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 2], 8).is_none());
     }
