@@ -1065,15 +1065,17 @@ mod tests {
             "-show_entries",
             "format=start_time:packet=pts_time,dts_time,flags",
         ];
-        for file in &readable {
+        // the probe, and what the index lists of the first video stream it finds
+        type Listed = (MediaInfo, Option<Vec<(f64, bool)>>);
+        async fn listing(tools: &MediaTools, file: &Path) -> Listed {
             let media = tools.probe(file).await.unwrap();
-            let track = media
-                .streams
-                .iter()
-                .position(|s| s.kind == "video")
-                .unwrap();
-            let listed = mp4index::video_listing(file, track, media.streams.len())
-                .unwrap_or_else(|| panic!("{file:?} not read"));
+            let track = media.streams.iter().position(|s| s.kind == "video");
+            let listed = mp4index::video_listing(file, track.unwrap(), media.streams.len());
+            (media, listed)
+        }
+        for file in &readable {
+            let (media, listed) = listing(&tools, file).await;
+            let listed = listed.unwrap_or_else(|| panic!("{file:?} not read"));
             let json = tools.ffprobe_json(file, &args).await.unwrap();
             let expected = parse_packet_listing(&json).unwrap();
             assert_eq!(listed.len(), expected.len(), "{file:?}");
@@ -1091,16 +1093,7 @@ mod tests {
             assert!(!layout.packets.is_empty() && layout.packets.iter().all(|t| *t <= 3.0));
         }
         for file in &unreadable {
-            let media = tools.probe(file).await.unwrap();
-            let track = media
-                .streams
-                .iter()
-                .position(|s| s.kind == "video")
-                .unwrap();
-            assert!(
-                mp4index::video_listing(file, track, media.streams.len()).is_none(),
-                "{file:?}"
-            );
+            assert!(listing(&tools, file).await.1.is_none(), "{file:?}");
         }
         // another track than the first video one, or a count of streams that is not the
         // file's tracks (a cover picture is a stream of no track)
