@@ -1499,6 +1499,49 @@ mod tests {
         parts_match_one_process("long.mp4", SkipFrames::Bidir).await;
     }
 
+    /// An MP4's parts start at keyframes its index lists (see `vidsight_media::mp4index`):
+    /// all of them, where ffprobe's listing looks a few seconds past each cut.
+    #[tokio::test]
+    async fn an_mp4_is_cut_at_a_keyframe_only_its_index_shows() {
+        // keyframes at 0, 2 and 18.4 s of 24: the one nearest the even cut (12 s) is 6.4 s
+        // past it
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sparse.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=160x120:rate=25:duration=24")
+            .args([
+                "-c:v",
+                "libx264",
+                "-bf",
+                "2",
+                "-g",
+                "1000",
+                "-keyint_min",
+                "1000",
+            ])
+            .args(["-sc_threshold", "0", "-force_key_frames", "0,2,18.4"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let tools = MediaTools::default();
+        let media = tools.probe(&path).await.unwrap();
+        let (parts, packets) = lay_out(&tools, &path, &media, true, 2).await;
+        let starts: Vec<f64> = parts.iter().map(|part| part.start).collect();
+        assert_eq!(starts, vec![0.0, 18.4], "{parts:?}");
+        assert!(
+            packets.len() >= 100,
+            "the first seconds' packets: {packets:?}"
+        );
+        // ffprobe, seeking to the cut, lands on the keyframe at 2 s and reads on to 17
+        let listed = tools
+            .stream_layout(&path, media.start_time, 5.0, &[12.0], true)
+            .await
+            .unwrap();
+        assert_eq!(listed.keyframes, vec![2.0]);
+    }
+
     /// MPEG-TS has no index: each part seeks a second early, decodes from the keyframe it
     /// finds and trims to its start, on the stream's own timestamps (1.4 s in).
     #[tokio::test]

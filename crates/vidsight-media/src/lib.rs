@@ -13,7 +13,6 @@ mod mp4index;
 mod probe;
 mod process;
 
-pub use mp4index::video_listing as mp4_video_listing;
 pub use probe::{parse_probe_output, ProbeReport};
 pub use process::{enlarge_pipe, spawn_error as classify_spawn_error, ChildLimits, ToolOutput};
 
