@@ -320,11 +320,13 @@ impl MediaTools {
                 .await
                 .ok()??;
         // to the microsecond, as ffprobe prints times: a part starts where it would
-        // have, and the document is the same whichever listed the packets
+        // have, and the document is the same whichever listed the packets (only the
+        // packets kept are printed: an hour has 108 000)
         let start = media.start_time;
         let printed = |time: f64| format!("{time:.6}").parse::<f64>().unwrap_or(time);
         let listing: Vec<(f64, bool)> = listing
             .into_iter()
+            .filter(|(time, key)| *key || time - start <= seconds + 1.001)
             .map(|(time, key)| (printed(time) - start, key))
             .collect();
         let mut layout = layout_of(&listing, seconds);
