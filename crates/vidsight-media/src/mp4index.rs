@@ -36,12 +36,19 @@ pub fn video_listing(path: &Path, track: usize, streams: usize) -> Option<Vec<(f
     listing_in(&moov, length, track, streams)
 }
 
+/// The most top-level boxes looked at for the `moov` (a file has a handful; a file of
+/// millions of tiny ones would otherwise cost a seek each).
+const MAX_TOP_BOXES: usize = 1024;
+
 /// The `moov` box's content, found by walking the top-level boxes (it may follow the media
-/// data); None for a fragmented file (its samples are in `moof` boxes).
+/// data); None where a `moof` comes first (a fragmented file: its samples are in `moof`
+/// boxes; one with the `moov` first says so with an `mvex` in it).
 fn read_moov(file: &mut std::fs::File, length: u64) -> Option<Vec<u8>> {
     let mut at = 0u64;
-    let mut moov = None;
-    while at + 8 <= length {
+    for _ in 0..MAX_TOP_BOXES {
+        if at + 8 > length {
+            return None;
+        }
         file.seek(SeekFrom::Start(at)).ok()?;
         let mut header = [0u8; 16];
         file.read_exact(&mut header[..8]).ok()?;
@@ -59,20 +66,19 @@ fn read_moov(file: &mut std::fs::File, length: u64) -> Option<Vec<u8>> {
         }
         match &header[4..8] {
             b"moof" => return None,
-            b"moov" if moov.is_none() => {
+            b"moov" => {
                 let content = size - header_len;
                 if content > MAX_INDEX_BYTES {
                     return None;
                 }
                 let mut bytes = vec![0u8; content as usize];
                 file.read_exact(&mut bytes).ok()?;
-                moov = Some(bytes);
+                return Some(bytes);
             }
-            _ => {}
+            _ => at += size,
         }
-        at += size;
     }
-    moov
+    None
 }
 
 /// The boxes in `data`: (type, content).
@@ -343,6 +349,34 @@ mod tests {
         // another track than the first video one, or another count of streams
         assert!(listing_in(&moov(&[(3, 512)], 1, None), 1000, 1, 1).is_none());
         assert!(listing_in(&moov(&[(3, 512)], 1, None), 1000, 0, 2).is_none());
+    }
+
+    #[test]
+    fn the_moov_is_found_after_other_boxes_but_not_after_too_many() {
+        let file_of = |boxes: &[Vec<u8>]| {
+            let mut file = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut file, &boxes.concat()).unwrap();
+            let length = file.metadata().unwrap().len();
+            read_moov(&mut file, length)
+        };
+        let moov = sized(b"moov", b"index");
+        let free = sized(b"free", &[]);
+        let mut large = 1u32.to_be_bytes().to_vec();
+        large.extend(b"mdat");
+        large.extend(20u64.to_be_bytes());
+        large.extend([0u8; 4]);
+        assert_eq!(
+            file_of(&[free.clone(), large, moov.clone()]).unwrap(),
+            b"index"
+        );
+        let mut many = vec![free; MAX_TOP_BOXES];
+        many.push(moov.clone());
+        assert!(file_of(&many).is_none());
+        // fragments before any index, or a box past the end of the file
+        assert!(file_of(&[sized(b"moof", &[]), moov.clone()]).is_none());
+        let mut cut = moov;
+        cut.truncate(10);
+        assert!(file_of(&[cut]).is_none());
     }
 
     #[test]
