@@ -12,11 +12,13 @@
 //! (checked against ffprobe's listing on every clip of ../shared/media and on files made
 //! with and without edit lists, B-frames, negative composition offsets, an empty edit): no
 //! edit list, or one edit (after an optional empty one) at normal rate that starts on the
-//! first sample shown and drops none. Anything else (a fragmented file, an edit that
-//! starts inside the stream or ends before it, several edits, a damaged box) is None, and
-//! ffprobe lists the packets.
-//! An upload is untrusted input: every length is checked against what was read, and the
-//! index read is bounded ([`MAX_INDEX_BYTES`]).
+//! first sample shown and ends after the last. Anything else (a fragmented file, an edit
+//! that starts inside the stream or ends before its last sample, several edits, a stream
+//! that is no track, a damaged box) is None, and ffprobe lists the packets.
+//!
+//! An upload is untrusted input: every length is checked against what was read, and what
+//! is read is bounded: the boxes walked ([`MAX_TOP_BOXES`]), the index ([`MAX_INDEX_BYTES`]),
+//! the samples ([`MAX_SAMPLES`], and no more than the file's bytes can hold).
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
