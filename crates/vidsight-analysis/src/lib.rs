@@ -1282,10 +1282,10 @@ fn part_input(
     format!("{clock}{trim}")
 }
 
-/// Reads how the stream is laid out (one ffprobe run, nothing decoded): the `count` parts
-/// a long video is cut into at keyframes (see [`source`]; one part when it is short, in a
-/// container without a reliable index, or when the listing fails), and, when `sampled`,
-/// the packet times of its first seconds.
+/// Reads how the stream is laid out (an MP4's index, or one ffprobe run; nothing decoded):
+/// the `count` parts a long video is cut into at keyframes (see [`source`]; one part when it
+/// is short, in a container without a reliable index, or when the listing fails), and, when
+/// `sampled`, the packet times of its first seconds.
 async fn lay_out(
     tools: &MediaTools,
     path: &Path,
@@ -1310,21 +1310,10 @@ async fn lay_out(
         0.0
     };
     let exact = seeking != source::Seeking::Near;
-    // an MP4's index says it at once; other containers (and MP4s whose times the index
-    // does not tell as ffmpeg gives them) are listed by ffprobe
-    let indexed = match exact {
-        true => tools.index_layout(path, media, seconds, &targets).await,
-        false => None,
-    };
-    let layout = match indexed {
-        Some(layout) => Ok(layout),
-        None => {
-            tools
-                .stream_layout(path, media.start_time, seconds, &targets, exact)
-                .await
-        }
-    };
-    match layout {
+    match tools
+        .stream_layout(path, media, seconds, &targets, exact)
+        .await
+    {
         Ok(layout) => {
             let parts = if count > 1 {
                 let lead = if exact { 0.0 } else { source::NEAR_SEEK_LEAD };
@@ -1536,7 +1525,7 @@ mod tests {
         );
         // ffprobe, seeking to the cut, lands on the keyframe at 2 s and reads on to 17
         let listed = tools
-            .stream_layout(&path, media.start_time, 5.0, &[12.0], true)
+            .listed_layout(&path, media.start_time, 5.0, &[12.0], true)
             .await
             .unwrap();
         assert_eq!(listed.keyframes, vec![2.0]);

@@ -237,10 +237,36 @@ impl MediaTools {
         Ok(texts)
     }
 
-    /// How the video stream is laid out, read without decoding anything: the times of its
-    /// packets in the first `seconds`, and keyframes to start parts at near `targets`.
-    /// Times are from the start as ffmpeg counts them (the file's start time, `start_time`,
-    /// is 0). One ffprobe run.
+    /// How the video stream of `media` is laid out, read without decoding anything: the
+    /// times of its packets in the first `seconds`, and keyframes to start parts at near
+    /// `targets` (see [`listed_layout`](Self::listed_layout)). Read from an MP4's index
+    /// where it tells them ([`index_layout`](Self::index_layout): no process), listed by
+    /// ffprobe otherwise.
+    pub async fn stream_layout(
+        &self,
+        path: &Path,
+        media: &MediaInfo,
+        seconds: f64,
+        targets: &[f64],
+        exact_seek: bool,
+    ) -> Result<StreamLayout> {
+        let indexed = match exact_seek {
+            true => self.index_layout(path, media, seconds, targets).await,
+            false => None,
+        };
+        match indexed {
+            Some(layout) => Ok(layout),
+            None => {
+                let start = media.start_time;
+                self.listed_layout(path, start, seconds, targets, exact_seek)
+                    .await
+            }
+        }
+    }
+
+    /// The stream's layout (see [`stream_layout`](Self::stream_layout)) as one ffprobe run
+    /// lists it. Times are from the start as ffmpeg counts them (the file's start time,
+    /// `start_time`, is 0).
     ///
     /// The keyframe nearest each target is taken (parts of even length finish together).
     /// With `exact_seek` (a container with an index: MP4, Matroska) ffprobe seeks to each
@@ -249,7 +275,7 @@ impl MediaTools {
     /// lands near the time asked) every packet of the stream is listed (it is read, not
     /// decoded: a fraction of a second a minute of 1080p); a stream whose timestamps jump (a
     /// recording spliced, a clock reset) is an error, as seeking in it lands anywhere.
-    pub async fn stream_layout(
+    pub async fn listed_layout(
         &self,
         path: &Path,
         start_time: f64,
@@ -295,7 +321,7 @@ impl MediaTools {
         Ok(layout)
     }
 
-    /// What [`stream_layout`](Self::stream_layout) finds, read from an MP4/MOV's index
+    /// What [`listed_layout`](Self::listed_layout) finds, read from an MP4/MOV's index
     /// instead (see `mp4index`): no process, every keyframe to choose from. None where the
     /// file is another container, or one whose times this does not read as ffmpeg gives
     /// them; ffprobe lists it then.
