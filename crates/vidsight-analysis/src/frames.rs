@@ -65,10 +65,6 @@ impl HsvFrame {
             + abs_diff_sum(&self.value, &other.value);
         total as f64 / (3.0 * pixels as f64)
     }
-
-    pub fn swap(&mut self, other: &mut HsvFrame) {
-        std::mem::swap(self, other);
-    }
 }
 
 /// Σ |left − right| over two byte planes (frames' HSV channels, thumbnails): u32 sums over

@@ -166,6 +166,91 @@ pub async fn analyze(
     }
 }
 
+/// What a part's reader measures of each picture as it reads it (see `source::Measure`):
+/// everything the analysis needs of one frame alone, and the change into it from the frame
+/// before in its part. Pictures arrive as YUV 4:2:0 at the analysis size and are measured at
+/// half that size, in RGB (the `grid`), the change on every `step`th pixel of it (a grid
+/// about 240 pixels wide, whatever the keyframe size).
+#[derive(Clone)]
+struct Measurer {
+    width: usize,
+    height: usize,
+    grid_width: usize,
+    grid_height: usize,
+    step: usize,
+    black_pixel_luma: u8,
+    black_pixel_ratio: f64,
+    rgb: Vec<u8>,
+    current: HsvFrame,
+    previous: HsvFrame,
+    /// Pictures measured so far in this part.
+    count: u64,
+}
+
+/// What [`Measurer`] found in one picture.
+struct Measured {
+    /// The change from the frame before in the same part; None for a part's first frame,
+    /// whose change is measured against the part before's last by the analysis.
+    score: Option<f64>,
+    /// The picture's HSV grid, kept for a part's first frame only (for that change).
+    hsv: Option<HsvFrame>,
+    /// Dark enough to count as a black frame.
+    dark: bool,
+    shots: shots::FrameMeasures,
+}
+
+impl Measurer {
+    fn new((width, height): (usize, usize), settings: &AnalyzerSettings) -> Self {
+        let (grid_width, grid_height) = (width / 2, height / 2);
+        Self {
+            width,
+            height,
+            grid_width,
+            grid_height,
+            step: (grid_width / 240).max(1),
+            black_pixel_luma: settings.black_pixel_luma,
+            black_pixel_ratio: settings.black_pixel_ratio,
+            rgb: Vec::with_capacity(grid_width * grid_height * 3),
+            current: HsvFrame::default(),
+            previous: HsvFrame::default(),
+            count: 0,
+        }
+    }
+
+    /// `yuv`'s half-size RGB picture, into `rgb`.
+    fn rgb_of(&self, yuv: &[u8], rgb: &mut Vec<u8>) {
+        frames::yuv420_to_half_rgb(yuv, self.width, self.height, rgb);
+    }
+
+    /// `yuv`'s HSV grid, into `hsv` (`rgb` a buffer for the way there).
+    fn hsv_of(&self, yuv: &[u8], rgb: &mut Vec<u8>, hsv: &mut HsvFrame) {
+        self.rgb_of(yuv, rgb);
+        hsv.fill_from_rgb_sampled(rgb, self.grid_width, self.step);
+    }
+}
+
+impl source::Measure for Measurer {
+    type Of = Measured;
+
+    fn measure(&mut self, yuv: &[u8]) -> Measured {
+        let mut rgb = std::mem::take(&mut self.rgb);
+        let mut current = std::mem::take(&mut self.current);
+        self.hsv_of(yuv, &mut rgb, &mut current);
+        let first = self.count == 0;
+        let measured = Measured {
+            score: (!first).then(|| current.difference(&self.previous)),
+            hsv: first.then(|| current.clone()),
+            dark: dark_pixel_share(&rgb, self.black_pixel_luma, self.step)
+                >= self.black_pixel_ratio,
+            shots: shots::FrameMeasures::of(&rgb, self.grid_width, self.grid_height),
+        };
+        self.current = std::mem::replace(&mut self.previous, current);
+        self.rgb = rgb;
+        self.count += 1;
+        measured
+    }
+}
+
 /// How a pass ended: with the analysis; or, for a video decoded in parts, having found that
 /// the parts do not meet (the pass is then run again in one process); or, decoding only
 /// anchors, having found that P-frames refer to B-frames (run again keeping them).
@@ -305,7 +390,10 @@ async fn run_pass(
     // the sound is measured in the one process, unless it has its own
     let inline_audio =
         (media.audio_codec.is_some() && sound.is_none()).then(|| audio_filters(settings));
-    let start = |skip: SkipFrames| -> Result<source::FrameSource> {
+    // what is measured of each picture beside the decoding (see `Measurer`)
+    let measurer = Measurer::new((width as usize, height as usize), settings);
+    let step = measurer.step;
+    let start = |skip: SkipFrames| -> Result<source::FrameSource<Measurer>> {
         let (part_tools, input) = (tools.clone(), vidsight_media::input_url(path));
         let inline_audio = inline_audio.clone();
         // side by side, each process decodes on one thread (unless media.threads says)
@@ -330,9 +418,9 @@ async fn run_pass(
             parts.clone(),
             command,
             decoders,
-            frame_bytes,
-            read_ahead,
+            (frame_bytes, read_ahead),
             if media.fps > 0.0 { media.fps } else { 25.0 },
+            measurer.clone(),
         )
     };
     let mut source = start(skip)?;
@@ -391,18 +479,16 @@ async fn run_pass(
     let duration = media.duration.max(0.001);
 
     // pictures arrive as YUV 4:2:0 (half the bytes of RGB, no conversion in ffmpeg's one
-    // filtering thread); they are measured at half size, in RGB (`grid`), and converted
-    // whole only when kept (a keyframe, a storyboard tile)
-    let (grid_width, grid_height) = (width as usize / 2, height as usize / 2);
-    // score on a grid about 240 pixels wide, whatever the keyframe size
-    let step = (grid_width / 240).max(1);
-    let mut rgb = Vec::with_capacity(grid_width * grid_height * 3);
+    // filtering thread), measured at half size (`grid`) by their part's reader; they are
+    // converted whole only when kept (a keyframe, a storyboard tile)
+    let (grid_width, grid_height) = (measurer.grid_width, measurer.grid_height);
     let mut tile_rgb = Vec::new();
-    // the frame before, for the test-pattern check (the buffers swap, nothing is copied)
+    // the frame before (its picture given back once the next is measured): the
+    // test-pattern check, and the change into the first frame of a part, are made on it
+    let mut previous_picture: Option<Vec<u8>> = None;
     let mut previous_rgb = Vec::with_capacity(grid_width * grid_height * 3);
     let mut previous_score = 0.0f64;
-    let mut current = HsvFrame::default();
-    let mut previous = HsvFrame::default();
+    let mut previous_hsv = HsvFrame::default();
     // frames per second the analysis sees: fewer when non-reference frames are skipped
     let seen_fps = media.fps.max(1.0) * plan.kept_share;
     // the shortest shot, in frames seen: anchors come one to four frames apart (x264
@@ -520,6 +606,7 @@ async fn run_pass(
     loop {
         let source::Decoded {
             picture: yuv,
+            measured,
             time,
             key,
         } = match source.next().await {
@@ -528,23 +615,29 @@ async fn run_pass(
             Err(_) if source.seams_broken() => return Ok(Pass::SeamsBroken),
             Err(error) => return Err(error),
         };
-        frames::yuv420_to_half_rgb(&yuv, width as usize, height as usize, &mut rgb);
-        current.fill_from_rgb_sampled(&rgb, grid_width, step);
-        let score = if frame_index > 0 {
-            current.difference(&previous)
-        } else {
-            0.0
+        let score = match (&previous_picture, measured.score, &measured.hsv) {
+            (None, _, _) => 0.0,
+            (Some(_), Some(score), _) => score,
+            // the first frame of a part after the first: against the last of the part before
+            (Some(before), None, Some(hsv)) => {
+                measurer.hsv_of(before, &mut previous_rgb, &mut previous_hsv);
+                hsv.difference(&previous_hsv)
+            }
+            (Some(_), None, None) => unreachable!("a part's first frame keeps its HSV"),
         };
-        black_flags.push(
-            dark_pixel_share(&rgb, settings.black_pixel_luma, step) >= settings.black_pixel_ratio,
-        );
+        black_flags.push(measured.dark);
         // the frame before is checked for a test pattern now that the change into this one is
         // known: only a frame that differs little from a neighbour can count, so moving
         // pictures skip the check
         let still = |score: f64| ((score as f32) as f64) < BARS_STILL_SCORE;
-        if frame_index > 0 {
+        if let Some(before) = &previous_picture {
             let candidate = (frame_index > 1 && still(previous_score)) || still(score);
-            bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
+            bar_flags.push(
+                candidate && {
+                    measurer.rgb_of(before, &mut previous_rgb);
+                    is_test_pattern(&previous_rgb, grid_width, grid_height)
+                },
+            );
         }
         previous_score = score;
         if storyboard.wants(time) {
@@ -559,12 +652,12 @@ async fn run_pass(
         if key {
             keyframes.push(time);
         }
-        builder.push_at(frame_index, position, score, &rgb, &yuv);
+        builder.push_at(frame_index, position, score, measured.shots, &yuv);
         check_new_cuts(builder.transitions(), (&times, &keyframes), &mut checks);
         keep(builder.take_picked())?;
-        current.swap(&mut previous);
-        std::mem::swap(&mut rgb, &mut previous_rgb);
-        source.recycle(yuv);
+        if let Some(before) = previous_picture.replace(yuv) {
+            source.recycle(before);
+        }
         frame_index += 1;
 
         let fraction = (time / duration).clamp(0.0, 1.0);
@@ -573,9 +666,14 @@ async fn run_pass(
             progress(fraction);
         }
     }
-    if frame_index > 0 {
+    if let Some(last) = &previous_picture {
         let candidate = frame_index > 1 && ((previous_score as f32) as f64) < BARS_STILL_SCORE;
-        bar_flags.push(candidate && is_test_pattern(&previous_rgb, grid_width, grid_height));
+        bar_flags.push(
+            candidate && {
+                measurer.rgb_of(last, &mut previous_rgb);
+                is_test_pattern(&previous_rgb, grid_width, grid_height)
+            },
+        );
     }
     let (mut found, picked) = builder.finish();
     check_new_cuts(&found.transitions, (&times, &keyframes), &mut checks);
@@ -1919,9 +2017,9 @@ mod tests {
                     vec![source::Part::WHOLE],
                     command,
                     1,
-                    frame_bytes,
-                    16,
+                    (frame_bytes, 16),
                     25.0,
+                    (),
                 )
                 .unwrap();
                 let mut count = 0;

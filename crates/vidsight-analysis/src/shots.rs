@@ -106,11 +106,18 @@ impl ShotBuilder {
     }
 
     /// The next decoded frame, at `position` in the stream, in frames (see
-    /// [`BoundaryDetector::push_at`]): the frame measured (`rgb`, packed RGB24), its
-    /// content score, and the picture to keep should it become the keyframe (`picture`, in
-    /// the form [`Pictures`] says; the measured frame itself by default).
-    pub fn push_at(&mut self, index: u64, position: f64, score: f64, rgb: &[u8], picture: &[u8]) {
-        let thumb = Thumb::from_rgb(rgb, self.width, self.height);
+    /// [`BoundaryDetector::push_at`]): its content score, what was measured of it (see
+    /// [`FrameMeasures::of`]), and the picture to keep should it become the keyframe
+    /// (`picture`, in the form [`Pictures`] says; the measured frame itself by default).
+    pub fn push_at(
+        &mut self,
+        index: u64,
+        position: f64,
+        score: f64,
+        measures: FrameMeasures,
+        picture: &[u8],
+    ) {
+        let FrameMeasures { thumb, sharpness } = measures;
         self.lumas.push(thumb.mean() as f32);
         self.scores.push(score as f32);
         self.frames = index + 1;
@@ -135,7 +142,7 @@ impl ShotBuilder {
             kept.extend_from_slice(picture);
             let candidate = Candidate {
                 index,
-                sharpness: sharpness(rgb, self.width, self.height),
+                sharpness,
                 luma: thumb.mean(),
                 rgb: kept,
             };
@@ -350,6 +357,23 @@ impl ShotBuilder {
                 colors,
                 thumb,
             });
+        }
+    }
+}
+
+/// What the shots need of a frame, measured on its own (beside the decoding, see
+/// `source::Measure`).
+pub struct FrameMeasures {
+    pub thumb: Thumb,
+    pub sharpness: f64,
+}
+
+impl FrameMeasures {
+    /// Of the frame `rgb` (packed RGB24, `width` × `height`).
+    pub fn of(rgb: &[u8], width: usize, height: usize) -> Self {
+        Self {
+            thumb: Thumb::from_rgb(rgb, width, height),
+            sharpness: sharpness(rgb, width, height),
         }
     }
 }

@@ -7,8 +7,10 @@
 //! sees one continuous stream: the part being read is decoded live, the next ones into a
 //! bounded read-ahead (memory does not grow with the video), and a part starts when one of
 //! the `decoders` running has been decoded (and waits, whole, in its read-ahead), at most
-//! one part more than `decoders` holding frames. Each part's frame times are put back on
-//! the file's clock; the sound is measured by one more process over the whole file.
+//! one part more than `decoders` holding frames. Each part's reader measures its pictures as
+//! it reads them (see [`Measure`]), so a part read ahead is measured while it is decoded,
+//! not once its turn comes. Each part's frame times are put back on the file's clock; the
+//! sound is measured by one more process over the whole file.
 //!
 //! A part starts exactly at a keyframe and ends before the next part's first frame
 //! (`trim`). In a container with an index (MP4, Matroska) `-ss` lands on that keyframe; in
@@ -21,9 +23,10 @@
 //! told ([`SEAM_SLACK_SECONDS`]) and starts again in one process.
 use crate::logparse::{frame_time, parse_line, LogEvent};
 use std::collections::VecDeque;
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -254,18 +257,38 @@ pub type PartCommand = Box<dyn Fn(&Part) -> Command + Send>;
 /// A frame's time (on its part's clock) and whether it is a keyframe, as showinfo said.
 type Stamp = (f64, bool);
 
-/// A picture decoded (planar YUV 4:2:0), its time, and whether decoding can start at it.
-pub struct Decoded {
+/// What is measured of each picture by the reader of its part, as it is read: beside the
+/// other parts' decoding rather than once the parts before it have been handed out. The
+/// frames are still handed out in order, but the analysis, measuring them itself, was left
+/// with a backlog of the later parts' frames to measure alone once the decoders were done
+/// (on the 720p H.264 minute, half of its thread's work: it ended 0.24 s after the last
+/// decoder, now 0.04 s). Each part measures with its own clone of the one given, from the
+/// part's first picture.
+pub trait Measure: Clone + Send + 'static {
+    type Of: Send + 'static;
+    fn measure(&mut self, picture: &[u8]) -> Self::Of;
+}
+
+/// Nothing measured.
+impl Measure for () {
+    type Of = ();
+    fn measure(&mut self, _: &[u8]) {}
+}
+
+/// A picture decoded (planar YUV 4:2:0), what its part's reader measured of it, its time,
+/// and whether decoding can start at it.
+pub struct Decoded<T> {
     pub picture: Vec<u8>,
+    pub measured: T,
     pub time: f64,
     pub key: bool,
 }
 
 /// The frames of a video, in order, from one or several ffmpeg processes.
-pub struct FrameSource {
+pub struct FrameSource<M: Measure> {
     command: PartCommand,
     pending: VecDeque<Part>,
-    running: VecDeque<Running>,
+    running: VecDeque<Running<M::Of>>,
     /// Parts decoding or decoded but not yet read, at most.
     window: usize,
     frame_bytes: usize,
@@ -278,12 +301,13 @@ pub struct FrameSource {
     seams_broken: bool,
     /// Set when a decoder said a picture's reference is missing.
     missing_reference: Arc<AtomicBool>,
+    measure: M,
 }
 
-struct Running {
+struct Running<T> {
     part: Part,
     child: Child,
-    frames: mpsc::Receiver<Vec<u8>>,
+    frames: mpsc::Receiver<(Vec<u8>, T)>,
     reader: JoinHandle<std::io::Result<()>>,
     times: mpsc::UnboundedReceiver<Stamp>,
     stderr: JoinHandle<Findings>,
@@ -293,15 +317,15 @@ struct Running {
     last: Option<f64>,
 }
 
-impl FrameSource {
-    /// Starts the first `window` parts.
+impl<M: Measure> FrameSource<M> {
+    /// Starts the first `window` parts; each picture is measured with `measure`.
     pub fn start(
         parts: Vec<Part>,
         command: PartCommand,
         window: usize,
-        frame_bytes: usize,
-        read_ahead: usize,
+        (frame_bytes, read_ahead): (usize, usize),
         fps: f64,
+        measure: M,
     ) -> Result<Self> {
         let mut source = Self {
             command,
@@ -315,6 +339,7 @@ impl FrameSource {
             findings: Findings::default(),
             seams_broken: false,
             missing_reference: Arc::default(),
+            measure,
         };
         source.launch()?;
         Ok(source)
@@ -341,13 +366,17 @@ impl FrameSource {
             // room for a few pictures in the pipe itself, so ffmpeg decodes the next while
             // one is being copied out
             vidsight_media::enlarge_pipe(&stdout, 1 << 20);
+            // read (and measured) on a thread of its own: the pipe blocks, the measuring
+            // is work for a core
+            let stdout = std::fs::File::from(stdout.into_owned_fd().map_err(|error| {
+                Error::internal("cannot take the decoder's output").with_source(error)
+            })?);
             let (frame_sender, frames) = mpsc::channel(self.read_ahead);
-            let reader = tokio::spawn(read_frames(
-                stdout,
-                self.frame_bytes,
-                frame_sender,
-                self.pool.clone(),
-            ));
+            let (frame_bytes, pool) = (self.frame_bytes, self.pool.clone());
+            let measure = self.measure.clone();
+            let reader = tokio::task::spawn_blocking(move || {
+                read_frames(stdout, frame_bytes, frame_sender, pool, measure)
+            });
             let (time_sender, times) = mpsc::unbounded_channel();
             let stderr = tokio::spawn(read_stderr(
                 stderr,
@@ -371,7 +400,7 @@ impl FrameSource {
 
     /// The next frame, or `None` after the last. Give the picture back with
     /// [`FrameSource::recycle`] once measured.
-    pub async fn next(&mut self) -> Result<Option<Decoded>> {
+    pub async fn next(&mut self) -> Result<Option<Decoded<M::Of>>> {
         if !self.pending.is_empty() {
             // a part decoded ahead may have finished: the next can start
             self.launch()?;
@@ -380,7 +409,7 @@ impl FrameSource {
             let Some(current) = self.running.front_mut() else {
                 return Ok(None);
             };
-            if let Some(picture) = current.frames.recv().await {
+            if let Some((picture, measured)) = current.frames.recv().await {
                 let (time, key) = match current.peeked.pop_front() {
                     Some(time) => time,
                     None => next_frame_time(&mut current.times, current.last, self.fps).await,
@@ -396,6 +425,7 @@ impl FrameSource {
                 current.last = Some(time);
                 return Ok(Some(Decoded {
                     picture,
+                    measured,
                     time: current.part.start + time,
                     key,
                 }));
@@ -467,7 +497,7 @@ impl FrameSource {
         }
     }
 
-    async fn finish_part(&mut self, mut done: Running) -> Result<()> {
+    async fn finish_part(&mut self, mut done: Running<M::Of>) -> Result<()> {
         let read = done
             .reader
             .await
@@ -548,13 +578,14 @@ fn spawn(mut command: Command) -> Result<Child> {
         .map_err(|error| vidsight_media::classify_spawn_error("ffmpeg", error))
 }
 
-/// Reads whole pictures into pooled buffers until the end (a partial last picture, from a
-/// process that died mid-write, is dropped) or until the reader is gone.
-async fn read_frames(
-    mut stdout: tokio::process::ChildStdout,
+/// Reads whole pictures into pooled buffers, measuring each, until the end (a partial last
+/// picture, from a process that died mid-write, is dropped) or until the reader is gone.
+fn read_frames<M: Measure>(
+    mut stdout: std::fs::File,
     frame_bytes: usize,
-    sender: mpsc::Sender<Vec<u8>>,
+    sender: mpsc::Sender<(Vec<u8>, M::Of)>,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    mut measure: M,
 ) -> std::io::Result<()> {
     loop {
         let mut buffer = pool
@@ -568,11 +599,12 @@ async fn read_frames(
         buffer.reserve_exact(frame_bytes);
         while buffer.len() < frame_bytes {
             let rest = (frame_bytes - buffer.len()) as u64;
-            if (&mut stdout).take(rest).read_buf(&mut buffer).await? == 0 {
+            if (&mut stdout).take(rest).read_to_end(&mut buffer)? == 0 {
                 return Ok(());
             }
         }
-        if sender.send(buffer).await.is_err() {
+        let measured = measure.measure(&buffer);
+        if sender.blocking_send((buffer, measured)).is_err() {
             return Ok(());
         }
     }
@@ -737,7 +769,7 @@ mod tests {
     }
 
     async fn read_all(parts: Vec<Part>, command: PartCommand) -> (Result<usize>, bool) {
-        let mut source = FrameSource::start(parts, command, 2, 384, 64, 10.0).unwrap();
+        let mut source = FrameSource::start(parts, command, 2, (384, 64), 10.0, ()).unwrap();
         let mut frames = 0;
         loop {
             match source.next().await {
@@ -785,6 +817,48 @@ mod tests {
         let whole: PartCommand = Box::new(|_: &Part| lavfi_part(2.0, 3.0));
         let (frames, broken) = read_all(vec![Part::WHOLE], whole).await;
         assert_eq!((frames.unwrap(), broken), (20, false));
+    }
+
+    /// Numbers the pictures of its part, and keeps each one's first byte.
+    #[derive(Clone, Default)]
+    struct Count(usize);
+
+    impl Measure for Count {
+        type Of = (usize, u8);
+        fn measure(&mut self, picture: &[u8]) -> (usize, u8) {
+            self.0 += 1;
+            (self.0 - 1, picture[0])
+        }
+    }
+
+    #[tokio::test]
+    async fn each_part_measures_its_own_pictures_from_its_first() {
+        // three parts of 30, 30 and 20 frames, two decoding at a time: the later parts'
+        // pictures are measured as they are read, before their turn comes
+        let parts = parts_at(&[3.0, 6.0], 0.0);
+        assert_eq!(parts.len(), 3);
+        let command: PartCommand = Box::new(|part: &Part| {
+            let seconds = part.end.unwrap_or(8.0) - part.start;
+            lavfi_part(seconds, 0.0)
+        });
+        let mut source = FrameSource::start(parts, command, 2, (384, 64), 10.0, Count(0)).unwrap();
+        let mut seen = Vec::new();
+        while let Some(frame) = source.next().await.unwrap() {
+            // what was measured is of the picture it comes with
+            assert_eq!(frame.measured.1, frame.picture[0]);
+            seen.push((frame.time, frame.measured.0));
+            source.recycle(frame.picture);
+        }
+        source.finish().await.unwrap();
+        assert_eq!(seen.len(), 80);
+        for (index, (time, counted)) in seen.iter().enumerate() {
+            let first_of_part = [0, 30, 60].iter().rev().find(|start| **start <= index);
+            assert_eq!(
+                *counted,
+                index - first_of_part.unwrap(),
+                "frame {index} at {time}"
+            );
+        }
     }
 
     #[test]
