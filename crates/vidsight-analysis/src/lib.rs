@@ -189,14 +189,19 @@ struct Measurer {
 
 /// What [`Measurer`] found in one picture.
 struct Measured {
-    /// The change from the frame before in the same part; None for a part's first frame,
-    /// whose change is measured against the part before's last by the analysis.
-    score: Option<f64>,
-    /// The picture's HSV grid, kept for a part's first frame only (for that change).
-    hsv: Option<HsvFrame>,
+    change: Change,
     /// Dark enough to count as a black frame.
     dark: bool,
     shots: shots::FrameMeasures,
+}
+
+/// The change into a picture.
+enum Change {
+    /// From the frame before in the same part.
+    Measured(f64),
+    /// The first frame of its part: its HSV grid, to be compared by the analysis with the
+    /// part before's last frame (nothing, for the video's first).
+    First(HsvFrame),
 }
 
 impl Measurer {
@@ -238,8 +243,11 @@ impl source::Measure for Measurer {
         self.hsv_of(yuv, &mut rgb, &mut current);
         let first = self.count == 0;
         let measured = Measured {
-            score: (!first).then(|| current.difference(&self.previous)),
-            hsv: first.then(|| current.clone()),
+            change: if first {
+                Change::First(current.clone())
+            } else {
+                Change::Measured(current.difference(&self.previous))
+            },
             dark: dark_pixel_share(&rgb, self.black_pixel_luma, self.step)
                 >= self.black_pixel_ratio,
             shots: shots::FrameMeasures::of(&rgb, self.grid_width, self.grid_height),
@@ -615,15 +623,14 @@ async fn run_pass(
             Err(_) if source.seams_broken() => return Ok(Pass::SeamsBroken),
             Err(error) => return Err(error),
         };
-        let score = match (&previous_picture, measured.score, &measured.hsv) {
-            (None, _, _) => 0.0,
-            (Some(_), Some(score), _) => score,
+        let score = match (&previous_picture, &measured.change) {
+            (_, Change::Measured(score)) => *score,
+            (None, Change::First(_)) => 0.0,
             // the first frame of a part after the first: against the last of the part before
-            (Some(before), None, Some(hsv)) => {
+            (Some(before), Change::First(hsv)) => {
                 measurer.hsv_of(before, &mut previous_rgb, &mut previous_hsv);
                 hsv.difference(&previous_hsv)
             }
-            (Some(_), None, None) => unreachable!("a part's first frame keeps its HSV"),
         };
         black_flags.push(measured.dark);
         // the frame before is checked for a test pattern now that the change into this one is
