@@ -42,6 +42,7 @@ use std::path::Path;
 use vidsight_domain::insights::{
     Loudness, Scene, Segment, Shot, Transition, TransitionKind, SCHEMA_V1,
 };
+use vidsight_domain::media::StreamInfo;
 use vidsight_domain::{Error, ErrorCode, Insights, MediaInfo, Result};
 use vidsight_media::{MediaTools, SkipFrames};
 
@@ -105,6 +106,100 @@ pub fn analysis_frame_size(media: &MediaInfo, max_side: u32) -> (u32, u32) {
     } else {
         fit(display_width, display_height)
     }
+}
+
+/// True when an analysis given `a` is the analysis given `b`: they agree on every fact of
+/// a video that [`analyze`] reads (not its bit rates, its sound's format, how deep its
+/// reordering goes, the names of its streams). An analysis started on a guess of the facts
+/// (`MediaTools::guess`) is kept when the probe's agree with the guess.
+pub fn read_alike(a: &MediaInfo, b: &MediaInfo) -> bool {
+    type Read<'a> = (
+        (&'a str, f64, f64),
+        (u32, u32, u32, u32),
+        (f64, bool, Option<u64>),
+        (&'a str, bool, Option<&'a str>),
+        Vec<(u32, &'a str, Option<&'a StreamInfo>)>,
+    );
+    fn read(media: &MediaInfo) -> Read<'_> {
+        (
+            (&media.container, media.duration, media.start_time),
+            (
+                media.width,
+                media.height,
+                media.display_width,
+                media.display_height,
+            ),
+            (media.fps, media.variable_frame_rate, media.frame_count),
+            (
+                &media.video_codec,
+                media.reorder_delay == Some(0),
+                media.audio_codec.as_deref(),
+            ),
+            // the captions read the subtitle streams; the index, where the video stream is
+            media
+                .streams
+                .iter()
+                .map(|stream| {
+                    let subtitle = stream.kind == "subtitle";
+                    (
+                        stream.index,
+                        stream.kind.as_str(),
+                        subtitle.then_some(stream),
+                    )
+                })
+                .collect(),
+        )
+    }
+    read(a) == read(b)
+}
+
+/// [`analyze`] for a file not probed yet: started at once on `guess` (what an MP4's index
+/// says, `MediaTools::guess`) while `probe` runs, and kept where the probe's facts are read
+/// alike ([`read_alike`]); otherwise dropped (its processes killed) and run again on the
+/// probe's. The probe's facts and the analysis, which carries them. A probe that fails is
+/// the error, whatever the analysis came to.
+pub async fn analyze_beside_probe(
+    tools: &MediaTools,
+    path: &Path,
+    guess: Option<MediaInfo>,
+    probe: impl std::future::Future<Output = Result<MediaInfo>>,
+    settings: &AnalyzerSettings,
+    progress: &(dyn Fn(f64) + Send + Sync),
+) -> Result<(MediaInfo, AnalysisOutput)> {
+    let mut early = guess
+        .as_ref()
+        .map(|guess| Box::pin(analyze(tools, path, guess, settings, progress)));
+    let mut early_output = None;
+    tokio::pin!(probe);
+    let media = match early.as_mut() {
+        Some(analysis) => loop {
+            tokio::select! {
+                media = &mut probe => break media?,
+                output = analysis.as_mut(), if early_output.is_none() => {
+                    early_output = Some(output);
+                }
+            }
+        },
+        None => probe.await?,
+    };
+    let kept = guess
+        .as_ref()
+        .is_some_and(|guess| read_alike(guess, &media));
+    let output = match (early, early_output) {
+        (_, Some(output)) if kept => output,
+        (Some(early), None) if kept => early.await,
+        (early, _) => {
+            if early.is_some() {
+                tracing::debug!("the probe does not agree with the guess; analysing again");
+            }
+            // the guessed analysis's processes are killed before the next starts
+            drop(early);
+            analyze(tools, path, &media, settings, progress).await
+        }
+    };
+    let mut output = output?;
+    output.insights.media = media.clone();
+    Ok((media, output))
 }
 
 /// Runs the analysis over a local file whose facts `media` were probed before.
@@ -1585,6 +1680,62 @@ mod tests {
         assert_eq!(skipping.insights.shots.len(), whole.insights.shots.len());
         assert_eq!(skipping.keyframes.len(), whole.keyframes.len());
         assert!(skipping.insights.storyboard.is_some());
+    }
+
+    /// An analysis started on the index's guess is the analysis of the probe's facts: kept
+    /// where they are read alike, run again where they are not (a guess wrong about the
+    /// size the picture is shown at), and a probe that fails is the error. The facts
+    /// `read_alike` does not compare change nothing in the analysis.
+    #[tokio::test]
+    async fn an_analysis_on_a_guess_is_the_one_on_the_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = pyramid_clip(dir.path(), "normal");
+        let tools = MediaTools::default();
+        let media = tools.probe(&clip).await.unwrap();
+        let expected = analyze(&tools, &clip, &media, &settings(), &|_| {})
+            .await
+            .unwrap();
+        let document = |output: &AnalysisOutput| serde_json::to_string(&output.insights).unwrap();
+        let guess = tools.guess(&clip).await.expect("an x264 MP4 is guessed");
+        assert!(read_alike(&guess, &media));
+        let mut wrong = guess.clone();
+        wrong.display_width /= 2;
+        assert!(!read_alike(&wrong, &media));
+        for guess in [Some(guess.clone()), Some(wrong), None] {
+            let probe = tools.probe(&clip);
+            let (probed, output) =
+                analyze_beside_probe(&tools, &clip, guess, probe, &settings(), &|_| {})
+                    .await
+                    .unwrap();
+            assert_eq!(probed, media);
+            assert_eq!(document(&output), document(&expected));
+        }
+        let refused = async { Err(Error::new(ErrorCode::UnsupportedMediaType, "not a video")) };
+        let failed =
+            analyze_beside_probe(&tools, &clip, Some(guess), refused, &settings(), &|_| {}).await;
+        assert_eq!(failed.unwrap_err().code, ErrorCode::UnsupportedMediaType);
+
+        // what is not compared is not read
+        let mut other = media.clone();
+        other.bit_rate = Some(1);
+        other.video_bit_rate = Some(2);
+        other.audio_bit_rate = Some(3);
+        other.audio_channels = Some(7);
+        other.audio_sample_rate = Some(8000);
+        other.display_aspect = "1:9".into();
+        other.sample_aspect = "3:1".into();
+        other.rotation = 270;
+        other.reorder_delay = Some(media.reorder_delay.unwrap_or(1) + 5);
+        for stream in &mut other.streams {
+            stream.language = Some("xyz".into());
+            stream.title = Some("another".into());
+        }
+        assert!(read_alike(&other, &media));
+        let mut output = analyze(&tools, &clip, &other, &settings(), &|_| {})
+            .await
+            .unwrap();
+        output.insights.media = media.clone();
+        assert_eq!(document(&output), document(&expected));
     }
 
     #[tokio::test]

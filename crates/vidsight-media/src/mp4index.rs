@@ -280,6 +280,224 @@ fn edit_shift(trak: &[u8], movie_scale: u64, scale: u64, compositions: &[i64]) -
     Some(i64::try_from(empty).ok()? - media_time)
 }
 
+/// What ffprobe would say of an MP4/MOV, as far as its index tells it: the report of
+/// [`crate::MediaTools::probe`], guessed in a few milliseconds so that the analysis can
+/// start before the probe ends (the probe still runs, and decides: a guess that differs from
+/// it in anything the analysis reads is dropped, see `vidsight_analysis::read_alike`).
+///
+/// Guessed only for what is common and known to come out as ffprobe's: tracks of video and
+/// sound only (a subtitle, timecode or chapter track, or a cover picture in the metadata,
+/// is a stream this does not describe), H.264, HEVC or MPEG-4 Part 2 pictures, AAC sound,
+/// a frame rate ffmpeg takes from the index (one duration for every frame, or for all but
+/// the last), no fragments. What only the pictures' own headers tell (pixels that are not
+/// square, where no `pasp` box says so; the frames a decoder holds back) is guessed as the
+/// usual case; the probe corrects it.
+pub fn guess_report(path: &Path) -> Option<crate::ProbeReport> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let length = file.metadata().ok()?.len();
+    let moov = read_moov(&mut file, length)?;
+    let report = report_of(&moov)?;
+    crate::parse_probe_output(&serde_json::to_vec(&report).ok()?).ok()
+}
+
+fn report_of(moov: &[u8]) -> Option<serde_json::Value> {
+    use serde_json::json;
+    // a cover picture (in the metadata's `covr`) is a stream to ffprobe
+    let cover = find(moov, &[b"udta"]).is_some_and(|udta| udta.windows(4).any(|w| w == b"covr"));
+    if find(moov, &[b"mvex"]).is_some() || cover {
+        return None;
+    }
+    let mvhd = find(moov, &[b"mvhd"])?;
+    let movie_scale = timescale(mvhd)?;
+    let movie_duration = match *mvhd.first()? {
+        1 => u64_at(mvhd, 24)?,
+        _ => u64::from(u32_at(mvhd, 16)?),
+    };
+    if movie_duration == 0 {
+        return None;
+    }
+    let mut streams = Vec::new();
+    let mut first_video = None;
+    for (index, (kind, trak)) in boxes(moov).filter(|(kind, _)| *kind == b"trak").enumerate() {
+        debug_assert_eq!(kind, b"trak");
+        let handler = find(trak, &[b"mdia", b"hdlr"])?.get(8..12)?;
+        let stsd = find(trak, &[b"mdia", b"minf", b"stbl", b"stsd"])?;
+        if u32_at(stsd, 4)? != 1 {
+            return None;
+        }
+        let (format, entry) = boxes(stsd.get(8..)?).next()?;
+        match handler {
+            b"vide" => {
+                let codec = match format {
+                    b"avc1" | b"avc3" => "h264",
+                    b"hvc1" | b"hev1" => "hevc",
+                    b"mp4v" if object_type(entry.get(78..)?)? == 0x20 => "mpeg4",
+                    _ => return None,
+                };
+                let (width, height) = (
+                    u16::from_be_bytes(entry.get(24..26)?.try_into().ok()?),
+                    u16::from_be_bytes(entry.get(26..28)?.try_into().ok()?),
+                );
+                let sample_aspect = match find(entry.get(78..)?, &[b"pasp"]) {
+                    Some(pasp) => format!("{}:{}", u32_at(pasp, 0)?, u32_at(pasp, 4)?),
+                    None => "1:1".to_owned(),
+                };
+                let rates = frame_rates(trak)?;
+                let reorders = find(trak, &[b"mdia", b"minf", b"stbl", b"ctts"]).is_some();
+                let mut stream = json!({
+                    "index": index,
+                    "codec_type": "video",
+                    "codec_name": codec,
+                    "width": width,
+                    "height": height,
+                    "sample_aspect_ratio": sample_aspect,
+                    "r_frame_rate": rates.nominal,
+                    "avg_frame_rate": rates.average,
+                    "nb_frames": rates.frames.to_string(),
+                    "has_b_frames": u32::from(reorders),
+                });
+                if let Some(rotation) = rotation(trak)? {
+                    stream["side_data_list"] = json!([{ "rotation": rotation }]);
+                }
+                if first_video.is_none() {
+                    first_video = Some(index);
+                }
+                streams.push(stream);
+            }
+            b"soun" => {
+                // AAC (MPEG-4 audio, and MPEG-2 AAC's three profiles)
+                let codec = match format {
+                    b"mp4a" if matches!(object_type(entry.get(28..)?)?, 0x40 | 0x66..=0x68) => {
+                        "aac"
+                    }
+                    _ => return None,
+                };
+                streams.push(json!({ "index": index, "codec_type": "audio", "codec_name": codec }));
+            }
+            _ => return None,
+        }
+    }
+    let video = first_video?;
+    let traks: Vec<&[u8]> = boxes(moov)
+        .filter(|(kind, _)| *kind == b"trak")
+        .map(|(_, content)| content)
+        .collect();
+    let times = listing_in(moov, u64::MAX, video, traks.len())?;
+    let start = times
+        .iter()
+        .map(|(time, _)| *time)
+        .fold(f64::INFINITY, f64::min);
+    // ffmpeg counts the movie's duration in microseconds, rounded to the nearest
+    let micros = (u128::from(movie_duration) * 1_000_000 + u128::from(movie_scale) / 2)
+        / u128::from(movie_scale);
+    let seconds = |micros: u128| format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+    if !(start.is_finite() && start >= 0.0) {
+        return None;
+    }
+    // where the sound starts is not read: taken as the file's start (what ffmpeg gives an
+    // AAC track whose edit list skips the encoder's priming samples)
+    let start = if traks.len() > 1 {
+        start.min(0.0)
+    } else {
+        start
+    };
+    Some(json!({
+        "streams": streams,
+        "format": {
+            "format_name": "mov,mp4,m4a,3gp,3g2,mj2",
+            "duration": seconds(micros),
+            "start_time": format!("{start:.6}"),
+        },
+    }))
+}
+
+/// A video track's frame rates as ffmpeg gives them from the index (`n/d`): the average
+/// over every frame, and the nominal one where every frame but perhaps the last lasts
+/// alike (otherwise ffmpeg measures it from the frames, which this does not guess).
+struct FrameRates {
+    nominal: String,
+    average: String,
+    frames: u64,
+}
+
+fn frame_rates(trak: &[u8]) -> Option<FrameRates> {
+    let scale = timescale(find(trak, &[b"mdia", b"mdhd"])?)?;
+    let (runs, stts) = table(find(trak, &[b"mdia", b"minf", b"stbl", b"stts"])?, 8)?;
+    let runs: Vec<(u64, u64)> = stts
+        .chunks_exact(8)
+        .take(runs)
+        .map(|run| Some((u64::from(u32_at(run, 0)?), u64::from(u32_at(run, 4)?))))
+        .collect::<Option<_>>()?;
+    let first = match runs.as_slice() {
+        [first] | [first, (1, _)] => *first,
+        _ => return None,
+    };
+    let frames: u64 = runs.iter().map(|(count, _)| count).sum();
+    let ticks: u64 = runs.iter().try_fold(0u64, |sum, (count, duration)| {
+        sum.checked_add(count.checked_mul(*duration)?)
+    })?;
+    if first.1 == 0 || ticks == 0 || frames == 0 {
+        return None;
+    }
+    Some(FrameRates {
+        nominal: format!("{}/{}", scale, first.1),
+        average: format!("{}/{}", u128::from(frames) * u128::from(scale), ticks),
+        frames,
+    })
+}
+
+/// The clockwise quarter turn of a track's matrix, as ffprobe's side data says it
+/// (counter-clockwise degrees); None where the matrix is not a quarter turn; Some(None)
+/// where it is none.
+fn rotation(trak: &[u8]) -> Option<Option<i32>> {
+    let tkhd = find(trak, &[b"tkhd"])?;
+    let at = if *tkhd.first()? == 1 { 52 } else { 40 };
+    let entry = |index: usize| u32_at(tkhd, at + 4 * index).map(|value| value as i32);
+    let (a, b, c, d) = (entry(0)?, entry(1)?, entry(3)?, entry(4)?);
+    // in 16.16 fixed point
+    match (a >> 16, b >> 16, c >> 16, d >> 16) {
+        _ if [a, b, c, d].iter().any(|value| value & 0xffff != 0) => None,
+        (1, 0, 0, 1) => Some(None),
+        (0, 1, -1, 0) => Some(Some(-90)),
+        (-1, 0, 0, -1) => Some(Some(180)),
+        (0, -1, 1, 0) => Some(Some(90)),
+        _ => None,
+    }
+}
+
+/// The object type of the `esds` box among `children` (a sample entry's boxes): which
+/// codec an `mp4v` or `mp4a` entry holds.
+fn object_type(children: &[u8]) -> Option<u8> {
+    let esds = find(children, &[b"esds"])?.get(4..)?;
+    // descriptors: a tag, a length in up to four bytes of seven bits
+    let descriptor = |data: &[u8]| -> Option<(u8, usize)> {
+        let tag = *data.first()?;
+        let mut at = 1;
+        while *data.get(at)? & 0x80 != 0 && at < 4 {
+            at += 1;
+        }
+        Some((tag, at + 1))
+    };
+    let (tag, header) = descriptor(esds)?;
+    if tag != 0x03 {
+        return None;
+    }
+    let flags = *esds.get(header + 2)?;
+    let mut at = header + 3;
+    if flags & 0x80 != 0 {
+        at += 2;
+    }
+    if flags & 0x40 != 0 {
+        at += 1 + usize::from(*esds.get(at)?);
+    }
+    if flags & 0x20 != 0 {
+        at += 2;
+    }
+    let (tag, header) = descriptor(esds.get(at..)?)?;
+    (tag == 0x04).then_some(())?;
+    esds.get(at + header).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -373,18 +373,6 @@ async fn analyze(
 ) -> anyhow::Result<std::process::ExitCode> {
     let tools = app::media_tools(config);
     let settings = &config.analysis;
-    // the checks an upload gets (the first frame decodes, the end reads) run beside the
-    // probe and while the analysis starts; a failed check stops the analysis and is what
-    // the user is told
-    let (media, first_check) = tools.probe_beside_first_check(file).await;
-    let media = match media {
-        Ok(media) => media,
-        Err(error) => return Ok(refuse(file, &error)),
-    };
-    let checks = async {
-        let passed = first_check.await?;
-        tools.check_readable_after(file, &media, passed).await
-    };
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(1000),
         if std::io::stderr().is_terminal() {
@@ -402,7 +390,28 @@ async fn analyze(
     );
     let progress_bar = bar.clone();
     let report = move |fraction: f64| progress_bar.set_position((fraction * 1000.0) as u64);
-    let analysis = vidsight_analysis::analyze(&tools, file, &media, settings, &report);
+    // an MP4's index tells most of what the probe will say: the analysis starts on that
+    // guess beside the probe (kept only where the probe agrees, see
+    // `analyze_beside_probe`); the checks an upload gets (the first frame decodes, the end
+    // reads) run beside both. A failed check stops the analysis and is what the user is
+    // told; where the first check fails, the file is probed again to tell which check
+    // failed and say it in its own words.
+    let guess = tools.guess(file).await;
+    let analysis = vidsight_analysis::analyze_beside_probe(
+        &tools,
+        file,
+        guess,
+        tools.probe(file),
+        settings,
+        &report,
+    );
+    let checks = async {
+        if tools.first_readable_check(file).await? {
+            return Ok(());
+        }
+        let media = tools.probe(file).await?;
+        tools.check_readable_after(file, &media, false).await
+    };
     tokio::pin!(checks, analysis);
     let output = tokio::select! {
         checked = &mut checks => match checked {
@@ -412,8 +421,8 @@ async fn analyze(
         output = &mut analysis => checks.as_mut().await.and(output),
     };
     bar.finish_and_clear();
-    let mut output = match output {
-        Ok(output) => output,
+    let (media, mut output) = match output {
+        Ok(probed) => probed,
         Err(error) => return Ok(refuse(file, &error)),
     };
     if let Some(options) = options {
