@@ -1035,17 +1035,7 @@ mod tests {
     async fn the_mp4_index_lists_what_ffprobe_lists() {
         let dir = tempfile::tempdir().unwrap();
         let picture = "testsrc2=size=160x120:rate=25:duration=4";
-        let make = |name: &str, args: &[&str]| {
-            let file = dir.path().join(name);
-            let status = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-y"])
-                .args(args)
-                .arg(&file)
-                .status()
-                .unwrap();
-            assert!(status.success(), "{name}");
-            file
-        };
+        let make = |name: &str, args: &[&str]| made_with_ffmpeg(dir.path(), name, args);
         let x264 = ["-c:v", "libx264", "-bf", "3", "-g", "30"];
         let bframes = make(
             "bframes.mp4",
@@ -1317,17 +1307,7 @@ mod tests {
     async fn the_index_guesses_what_the_probe_says() {
         let dir = tempfile::tempdir().unwrap();
         let picture = "testsrc2=size=320x240:rate=25:duration=4";
-        let make = |name: &str, args: &[&str]| {
-            let file = dir.path().join(name);
-            let status = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-y"])
-                .args(args)
-                .arg(&file)
-                .status()
-                .unwrap();
-            assert!(status.success(), "{name}");
-            file
-        };
+        let make = |name: &str, args: &[&str]| made_with_ffmpeg(dir.path(), name, args);
         let x264 = ["-c:v", "libx264", "-preset", "ultrafast"];
         let sound = ["-f", "lavfi", "-i", "sine=duration=4"];
         let mut guessed = vec![
@@ -1470,6 +1450,19 @@ mod tests {
         for file in &not_guessed {
             assert!(tools.guess(file).await.is_none(), "{file:?}");
         }
+    }
+
+    /// `dir/name`, written by ffmpeg from `args` (its inputs and output options).
+    fn made_with_ffmpeg(dir: &Path, name: &str, args: &[&str]) -> std::path::PathBuf {
+        let file = dir.join(name);
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        file
     }
 
     fn subtitles(dir: &Path) -> String {
