@@ -2,7 +2,8 @@
 //! - downscaled RGB frames on stdout, from which we find hard cuts, black frames and one
 //!   keyframe per shot;
 //! - per-frame timestamps (showinfo), so variable-frame-rate video gets exact times;
-//! - silent segments (silencedetect) and EBU R128 loudness (ebur128) from the audio.
+//! - silent segments (silencedetect) and EBU R128 loudness (ebur128) from the audio, whose
+//!   samples, on a pipe of their own, give the true peak (`peak`).
 //!
 //! From the same frames come each keyframe's small thumbnail, the storyboard's sprite sheets
 //! (seek-bar previews) and colour-bar ranges: nothing is decoded twice.
@@ -19,6 +20,7 @@ mod frames;
 mod images;
 mod logparse;
 mod ocr;
+mod peak;
 mod refine;
 mod shots;
 mod source;
@@ -39,6 +41,7 @@ use storyboard::StoryboardBuilder;
 use images::encode_jpeg;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use vidsight_domain::insights::{
     Loudness, Scene, Segment, Shot, Transition, TransitionKind, SCHEMA_V1,
 };
@@ -215,7 +218,10 @@ pub async fn analyze(
         // a video decoded in parts has its sound measured by a process of its own, started
         // now: beside the listing the parts wait for, and once whatever passes it takes
         let mut sound = (media.audio_codec.is_some() && part_count(media, settings) > 1)
-            .then(|| source::Sound::start(sound_command(tools, path, media, settings)))
+            .then(|| {
+                let (command, peak) = sound_command(tools, path, media, settings);
+                source::Sound::start(command, peak)
+            })
             .transpose()?;
         let (mut may_split, mut anchors) = (true, true);
         loop {
@@ -363,10 +369,11 @@ enum Pass {
     ReferencesMissing,
 }
 
-/// The filters measuring the sound: silences, loudness (EBU R128) and its momentary values.
+/// The filters measuring the sound: silences, loudness (EBU R128) and its momentary values
+/// (the true peak is measured on the samples they pass on, see `peak`).
 fn audio_filters(settings: &AnalyzerSettings) -> String {
     format!(
-        "silencedetect=noise={}dB:duration={},ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
+        "silencedetect=noise={}dB:duration={},ebur128=peak=none:metadata=1,ametadata=mode=print:key=lavfi.r128.M",
         settings.silence_noise_db, settings.silence_min_seconds
     )
 }
@@ -383,13 +390,14 @@ fn part_count(media: &MediaInfo, settings: &AnalyzerSettings) -> usize {
     )
 }
 
-/// The sound's own process, for a video decoded in parts.
+/// The sound's own process, for a video decoded in parts, and the measuring of its true
+/// peak.
 fn sound_command(
     tools: &MediaTools,
     path: &Path,
     media: &MediaInfo,
     settings: &AnalyzerSettings,
-) -> tokio::process::Command {
+) -> (tokio::process::Command, Option<peak::TruePeak>) {
     let mut command = tools.ffmpeg_command();
     command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
     // on the file's clock, like the parts: without `-copyts` an ffmpeg that reads only the
@@ -408,8 +416,9 @@ fn sound_command(
     command
         .args(["-protocol_whitelist", "file", "-vn", "-i"])
         .arg(vidsight_media::input_url(path))
-        .args(["-map", "0:a:0", "-af", &filters, "-f", "null", "-"]);
-    command
+        .args(["-map", "0:a:0", "-af", &filters]);
+    let peak = peak::output(&mut command);
+    (command, peak)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -496,9 +505,12 @@ async fn run_pass(
     // what is measured of each picture beside the decoding (see `Measurer`)
     let measurer = Measurer::new((width as usize, height as usize), settings);
     let step = measurer.step;
+    // the true peak of the sound measured in the one process, for its latest start
+    let inline_peak: Arc<Mutex<Option<peak::TruePeak>>> = Arc::default();
     let start = |skip: SkipFrames| -> Result<source::FrameSource<Measurer>> {
         let (part_tools, input) = (tools.clone(), vidsight_media::input_url(path));
         let inline_audio = inline_audio.clone();
+        let inline_peak = inline_peak.clone();
         // side by side, each process decodes on one thread (unless media.threads says)
         let threads = split.then_some(tools.threads.max(1));
         let start_time = media.start_time;
@@ -513,7 +525,11 @@ async fn run_pass(
                 threads,
             );
             if let Some(filters) = &inline_audio {
-                command.args(["-map", "0:a:0", "-af", filters, "-f", "null", "-"]);
+                command.args(["-map", "0:a:0", "-af", filters]);
+                let peak = peak::output(&mut command);
+                *inline_peak
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = peak;
             }
             command
         }) as source::PartCommand;
@@ -783,6 +799,13 @@ async fn run_pass(
     let mut findings = source.finish().await?;
     if plan.skip == SkipFrames::Bidir && findings.missing_references {
         return Ok(Pass::ReferencesMissing);
+    }
+    let peak = inline_peak
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    if let Some(peak) = peak {
+        findings.true_peak = peak.finish().await;
     }
     if let Some(sound) = sound.take() {
         findings.absorb(sound.finish().await?);
@@ -1107,15 +1130,22 @@ async fn run_pass(
         }
     }
 
-    let loudness = if media.audio_codec.is_some() {
-        parse_loudness_summary(&findings.loudness_lines).map(|(integrated, range, peak)| Loudness {
+    let loudness = match (
+        media.audio_codec.is_some(),
+        parse_loudness_summary(&findings.loudness_lines),
+        findings.true_peak,
+    ) {
+        (true, Some((integrated, range)), Some(peak)) => Some(Loudness {
             integrated_lufs: integrated,
             lra: range,
-            true_peak_dbtp: peak,
+            true_peak_dbtp: peak::dbtp(peak),
             curve: logparse::loudness_curve(&findings.momentary, end_of_video),
-        })
-    } else {
-        None
+        }),
+        (true, Some(_), None) => {
+            tracing::warn!("the sound's loudness was measured but not its true peak: none given");
+            None
+        }
+        _ => None,
     };
 
     let ocr = ocr::read_text(tools, &settings.ocr_languages, &shots, |position| {
@@ -1908,8 +1938,8 @@ mod tests {
         let mut three = settings();
         three.decoders = 3;
         assert!(part_count(&media, &three) > 1);
-        let command = sound_command(&tools, &clip, &media, &three);
-        let mut sound = Some(source::Sound::start(command).unwrap());
+        let (command, peak) = sound_command(&tools, &clip, &media, &three);
+        let mut sound = Some(source::Sound::start(command, peak).unwrap());
         // a pass in parts, given up a third of the way
         let given_up = tokio::sync::Notify::new();
         let progress = |fraction: f64| {

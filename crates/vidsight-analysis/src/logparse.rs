@@ -105,25 +105,22 @@ fn finite_or_floor(value: f64) -> f64 {
     }
 }
 
-/// Integrated loudness (LUFS), loudness range (LU) and true peak (dBTP) from the summary.
-pub fn parse_loudness_summary(lines: &[String]) -> Option<(f64, f64, f64)> {
+/// Integrated loudness (LUFS) and loudness range (LU) from the summary (the true peak is
+/// measured apart, see `peak`).
+pub fn parse_loudness_summary(lines: &[String]) -> Option<(f64, f64)> {
     let mut integrated = None;
     let mut range = None;
-    let mut peak = None;
     let mut section = "";
     for line in lines {
         let trimmed = line.trim();
         if trimmed.ends_with(':') && !trimmed.contains(' ')
             || trimmed.starts_with("Integrated")
             || trimmed.starts_with("Loudness range")
-            || trimmed.starts_with("True peak")
         {
             section = if trimmed.starts_with("Integrated") {
                 "integrated"
             } else if trimmed.starts_with("Loudness range") {
                 "range"
-            } else if trimmed.starts_with("True peak") {
-                "peak"
             } else {
                 ""
             };
@@ -136,14 +133,12 @@ pub fn parse_loudness_summary(lines: &[String]) -> Option<(f64, f64, f64)> {
         match (section, trimmed.split(':').next().unwrap_or("")) {
             ("integrated", "I") => integrated = value,
             ("range", "LRA") => range = value,
-            ("peak", "Peak") => peak = value,
             _ => {}
         }
     }
     Some((
         finite_or_floor(integrated?),
         range.map(|value| if value.is_finite() { value } else { 0.0 })?,
-        finite_or_floor(peak?),
     ))
 }
 
@@ -207,7 +202,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(parse_loudness_summary(&lines), Some((-23.4, 5.2, -1.3)));
+        assert_eq!(parse_loudness_summary(&lines), Some((-23.4, 5.2)));
         let silent = vec![
             "Integrated loudness:".to_string(),
             "I:         -70.0 LUFS".into(),
@@ -216,10 +211,7 @@ mod tests {
             "True peak:".into(),
             "Peak:        -inf dBFS".into(),
         ];
-        assert_eq!(
-            parse_loudness_summary(&silent),
-            Some((-70.0, 0.0, LEVEL_FLOOR))
-        );
+        assert_eq!(parse_loudness_summary(&silent), Some((-70.0, 0.0)));
     }
 }
 

@@ -234,6 +234,8 @@ pub struct Findings {
     /// A decoder said a picture's reference was missing (see
     /// [`FrameSource::missing_references`]).
     pub missing_references: bool,
+    /// The sound's true peak (linear), for the process that measured the sound.
+    pub true_peak: Option<f64>,
 }
 
 const MAX_DIAGNOSTICS: usize = 200;
@@ -245,6 +247,10 @@ impl Findings {
         self.loudness_lines.extend(other.loudness_lines);
         self.momentary.extend(other.momentary);
         self.diagnostics.extend(other.diagnostics);
+        self.true_peak = match (self.true_peak, other.true_peak) {
+            (Some(ours), Some(theirs)) => Some(ours.max(theirs)),
+            (ours, theirs) => ours.or(theirs),
+        };
         let excess = self.diagnostics.len().saturating_sub(MAX_DIAGNOSTICS);
         self.diagnostics.drain(..excess);
     }
@@ -533,20 +539,29 @@ impl<M: Measure> FrameSource<M> {
 pub struct Sound {
     child: Child,
     stderr: JoinHandle<Findings>,
+    peak: Option<crate::peak::TruePeak>,
 }
 
 impl Sound {
-    pub fn start(command: Command) -> Result<Self> {
+    /// Starts `command`, whose samples `peak` measures (see [`crate::peak::output`]).
+    pub fn start(command: Command, peak: Option<crate::peak::TruePeak>) -> Result<Self> {
         let mut child = spawn(command)?;
         let stderr = child.stderr.take().expect("stderr is piped");
         let (times, _) = mpsc::unbounded_channel();
         let stderr = tokio::spawn(read_stderr(stderr, 0.0, times, Arc::default()));
-        Ok(Self { child, stderr })
+        Ok(Self {
+            child,
+            stderr,
+            peak,
+        })
     }
 
-    /// What it printed (silences, loudness), once it has ended.
+    /// What it printed (silences, loudness) and its true peak, once it has ended.
     pub async fn finish(mut self) -> Result<Findings> {
-        let (status, findings) = ended(&mut self.child, self.stderr).await?;
+        let (status, mut findings) = ended(&mut self.child, self.stderr).await?;
+        if let Some(peak) = self.peak {
+            findings.true_peak = peak.finish().await;
+        }
         if !status.success() {
             let error = vidsight_media::classify_failure(&findings.diagnostics.join("\n"));
             tracing::warn!(code = %error.code, exit = ?status.code(), "audio pass failed");
