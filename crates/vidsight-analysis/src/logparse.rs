@@ -97,7 +97,7 @@ pub const LEVEL_FLOOR: f64 = -120.0;
 /// The longest loudness curve, in seconds (a week).
 const MAX_CURVE_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
-fn finite_or_floor(value: f64) -> f64 {
+pub(crate) fn finite_or_floor(value: f64) -> f64 {
     if value.is_finite() {
         value.max(LEVEL_FLOOR)
     } else {

@@ -83,13 +83,7 @@ impl TruePeak {
 /// A linear peak in dBTP, to a tenth (as ffmpeg's summary gives it), floored at
 /// [`crate::LEVEL_FLOOR`] (silence).
 pub fn dbtp(linear: f64) -> f64 {
-    let level = 20.0 * linear.log10();
-    let level = if level.is_finite() {
-        level.max(crate::LEVEL_FLOOR)
-    } else {
-        crate::LEVEL_FLOOR
-    };
-    (level * 10.0).round() / 10.0
+    (crate::logparse::finite_or_floor(20.0 * linear.log10()) * 10.0).round() / 10.0
 }
 
 fn measure(mut pipe: impl Read) -> Result<f64, String> {
