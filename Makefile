@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps web web-test build fmt lint unit unit-baseline e2e matrix test-cluster bench bench-accuracy clean
+.PHONY: run test deps test-deps web web-test build fmt lint unit unit-baseline e2e matrix test-cluster bench bench-accuracy fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -77,6 +77,11 @@ bench: build test-deps
 # target/) on a generated corpus with known transitions and on the real clips
 bench-accuracy: build
 	python3 bench/accuracy.py
+
+# the hand-written parsers of untrusted uploads under libFuzzer (needs a nightly
+# toolchain; FUZZ_SECONDS, 300 by default)
+fuzz: test-deps
+	scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

@@ -13,6 +13,9 @@ mod mp4index;
 mod probe;
 mod process;
 
+/// For the fuzz target (`fuzz/`): see `mp4index::read_untrusted`.
+#[doc(hidden)]
+pub use mp4index::read_untrusted as read_untrusted_mp4_index;
 pub use probe::{parse_probe_output, ProbeReport};
 pub use process::{enlarge_pipe, spawn_error as classify_spawn_error, ChildLimits, ToolOutput};
 

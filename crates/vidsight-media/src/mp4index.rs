@@ -38,6 +38,26 @@ pub fn video_listing(path: &Path, track: usize, streams: usize) -> Option<Vec<(f
     listing_in(&moov, length, track, streams)
 }
 
+/// Everything this module reads of a file, on `file`'s bytes: the `moov` found among its
+/// boxes, and `file` itself taken as a `moov`'s content (so that mutated indexes reach the
+/// sample tables), each listed for every track and guessed. For the fuzz target in `fuzz/`
+/// and the mutation test below: whatever the bytes, it returns, without panicking.
+#[doc(hidden)]
+pub fn read_untrusted(file: &[u8]) {
+    let length = file.len() as u64;
+    let found = read_moov(&mut std::io::Cursor::new(file), length);
+    for moov in found.as_deref().into_iter().chain([file]) {
+        let tracks = boxes(moov).filter(|(kind, _)| *kind == b"trak").count();
+        for track in 0..tracks {
+            let _ = listing_in(moov, length, track, tracks);
+        }
+        if let Some(report) = report_of(moov) {
+            let json = serde_json::to_vec(&report).expect("a JSON value serialises");
+            let _ = crate::parse_probe_output(&json);
+        }
+    }
+}
+
 /// The most top-level boxes looked at for the `moov` (a file has a handful; a file of
 /// millions of tiny ones would otherwise cost a seek each).
 const MAX_TOP_BOXES: usize = 1024;
@@ -45,7 +65,7 @@ const MAX_TOP_BOXES: usize = 1024;
 /// The `moov` box's content, found by walking the top-level boxes (it may follow the media
 /// data); None where a `moof` comes first (a fragmented file: its samples are in `moof`
 /// boxes; one with the `moov` first says so with an `mvex` in it).
-fn read_moov(file: &mut std::fs::File, length: u64) -> Option<Vec<u8>> {
+fn read_moov(file: &mut (impl Read + Seek), length: u64) -> Option<Vec<u8>> {
     let mut at = 0u64;
     for _ in 0..MAX_TOP_BOXES {
         if at + 8 > length {
@@ -231,13 +251,13 @@ fn listing_in(
         }
     }
     let shift = edit_shift(trak, movie_scale, scale, &compositions)?;
-    Some(
-        compositions
-            .iter()
-            .zip(keys)
-            .map(|(composition, key)| ((composition + shift) as f64 / scale as f64, key))
-            .collect(),
-    )
+    compositions
+        .iter()
+        .zip(keys)
+        .map(|(composition, key)| {
+            Some((composition.checked_add(shift)? as f64 / scale as f64, key))
+        })
+        .collect()
 }
 
 /// What the edit list adds to every composition time (track ticks): the empty edit's
@@ -277,7 +297,7 @@ fn edit_shift(trak: &[u8], movie_scale: u64, scale: u64, compositions: &[i64]) -
         return None;
     }
     let empty = (ticks(empty) + u128::from(movie_scale) / 2) / u128::from(movie_scale);
-    Some(i64::try_from(empty).ok()? - media_time)
+    i64::try_from(empty).ok()?.checked_sub(media_time)
 }
 
 /// What ffprobe would say of an MP4/MOV, as far as its index tells it: the report of
@@ -569,6 +589,124 @@ mod tests {
         // another track than the first video one, or another count of streams
         assert!(listing_in(&moov(&[(3, 512)], 1, None), 1000, 1, 1).is_none());
         assert!(listing_in(&moov(&[(3, 512)], 1, None), 1000, 0, 2).is_none());
+    }
+
+    #[test]
+    fn an_edit_list_shifting_times_past_the_clock_is_refused() {
+        // a B-frame first (a composition before zero), then an empty edit as long as the
+        // clock can count: the times it would give do not fit in it
+        let index = moov(&[(3, 512)], 1, Some(&[(1, -512), (2, 0)]));
+        let with_edits = |edits: &[(u64, i64)]| {
+            let mut elst = vec![1u8, 0, 0, 0];
+            elst.extend((edits.len() as u32).to_be_bytes());
+            for (duration, media_time) in edits {
+                elst.extend(duration.to_be_bytes());
+                elst.extend(media_time.to_be_bytes());
+                elst.extend(0x0001_0000u32.to_be_bytes());
+            }
+            let edts = sized(b"edts", &sized(b"elst", &elst));
+            boxes(&index)
+                .map(|(kind, content)| match kind {
+                    b"trak" => sized(b"trak", &[edts.clone(), content.to_vec()].concat()),
+                    kind => sized(kind.try_into().unwrap(), content),
+                })
+                .collect::<Vec<_>>()
+                .concat()
+        };
+        let shifted = listing_in(&with_edits(&[(100, -1), (4096, -512)]), 1000, 0, 1).unwrap();
+        assert_eq!(shifted[0].0, 100.0 / 12800.0);
+        let past = with_edits(&[(i64::MAX as u64, -1), (4096, -512)]);
+        assert!(listing_in(&past, 1000, 0, 1).is_none());
+        read_untrusted(&past);
+    }
+
+    /// The stable twin of the fuzz target (`make fuzz`): indexes (made here, and those of
+    /// ../shared/media when present) mutated the ways a damaged or hostile upload would be —
+    /// bytes overwritten, lengths and counts set to the extremes, cut short, a stretch
+    /// repeated — are read to the end without a panic, an overflow (tests run with overflow
+    /// checks) or an allocation beyond what the file holds.
+    #[test]
+    fn mutated_indexes_are_read_without_panicking() {
+        let mut seeds = vec![
+            moov(&[(30, 512)], 1, None),
+            moov(
+                &[(3, 512), (1, 256)],
+                1,
+                Some(&[(1, 1024), (2, -512), (1, 0)]),
+            ),
+        ];
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/media");
+        let clips: Vec<_> = std::fs::read_dir(&shared)
+            .map(|dir| dir.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        if clips.is_empty() {
+            eprintln!("../shared/media is absent: only made indexes are mutated");
+        }
+        for clip in clips
+            .iter()
+            .filter(|clip| clip.extension().is_some_and(|e| e == "mp4"))
+        {
+            let mut file = std::fs::File::open(clip).unwrap();
+            let length = file.metadata().unwrap().len();
+            if let Some(index) = read_moov(&mut file, length) {
+                seeds.push(index);
+            }
+        }
+        // the made seeds are read whole: the mutations start from indexes that are
+        assert!(seeds[..2]
+            .iter()
+            .all(|seed| listing_in(seed, 1 << 20, 0, 1).is_some()));
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |below: usize| {
+            // xorshift64*: the same mutations on every run
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as usize % below.max(1)
+        };
+        const EXTREMES: [u32; 9] = [
+            0,
+            1,
+            2,
+            8,
+            16,
+            0x7FFF_FFFF,
+            0x8000_0000,
+            0xFFFF_FFF8,
+            u32::MAX,
+        ];
+        for seed in &seeds {
+            read_untrusted(seed);
+            for _ in 0..1000 {
+                let mut file = seed.clone();
+                for _ in 0..1 + next(4) {
+                    let at = next(file.len());
+                    match next(4) {
+                        0 => {
+                            if let Some(byte) = file.get_mut(at) {
+                                *byte = next(256) as u8;
+                            }
+                        }
+                        1 => {
+                            let value = EXTREMES[next(EXTREMES.len())].to_be_bytes();
+                            let end = (at + 4).min(file.len());
+                            file[at..end].copy_from_slice(&value[..end - at]);
+                        }
+                        2 => file.truncate(at),
+                        _ => {
+                            let stretch = file[at..(at + 1 + next(64)).min(file.len())].to_vec();
+                            let to = next(file.len() + 1);
+                            file.splice(to..to, stretch);
+                        }
+                    }
+                }
+                // the index as a `moov`'s content, and inside a file, after a header box
+                read_untrusted(&file);
+                let mut whole = sized(b"ftyp", b"isom\0\0\0\0");
+                whole.extend(sized(b"moov", &file));
+                read_untrusted(&whole);
+            }
+        }
     }
 
     #[test]
