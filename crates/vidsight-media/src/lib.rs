@@ -37,6 +37,10 @@ pub struct MediaTools {
     pub tesseract: String,
 }
 
+/// How much nicer than the analysis the processes started beside it run (see
+/// [`MediaTools::yielding`]).
+pub const YIELDING_NICE: i32 = 10;
+
 impl Default for MediaTools {
     fn default() -> Self {
         Self {
@@ -92,6 +96,17 @@ pub fn missing_reference(line: &str) -> bool {
 }
 
 impl MediaTools {
+    /// These tools with their processes run nicer (by [`YIELDING_NICE`]): for the probe
+    /// and the readable checks that `vidsight analyze` runs beside an analysis, which then
+    /// keeps the cores (its decoder starts sooner and runs on a core of its own, and the
+    /// checks fill what it leaves; on clips of a few seconds 0.04–0.05 s sooner,
+    /// docs/benchmarks.md). What they find, and when they fail, is the same.
+    pub fn yielding(&self) -> MediaTools {
+        let mut tools = self.clone();
+        tools.limits.nice = self.limits.nice.saturating_add(YIELDING_NICE);
+        tools
+    }
+
     /// A command for ffmpeg, limited and killed on drop.
     pub fn ffmpeg_command(&self) -> tokio::process::Command {
         process::limited_command(&self.ffmpeg, &self.limits)

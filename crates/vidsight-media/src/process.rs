@@ -11,6 +11,9 @@ pub struct ChildLimits {
     pub memory_bytes: Option<u64>,
     /// CPU seconds (`RLIMIT_CPU`); the kernel kills the child past it.
     pub cpu_seconds: Option<u64>,
+    /// Added to the child's niceness (0: as this process's), so that it yields the cores
+    /// to the work it runs beside (see [`crate::MediaTools::yielding`]). Best effort.
+    pub nice: i32,
 }
 
 /// What a finished child left behind.
@@ -29,10 +32,15 @@ pub(crate) fn limited_command(program: &str, limits: &ChildLimits) -> tokio::pro
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let limits = *limits;
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // async-signal-safe functions (setrlimit), allocating nothing.
+    // SAFETY: the closure runs in the forked child before exec and only makes system
+    // calls (setrlimit, and getpriority/setpriority in `nice`), allocating nothing.
     unsafe {
         command.pre_exec(move || {
+            if limits.nice != 0 {
+                // a niceness it may not take (below the parent's, unprivileged) is left as
+                // it is: the child runs all the same
+                libc::nice(limits.nice);
+            }
             if let Some(bytes) = limits.memory_bytes {
                 set_limit(libc::RLIMIT_AS, bytes)?;
             }
@@ -112,5 +120,45 @@ pub fn enlarge_pipe(pipe: &impl std::os::fd::AsRawFd, bytes: usize) -> Option<us
     {
         let _ = (pipe, bytes);
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The niceness `nice` (coreutils) reports of itself, started with `limits`.
+    async fn niceness(limits: ChildLimits) -> i32 {
+        let output = run(
+            limited_command("nice", &limits),
+            Duration::from_secs(10),
+            "nice",
+        )
+        .await
+        .unwrap();
+        assert!(output.success);
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_child_told_to_yield_runs_nicer() {
+        let usual = niceness(ChildLimits::default()).await;
+        let nicer = niceness(ChildLimits {
+            nice: 10,
+            ..ChildLimits::default()
+        })
+        .await;
+        assert_eq!(nicer, (usual + 10).min(19));
+        // more than the scale holds: as nice as can be, and the child runs
+        let nicest = niceness(ChildLimits {
+            nice: 100,
+            ..ChildLimits::default()
+        })
+        .await;
+        assert_eq!(nicest, 19);
     }
 }

@@ -120,6 +120,7 @@ pub fn media_tools(config: &Config) -> MediaTools {
         limits: ChildLimits {
             memory_bytes: (media.memory_limit_mb > 0).then(|| media.memory_limit_mb * 1024 * 1024),
             cpu_seconds: (media.cpu_limit_seconds > 0).then_some(media.cpu_limit_seconds),
+            nice: 0,
         },
         threads: media.threads,
         tesseract: media.tesseract.clone(),

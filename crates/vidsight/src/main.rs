@@ -395,22 +395,24 @@ async fn analyze(
     // `analyze_beside_probe`); the checks an upload gets (the first frame decodes, the end
     // reads) run beside both. A failed check stops the analysis and is what the user is
     // told; where the first check fails, the file is probed again to tell which check
-    // failed and say it in its own words.
+    // failed and say it in its own words. The probe and the checks run nicer than the
+    // analysis (`yielding`): they fill what its processes leave of the cores.
     let guess = tools.guess(file).await;
+    let beside = tools.yielding();
     let analysis = vidsight_analysis::analyze_beside_probe(
         &tools,
         file,
         guess,
-        tools.probe(file),
+        beside.probe(file),
         settings,
         &report,
     );
     let checks = async {
-        if tools.first_readable_check(file).await? {
+        if beside.first_readable_check(file).await? {
             return Ok(());
         }
-        let media = tools.probe(file).await?;
-        tools.check_readable_after(file, &media, false).await
+        let media = beside.probe(file).await?;
+        beside.check_readable_after(file, &media, false).await
     };
     tokio::pin!(checks, analysis);
     let output = tokio::select! {
