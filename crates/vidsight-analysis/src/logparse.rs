@@ -245,6 +245,26 @@ mod curve_tests {
     use super::*;
 
     #[test]
+    fn a_curve_is_never_longer_than_a_week_whatever_the_header_claims() {
+        let readings = [
+            (0.5, -23.0),
+            (1e300, -20.0),
+            (f64::NAN, -20.0),
+            (-5.0, -30.0),
+        ];
+        assert_eq!(loudness_curve(&readings, 1e18).len(), 7 * 24 * 3600);
+        assert_eq!(
+            loudness_curve(&readings, f64::INFINITY).len(),
+            7 * 24 * 3600
+        );
+        assert!(loudness_curve(&readings, f64::NAN).is_empty());
+        assert!(loudness_curve(&readings, -1.0).is_empty());
+        // readings before the start, or at no time, count in the first second; those past
+        // the end in none
+        assert_eq!(loudness_curve(&readings, 2.0), vec![-22.7, -22.7]);
+    }
+
+    #[test]
     fn meter_lines_are_read() {
         let mut in_summary = false;
         assert_eq!(
