@@ -99,7 +99,7 @@ impl MediaTools {
     /// These tools with their processes run nicer (by [`YIELDING_NICE`]): for the probe
     /// and the readable checks that `vidsight analyze` runs beside an analysis, which then
     /// keeps the cores (its decoder starts sooner and runs on a core of its own, and the
-    /// checks fill what it leaves; on clips of a few seconds 0.04–0.05 s sooner,
+    /// checks fill what it leaves; on clips of a few seconds 0.01–0.04 s sooner,
     /// docs/benchmarks.md). What they find, and when they fail, is the same.
     pub fn yielding(&self) -> MediaTools {
         let mut tools = self.clone();

@@ -623,8 +623,8 @@ mod tests {
     /// The stable twin of the fuzz target (`make fuzz`): indexes (made here, and those of
     /// ../shared/media when present) mutated the ways a damaged or hostile upload would be —
     /// bytes overwritten, lengths and counts set to the extremes, cut short, a stretch
-    /// repeated — are read to the end without a panic, an overflow (tests run with overflow
-    /// checks) or an allocation beyond what the file holds.
+    /// repeated — are read to the end without a panic or an overflow (tests run with
+    /// overflow checks).
     #[test]
     fn mutated_indexes_are_read_without_panicking() {
         let mut seeds = vec![

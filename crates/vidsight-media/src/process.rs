@@ -37,8 +37,7 @@ pub(crate) fn limited_command(program: &str, limits: &ChildLimits) -> tokio::pro
     unsafe {
         command.pre_exec(move || {
             if limits.nice != 0 {
-                // a niceness it may not take (below the parent's, unprivileged) is left as
-                // it is: the child runs all the same
+                // best effort: where the niceness cannot change, the child runs all the same
                 libc::nice(limits.nice);
             }
             if let Some(bytes) = limits.memory_bytes {
