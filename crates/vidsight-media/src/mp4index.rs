@@ -51,10 +51,7 @@ pub fn read_untrusted(file: &[u8]) {
         for track in 0..tracks {
             let _ = listing_in(moov, length, track, tracks);
         }
-        if let Some(report) = report_of(moov) {
-            let json = serde_json::to_vec(&report).expect("a JSON value serialises");
-            let _ = crate::parse_probe_output(&json);
-        }
+        let _ = guess_in(moov);
     }
 }
 
@@ -315,9 +312,12 @@ fn edit_shift(trak: &[u8], movie_scale: u64, scale: u64, compositions: &[i64]) -
 pub fn guess_report(path: &Path) -> Option<crate::ProbeReport> {
     let mut file = std::fs::File::open(path).ok()?;
     let length = file.metadata().ok()?.len();
-    let moov = read_moov(&mut file, length)?;
-    let report = report_of(&moov)?;
-    crate::parse_probe_output(&serde_json::to_vec(&report).ok()?).ok()
+    guess_in(&read_moov(&mut file, length)?)
+}
+
+/// [`guess_report`] of a `moov`'s content.
+fn guess_in(moov: &[u8]) -> Option<crate::ProbeReport> {
+    crate::parse_probe_output(&serde_json::to_vec(&report_of(moov)?).ok()?).ok()
 }
 
 fn report_of(moov: &[u8]) -> Option<serde_json::Value> {
