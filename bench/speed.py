@@ -15,6 +15,13 @@ shared clips and the accuracy corpus, looped) and timed three ways, each the med
   pyscenedetect  scenedetect -i FILE detect-adaptive (its defaults; the virtualenv of
                                                 bench/accuracy.py)
 Ratios are against decode. Inputs are cached under --work.
+
+Then, unless --no-short, where the analysis stops being slower than the decode: the real clips
+of ../shared/media and generated 720p H.264 clips of --short-seconds (with B-frames as above,
+and with none, every frame an anchor), each timed as `ffmpeg -i FILE -f null -` and as
+`vidsight analyze FILE` without OCR (and PySceneDetect's detect-adaptive) in turn,
+--short-rounds rounds (medians; a drift in the machine's speed hits all alike), with the first
+length from which the analysis is the faster.
 """
 import argparse
 import json
@@ -46,8 +53,17 @@ def median_run(command, runs, env=None):
 
 
 def make_input(work, media, height, minutes):
+    return make_clip(work, media, height, minutes * 60, 3)
+
+
+def make_clip(work, media, height, seconds, b_frames):
+    """`seconds` of real footage at `height`p, H.264 with up to `b_frames` B-frames in a row,
+    with a tone (AAC)."""
     width = height * 16 // 9
-    out = work / f"speed-{height}p-{minutes}min.mp4"
+    if seconds % 60 == 0 and b_frames == 3:
+        out = work / f"speed-{height}p-{seconds // 60}min.mp4"
+    else:
+        out = work / f"speed-{height}p-{seconds}s-bf{b_frames}.mp4"
     if out.exists():
         return out
     # a ~20 s mix of real footage with cuts, looped to length, with a tone
@@ -61,12 +77,65 @@ def make_input(work, media, height, minutes):
         joined = "".join(f"[v{n}]" for n in range(len(sources)))
         chains.append(f"{joined}concat=n={len(sources)}:v=1:a=0[v]")
         subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-y"] + inputs + ["-filter_complex", ";".join(chains), "-map", "[v]", "-c:v", "libx264", "-preset", "superfast", "-crf", "20", str(base)], check=True)
-    seconds = minutes * 60
     subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(base),
                     "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}",
                     "-t", str(seconds), "-map", "0:v", "-map", "1:a",
-                    "-c:v", "libx264", "-preset", "superfast", "-bf", "3", "-crf", "20", "-c:a", "aac", "-b:a", "96k", str(out)], check=True)
+                    "-c:v", "libx264", "-preset", "superfast", "-bf", str(b_frames), "-crf", "20", "-c:a", "aac", "-b:a", "96k", str(out)], check=True)
     return out
+
+
+def interleaved(commands, rounds, env):
+    """Median wall seconds of each command, run in turn `rounds` times."""
+    samples = [[] for _ in commands]
+    for _ in range(rounds):
+        for index, command in enumerate(commands):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, **env})
+            samples[index].append(time.perf_counter() - started)
+    return [statistics.median(runs) for runs in samples]
+
+
+def duration_of(clip):
+    shown = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(clip)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return float(shown)
+
+
+def short_clips(args, work, media, scenedetect):
+    """The real clips and generated short ones, each against its plain decode (and
+    PySceneDetect's detect-adaptive, where `scenedetect` is given)."""
+    no_ocr = {"VIDSIGHT_ANALYSIS__OCR_LANGUAGES": ""}
+    rows = []
+    real = sorted(path for path in media.iterdir() if path.suffix in (".mp4", ".mkv", ".mov", ".avi", ".webm"))
+    generated = [(make_clip(work, media, 720, seconds, b_frames), seconds, b_frames)
+                 for b_frames in (3, 0) for seconds in [int(value) for value in args.short_seconds.split(",")]]
+    for clip, seconds, b_frames in [(path, None, None) for path in real] + generated:
+        commands = [
+            ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", str(clip), "-f", "null", "-"],
+            [args.vidsight, "analyze", str(clip)],
+        ]
+        if scenedetect:
+            commands.append([str(scenedetect), "-q", "-i", str(clip), "-o", str(work / "scenedetect-out"), "detect-adaptive"])
+        decode, ours, *theirs = interleaved(commands, args.short_rounds, no_ocr)
+        theirs = theirs[0] if theirs else None
+        label = clip.name if seconds is None else f"720p H.264, {seconds} s, " + ("B-frames" if b_frames else "no B-frames")
+        rows.append((label, duration_of(clip), decode, ours, theirs, seconds, b_frames))
+        print(json.dumps({"input": label, "decode_s": round(decode, 3), "vidsight_no_ocr_s": round(ours, 3),
+                          "pyscenedetect_s": theirs and round(theirs, 3)}), file=sys.stderr)
+    print()
+    print("| input | length | decode (ffmpeg -f null) | vidsight analyze, without OCR | ratio to decode | PySceneDetect detect-adaptive | ratio to decode |")
+    print("|---|---|---|---|---|---|---|")
+    for label, length, decode, ours, theirs, _, _ in rows:
+        their_cells = f"{theirs:.3f} s | {theirs / decode:.2f}×" if theirs else "— | —"
+        print(f"| {label} | {length:.1f} s | {decode:.3f} s | {ours:.3f} s | {ours / decode:.2f}× | {their_cells} |")
+    for b_frames, kind in ((3, "with B-frames"), (0, "without B-frames")):
+        faster = [seconds for _, _, decode, ours, _, seconds, made in rows if made == b_frames and ours < decode]
+        slower = [seconds for _, _, decode, ours, _, seconds, made in rows if made == b_frames and ours >= decode]
+        # the first length from which every longer one is faster too
+        start = min((s for s in faster if all(t < s for t in slower)), default=None)
+        print(f"\ngenerated 720p H.264 {kind}: the analysis is faster than the decode "
+              + (f"from {start} s on" if start is not None else "at none of the lengths tried"))
 
 
 def main():
@@ -78,6 +147,9 @@ def main():
     parser.add_argument("--sizes", default="720,1080")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-pyscenedetect", action="store_true")
+    parser.add_argument("--no-short", action="store_true")
+    parser.add_argument("--short-seconds", default="2,5,10,20,40")
+    parser.add_argument("--short-rounds", type=int, default=7)
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -91,8 +163,8 @@ def main():
         accuracy.pyscenedetect_python(ROOT / "target/bench-accuracy")
 
     rows = []
-    for height in [int(value) for value in args.sizes.split(",")]:
-        for minutes in [int(value) for value in args.minutes.split(",")]:
+    for height in [int(value) for value in args.sizes.split(",") if value]:
+        for minutes in [int(value) for value in args.minutes.split(",") if value]:
             clip = make_input(work, media, height, minutes)
             runs = args.runs if minutes < 10 else 1
             decode = median_run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", str(clip), "-f", "null", "-"], runs)
@@ -108,12 +180,15 @@ def main():
                               "vidsight_no_ocr_s": round(no_ocr[0], 2),
                               "vidsight_rss_mib": round(ours[1]), "pyscenedetect_s": theirs and round(theirs[0], 2)}), file=sys.stderr)
 
-    print()
-    print("| input | decode (ffmpeg -f null) | vidsight analyze | without OCR | ratio to decode (without OCR) | peak RSS | PySceneDetect detect-adaptive | ratio to decode | speed-up over PySceneDetect (without OCR) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    if rows:
+        print()
+        print("| input | decode (ffmpeg -f null) | vidsight analyze | without OCR | ratio to decode (without OCR) | peak RSS | PySceneDetect detect-adaptive | ratio to decode | speed-up over PySceneDetect (without OCR) |")
+        print("|---|---|---|---|---|---|---|---|---|")
     for height, minutes, decode, ours, no_ocr, theirs in rows:
         their_cells = f"{theirs[0]:.1f} s | {theirs[0] / decode[0]:.2f}× | {theirs[0] / no_ocr[0]:.2f}×" if theirs else "— | — | —"
         print(f"| {height}p, {minutes} min | {decode[0]:.1f} s | {ours[0]:.1f} s | {no_ocr[0]:.1f} s | {no_ocr[0] / decode[0]:.2f}× | {max(ours[1], no_ocr[1]):.0f} MiB | {their_cells} |")
+    if not args.no_short:
+        short_clips(args, work, media, None if args.no_pyscenedetect else scenedetect)
 
 
 if __name__ == "__main__":
