@@ -5,9 +5,10 @@
 //! keep about 1.4 of 2 cores busy on reference frames that wait on each other, while
 //! separate parts wait on nothing. The frames are still read in order, so every detector
 //! sees one continuous stream: the part being read is decoded live, the next ones into a
-//! bounded read-ahead (memory does not grow with the video), and a part starts when one of
-//! the `decoders` running has been decoded (and waits, whole, in its read-ahead), at most
-//! one part more than `decoders` holding frames. Each part's reader measures its pictures as
+//! bounded read-ahead that they share (memory does not grow with the video; one decoded
+//! ahead may hold all its pictures, see `Budget`), and a part starts when one of the
+//! `decoders` running has been decoded (and waits, whole, in the read-ahead), at most one
+//! part more than `decoders` holding frames. Each part's reader measures its pictures as
 //! it reads them (see [`Measure`]), so a part read ahead is measured while it is decoded,
 //! not once its turn comes. Each part's frame times are put back on the file's clock; the
 //! sound is measured by one more process over the whole file.
@@ -25,7 +26,7 @@ use crate::logparse::{frame_time, parse_line, LogEvent};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -40,7 +41,8 @@ pub const MIN_PART_SECONDS: f64 = 6.0;
 /// any duration: the parts' list must not grow with it; longer parts only wait more on
 /// their read-ahead.
 pub const MAX_PARTS: usize = 4096;
-/// Pictures decoded ahead of the reader, all parts together.
+/// Pictures the parts after the one being read may hold decoded, all together (the one
+/// being read holds at most its own read-ahead besides: see `Budget`).
 pub const READ_AHEAD_BYTES: usize = 96 << 20;
 /// Containers whose index makes a seek land exactly on the keyframe asked for.
 const SEEKABLE: [&str; 2] = ["mov", "matroska"];
@@ -127,7 +129,8 @@ pub fn part_count(
     wanted.min(most).clamp(1, MAX_PARTS)
 }
 
-/// Pictures each part may hold decoded ahead of the reader.
+/// Pictures each part may hold decoded ahead of the reader: while it is being read, its
+/// own; the parts after it share [`READ_AHEAD_BYTES`].
 pub fn read_ahead_frames(decoders: usize, frame_bytes: usize) -> usize {
     (READ_AHEAD_BYTES / decoders.max(1) / frame_bytes.max(1)).max(8)
 }
@@ -299,6 +302,10 @@ pub struct FrameSource<M: Measure> {
     window: usize,
     frame_bytes: usize,
     read_ahead: usize,
+    /// The pictures the parts may hold decoded and not yet read (see [`Budget`]).
+    budget: Arc<Budget>,
+    /// The next part's number, in the order read.
+    next_part: u64,
     /// Frames a second, to extrapolate a time showinfo did not print.
     fps: f64,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
@@ -312,8 +319,10 @@ pub struct FrameSource<M: Measure> {
 
 struct Running<T> {
     part: Part,
+    /// Its number, in the order read.
+    number: u64,
     child: Child,
-    frames: mpsc::Receiver<(Vec<u8>, T)>,
+    frames: mpsc::Receiver<(Vec<u8>, T, Slot)>,
     reader: JoinHandle<std::io::Result<()>>,
     times: mpsc::UnboundedReceiver<Stamp>,
     stderr: JoinHandle<Findings>,
@@ -333,13 +342,19 @@ impl<M: Measure> FrameSource<M> {
         fps: f64,
         measure: M,
     ) -> Result<Self> {
+        let (window, read_ahead) = (window.max(1), read_ahead.max(1));
         let mut source = Self {
             command,
             pending: parts.into(),
             running: VecDeque::new(),
-            window: window.max(1),
+            window,
             frame_bytes,
-            read_ahead: read_ahead.max(1),
+            read_ahead,
+            budget: Arc::new(Budget::new(
+                read_ahead,
+                ahead_share(read_ahead, window, frame_bytes),
+            )),
+            next_part: 0,
             fps: if fps > 0.0 { fps } else { 25.0 },
             pool: Arc::default(),
             findings: Findings::default(),
@@ -377,11 +392,15 @@ impl<M: Measure> FrameSource<M> {
             let stdout = std::fs::File::from(stdout.into_owned_fd().map_err(|error| {
                 Error::internal("cannot take the decoder's output").with_source(error)
             })?);
-            let (frame_sender, frames) = mpsc::channel(self.read_ahead);
+            // the budget bounds what the channel holds
+            let (frame_sender, frames) = mpsc::channel(self.read_ahead * (self.window + 1));
             let (frame_bytes, pool) = (self.frame_bytes, self.pool.clone());
             let measure = self.measure.clone();
+            let (budget, number) = (self.budget.clone(), self.next_part);
+            self.next_part += 1;
             let reader = tokio::task::spawn_blocking(move || {
-                read_frames(stdout, frame_bytes, frame_sender, pool, measure)
+                let share = (number, budget.as_ref());
+                read_frames(stdout, frame_bytes, frame_sender, pool, measure, share)
             });
             let (time_sender, times) = mpsc::unbounded_channel();
             let stderr = tokio::spawn(read_stderr(
@@ -392,6 +411,7 @@ impl<M: Measure> FrameSource<M> {
             ));
             self.running.push_back(Running {
                 part,
+                number,
                 child,
                 frames,
                 reader,
@@ -415,7 +435,8 @@ impl<M: Measure> FrameSource<M> {
             let Some(current) = self.running.front_mut() else {
                 return Ok(None);
             };
-            if let Some((picture, measured)) = current.frames.recv().await {
+            if let Some((picture, measured, slot)) = current.frames.recv().await {
+                self.budget.give_back(slot);
                 let (time, key) = match current.peeked.pop_front() {
                     Some(time) => time,
                     None => next_frame_time(&mut current.times, current.last, self.fps).await,
@@ -442,6 +463,9 @@ impl<M: Measure> FrameSource<M> {
                 if reached.is_none_or(|reached| reached < end - SEAM_SLACK_SECONDS) {
                     return Err(self.seam_error());
                 }
+            }
+            if let Some(next) = self.running.front() {
+                self.budget.go_live(next.number);
             }
             self.finish_part(done).await?;
             self.launch()?;
@@ -530,7 +554,123 @@ impl<M: Measure> FrameSource<M> {
             self.finish_part(done).await?;
         }
         self.findings.missing_references = self.missing_references();
-        Ok(self.findings)
+        Ok(std::mem::take(&mut self.findings))
+    }
+}
+
+/// The room (pictures) of the parts after the one being read: what `window` of them could
+/// hold before they shared it, at most [`READ_AHEAD_BYTES`] (a whole part's read-ahead, see
+/// [`whole_parts_ahead`], is larger than a decoder's share), never less than one part's.
+fn ahead_share(read_ahead: usize, window: usize, frame_bytes: usize) -> usize {
+    (read_ahead * window)
+        .min(READ_AHEAD_BYTES / frame_bytes.max(1))
+        .max(read_ahead)
+}
+
+impl<M: Measure> Drop for FrameSource<M> {
+    /// Readers waiting for room give up (their processes are killed with them).
+    fn drop(&mut self) {
+        self.budget.close();
+    }
+}
+
+/// The pictures decoded and not yet read, all parts together, in two shares. The part being
+/// read has its own (what it holds while the analysis catches up, as the read-ahead of a
+/// part always was); the parts after it share the rest, so that one decoded ahead may hold
+/// all its pictures rather than its even share — with an even share the second part of
+/// three stopped half-way, waiting in its read-ahead while the first was read, and a core
+/// idled (the 720p H.264 40 s without B-frames: the third part then decoded alone for its
+/// last 0.7 s). A reader waits for room before it reads a picture; the part being read
+/// never waits on the others, so the analysis always has its next picture coming.
+struct Budget {
+    state: Mutex<BudgetState>,
+    changed: Condvar,
+}
+
+struct BudgetState {
+    /// The number of the part being read.
+    live: u64,
+    /// Pictures it holds of its own share, and that share.
+    live_held: usize,
+    live_share: usize,
+    /// Room left for the parts after it.
+    ahead_free: usize,
+    /// Set when the frames are no longer wanted.
+    closed: bool,
+}
+
+/// Which share a picture's room was taken from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Slot {
+    Live,
+    Ahead,
+}
+
+impl Budget {
+    fn new(live_share: usize, ahead: usize) -> Self {
+        Self {
+            state: Mutex::new(BudgetState {
+                live: 0,
+                live_held: 0,
+                live_share: live_share.max(1),
+                ahead_free: ahead,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BudgetState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Room for one picture of part `number`, waiting until there is some; None once
+    /// closed.
+    fn take(&self, number: u64) -> Option<Slot> {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return None;
+            }
+            if number == state.live {
+                if state.live_held < state.live_share {
+                    state.live_held += 1;
+                    return Some(Slot::Live);
+                }
+            } else if state.ahead_free > 0 {
+                state.ahead_free -= 1;
+                return Some(Slot::Ahead);
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A picture read (or never read): its room is free again.
+    fn give_back(&self, slot: Slot) {
+        let mut state = self.lock();
+        match slot {
+            Slot::Live => state.live_held = state.live_held.saturating_sub(1),
+            Slot::Ahead => state.ahead_free += 1,
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Part `number` is now the one being read (every picture of the one before has been).
+    fn go_live(&self, number: u64) {
+        let mut state = self.lock();
+        state.live = number;
+        state.live_held = 0;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
     }
 }
 
@@ -598,31 +738,55 @@ fn spawn(mut command: Command) -> Result<Child> {
 fn read_frames<M: Measure>(
     mut stdout: std::fs::File,
     frame_bytes: usize,
-    sender: mpsc::Sender<(Vec<u8>, M::Of)>,
+    sender: mpsc::Sender<(Vec<u8>, M::Of, Slot)>,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
     mut measure: M,
+    (number, budget): (u64, &Budget),
 ) -> std::io::Result<()> {
     loop {
-        let mut buffer = pool
-            .lock()
-            .ok()
-            .and_then(|mut pool| pool.pop())
-            .unwrap_or_default();
-        // read into the buffer's spare room, not zeroed first (a new buffer's pages are
-        // written once, by the read)
-        buffer.clear();
-        buffer.reserve_exact(frame_bytes);
-        while buffer.len() < frame_bytes {
-            let rest = (frame_bytes - buffer.len()) as u64;
-            if (&mut stdout).take(rest).read_to_end(&mut buffer)? == 0 {
-                return Ok(());
+        // room for the picture first: the buffer is what the budget bounds
+        let Some(slot) = budget.take(number) else {
+            return Ok(());
+        };
+        let read = read_picture(&mut stdout, frame_bytes, &pool);
+        let buffer = match read {
+            Ok(Some(buffer)) => buffer,
+            other => {
+                budget.give_back(slot);
+                return other.map(|_| ());
             }
-        }
+        };
         let measured = measure.measure(&buffer);
-        if sender.blocking_send((buffer, measured)).is_err() {
+        if let Err(error) = sender.blocking_send((buffer, measured, slot)) {
+            budget.give_back(error.0 .2);
             return Ok(());
         }
     }
+}
+
+/// One whole picture into a pooled buffer; None at the end (a partial last picture, from a
+/// process that died mid-write, is dropped).
+fn read_picture(
+    stdout: &mut std::fs::File,
+    frame_bytes: usize,
+    pool: &Mutex<Vec<Vec<u8>>>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buffer = pool
+        .lock()
+        .ok()
+        .and_then(|mut pool| pool.pop())
+        .unwrap_or_default();
+    // read into the buffer's spare room, not zeroed first (a new buffer's pages are
+    // written once, by the read)
+    buffer.clear();
+    buffer.reserve_exact(frame_bytes);
+    while buffer.len() < frame_bytes {
+        let rest = (frame_bytes - buffer.len()) as u64;
+        if stdout.take(rest).read_to_end(&mut buffer)? == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(Some(buffer))
 }
 
 /// Sorts out one process's stderr; each frame time (plus `offset`) also goes, in order, to
@@ -874,6 +1038,86 @@ mod tests {
                 "frame {index} at {time}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_part_read_ahead_holds_all_its_pictures_while_the_first_is_read() {
+        // a share of 8 pictures for the part being read, 16 for the parts after it: the
+        // second part (12 pictures) decodes to its end while the first (30) waits, unread
+        let part = |start: f64, end: Option<f64>| Part {
+            start,
+            end,
+            lead: 0.0,
+        };
+        let parts = vec![part(0.0, Some(3.0)), part(3.0, Some(4.2)), part(4.2, None)];
+        let command: PartCommand = Box::new(|part: &Part| {
+            let seconds = part.end.unwrap_or(8.0) - part.start;
+            lavfi_part(seconds, 0.0)
+        });
+        let mut source = FrameSource::start(parts, command, 2, (384, 8), 10.0, ()).unwrap();
+        let first = source.next().await.unwrap().unwrap();
+        source.recycle(first.picture);
+        let waited = std::time::Instant::now();
+        while !source.running[1].reader.is_finished() {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(60),
+                "the second part stopped before its end"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut times = vec![first.time];
+        while let Some(frame) = source.next().await.unwrap() {
+            times.push(frame.time);
+            source.recycle(frame.picture);
+        }
+        source.finish().await.unwrap();
+        assert_eq!(times.len(), 80);
+        assert!(times.windows(2).all(|pair| pair[0] < pair[1]), "{times:?}");
+    }
+
+    #[test]
+    fn the_part_being_read_never_waits_on_the_parts_ahead() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        let budget = Arc::new(Budget::new(2, 3));
+        // the parts ahead take all their room
+        for _ in 0..3 {
+            assert_eq!(budget.take(1), Some(Slot::Ahead));
+        }
+        // the part being read still has its own
+        assert_eq!(budget.take(0), Some(Slot::Live));
+        assert_eq!(budget.take(0), Some(Slot::Live));
+        // a part ahead waits until a picture is read
+        let (sender, taken) = channel();
+        let waiting = budget.clone();
+        let ahead = std::thread::spawn(move || sender.send(waiting.take(2)).unwrap());
+        assert!(taken.recv_timeout(Duration::from_millis(100)).is_err());
+        budget.give_back(Slot::Ahead);
+        assert_eq!(
+            taken.recv_timeout(Duration::from_secs(10)).unwrap(),
+            Some(Slot::Ahead)
+        );
+        ahead.join().unwrap();
+        // one waiting for room ahead takes its own share once its turn comes
+        let (sender, taken) = channel();
+        let waiting = budget.clone();
+        let next = std::thread::spawn(move || sender.send(waiting.take(1)).unwrap());
+        assert!(taken.recv_timeout(Duration::from_millis(100)).is_err());
+        budget.go_live(1);
+        assert_eq!(
+            taken.recv_timeout(Duration::from_secs(10)).unwrap(),
+            Some(Slot::Live)
+        );
+        next.join().unwrap();
+        // closed, a waiting reader gives up
+        assert_eq!(budget.take(1), Some(Slot::Live));
+        let (sender, taken) = channel();
+        let waiting = budget.clone();
+        let last = std::thread::spawn(move || sender.send(waiting.take(1)).unwrap());
+        assert!(taken.recv_timeout(Duration::from_millis(100)).is_err());
+        budget.close();
+        assert_eq!(taken.recv_timeout(Duration::from_secs(10)).unwrap(), None);
+        last.join().unwrap();
     }
 
     #[test]
