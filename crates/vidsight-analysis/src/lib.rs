@@ -860,7 +860,7 @@ async fn run_pass(
             })
     };
     let last_frame_end = time_of(total_frames - 1) + 1.0 / fps;
-    let end_of_video = media.duration.max(last_frame_end.min(media.duration + 1.0));
+    let end_of_video = video_end(media.duration, last_frame_end);
 
     let placed = match checks {
         Some(checks) => {
@@ -1218,6 +1218,20 @@ const BARS_STILL_SCORE: f64 = 1.0;
 const BARS_MIN_SECONDS: f64 = 1.0;
 
 /// Times are reported to the microsecond.
+/// Where the video ends: its duration, or the end of its last frame where that runs later
+/// (by up to a second: a header that under-reports). A last frame that ends within 10 µs
+/// of the duration ends on it: frame times summed from a part's start (in parts, a
+/// keyframe's time printed to six decimals) land a microsecond or two past, and the
+/// loudness curve, a value a second, had one more value than the seconds of a 20 s video.
+fn video_end(duration: f64, last_frame_end: f64) -> f64 {
+    let end = duration.max(last_frame_end.min(duration + 1.0));
+    if end - duration < 1e-5 {
+        duration
+    } else {
+        end
+    }
+}
+
 fn round_time(seconds: f64) -> f64 {
     (seconds * 1_000_000.0).round() / 1_000_000.0
 }
@@ -1766,6 +1780,24 @@ mod tests {
             .unwrap();
         output.insights.media = media.clone();
         assert_eq!(document(&output), document(&expected));
+    }
+
+    #[test]
+    fn a_video_ends_on_its_duration_unless_its_frames_run_on() {
+        // 20 s at 30 fps in parts: the last frame's end summed from the part's start
+        let summed = 15.033334 + 148.0 / 30.0 + 1.0 / 30.0;
+        assert!(summed > 20.0 && summed < 20.00001, "{summed}");
+        assert_eq!(video_end(20.0, summed), 20.0);
+        assert_eq!(
+            logparse::loudness_curve(&[], video_end(20.0, summed)).len(),
+            20
+        );
+        // frames that run on past a duration the header under-reports, by up to a second
+        assert_eq!(video_end(25.0, 25.5), 25.5);
+        assert_eq!(video_end(25.0, 40.0), 26.0);
+        assert_eq!(video_end(25.139, 25.1), 25.139);
+        // testvideo.mp4: 24.023333 s, its last frame (1001/30000 s) ends at 24.024
+        assert_eq!(video_end(24.023333, 720.0 * 1001.0 / 30000.0), 24.024);
     }
 
     #[tokio::test]
