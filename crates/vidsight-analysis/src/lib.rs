@@ -1217,7 +1217,6 @@ const FREEZE_SECONDS: f64 = 2.0;
 const BARS_STILL_SCORE: f64 = 1.0;
 const BARS_MIN_SECONDS: f64 = 1.0;
 
-/// Times are reported to the microsecond.
 /// Where the video ends: its duration, or the end of its last frame where that runs later
 /// (by up to a second: a header that under-reports). A last frame that ends within 10 µs
 /// of the duration ends on it: frame times summed from a part's start (in parts, a
@@ -1232,6 +1231,7 @@ fn video_end(duration: f64, last_frame_end: f64) -> f64 {
     }
 }
 
+/// Times are reported to the microsecond.
 fn round_time(seconds: f64) -> f64 {
     (seconds * 1_000_000.0).round() / 1_000_000.0
 }
