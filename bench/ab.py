@@ -28,27 +28,34 @@ def command(file, settings):
     return [settings.get("BIN", str(ROOT / "target/release/vidsight")), "analyze", file]
 
 
+def interleaved(commands, rounds, envs):
+    """Runs each of `commands` (with its environment added to this one's) in turn, `rounds`
+    times: the wall seconds and the CPU seconds (user + system, the process and its children)
+    of every run, command by command."""
+    wall = [[] for _ in commands]
+    cpu = [[] for _ in commands]
+    for _ in range(rounds):
+        for index, (command, env) in enumerate(zip(commands, envs)):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(command, env={**os.environ, **env}, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wall[index].append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[index].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
 def main():
     if len(sys.argv) < 4:
         raise SystemExit(__doc__)
     file, rounds, configs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    samples = {config: [] for config in configs}
-    cpu = {config: [] for config in configs}
-    for _ in range(rounds):
-        for config in configs:
-            settings = dict(item.split("=", 1) for item in config.split(";") if item)
-            env = {**os.environ, "VIDSIGHT_ANALYSIS__OCR_LANGUAGES": "", **settings}
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            subprocess.run(command(file, settings), env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            samples[config].append(time.perf_counter() - started)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[config].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    for config in configs:
-        runs = samples[config]
+    settings = [dict(item.split("=", 1) for item in config.split(";") if item) for config in configs]
+    wall, cpu = interleaved([command(file, each) for each in settings], rounds,
+                            [{"VIDSIGHT_ANALYSIS__OCR_LANGUAGES": "", **each} for each in settings])
+    for config, runs, times in zip(configs, wall, cpu):
         print(f"{config:50s} median {statistics.median(runs):6.2f} s  min {min(runs):6.2f} s  "
-              f"cpu {statistics.median(cpu[config]):6.2f} s  {[round(run, 2) for run in runs]}")
+              f"cpu {statistics.median(times):6.2f} s  {[round(run, 2) for run in runs]}")
 
 
 if __name__ == "__main__":

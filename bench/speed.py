@@ -32,6 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ab  # noqa: E402  (the interleaved runs)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,18 +87,6 @@ def make_clip(work, media, height, seconds, b_frames):
     return out
 
 
-def interleaved(commands, rounds, env):
-    """Median wall seconds of each command, run in turn `rounds` times."""
-    samples = [[] for _ in commands]
-    for _ in range(rounds):
-        for index, command in enumerate(commands):
-            started = time.perf_counter()
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**os.environ, **env})
-            samples[index].append(time.perf_counter() - started)
-    return [statistics.median(runs) for runs in samples]
-
-
 def duration_of(clip):
     shown = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(clip)],
                            capture_output=True, text=True, check=True).stdout.strip()
@@ -117,7 +108,8 @@ def short_clips(args, work, media, scenedetect):
         ]
         if scenedetect:
             commands.append([str(scenedetect), "-q", "-i", str(clip), "-o", str(work / "scenedetect-out"), "detect-adaptive"])
-        decode, ours, *theirs = interleaved(commands, args.short_rounds, no_ocr)
+        wall, _ = ab.interleaved(commands, args.short_rounds, [no_ocr] * len(commands))
+        decode, ours, *theirs = [statistics.median(runs) for runs in wall]
         theirs = theirs[0] if theirs else None
         label = clip.name if seconds is None else f"720p H.264, {seconds} s, " + ("B-frames" if b_frames else "no B-frames")
         rows.append((label, duration_of(clip), decode, ours, theirs, seconds, b_frames))
@@ -158,7 +150,6 @@ def main():
         raise SystemExit(f"the shared clips are not at {media}")
     scenedetect = ROOT / "target/bench-accuracy/pyscenedetect-venv/bin/scenedetect"
     if not args.no_pyscenedetect and not scenedetect.exists():
-        sys.path.insert(0, str(ROOT / "bench"))
         import accuracy  # noqa: E402  (installs the virtualenv)
         accuracy.pyscenedetect_python(ROOT / "target/bench-accuracy")
 
